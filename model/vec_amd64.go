@@ -1,0 +1,89 @@
+//go:build amd64 && !purego
+
+package model
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2 reports whether the assembly kernels can run: they need AVX2 and
+// FMA, and cpu.X86.HasAVX2 is only set when the OS saves the YMM registers.
+// It is read-only after package initialisation.
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// kernelName names the kernels dot, axpy and dots run, for benchmark labels.
+func kernelName() string {
+	if useAVX2 {
+		return "avx2"
+	}
+	return "generic"
+}
+
+// dotAVX2 returns the inner product of a and b; len(b) must be >= len(a).
+//
+//go:noescape
+func dotAVX2(a, b []float32) float32
+
+// axpyAVX2 computes y += alpha*x; len(y) must be >= len(x).
+//
+//go:noescape
+func axpyAVX2(alpha float32, x, y []float32)
+
+// dotsAVX2 sets out[i] = q·rows[i*dim:(i+1)*dim] for every i < len(out).
+// Callers guarantee len(q) == dim and len(rows) == len(out)*dim. Every row is
+// summed in the same order whatever its position, so equal rows get
+// bit-identical scores (the indexes rely on this for ties).
+//
+//go:noescape
+func dotsAVX2(q, rows []float32, dim int, out []float32)
+
+// dots4AVX2 sets out[i*n+j] = q[i*dim:(i+1)*dim]·rows[j*dim:(j+1)*dim] for
+// i < 4 and j < n = len(out)/4. Callers guarantee len(q) == 4*dim and
+// len(rows) == n*dim.
+//
+//go:noescape
+func dots4AVX2(q, rows []float32, dim int, out []float32)
+
+func dot(a, b []float32) float32 {
+	if useAVX2 {
+		return dotAVX2(a, b)
+	}
+	return dotGeneric(a, b)
+}
+
+func axpy(alpha float32, x, y []float32) {
+	if useAVX2 {
+		axpyAVX2(alpha, x, y)
+		return
+	}
+	axpyGeneric(alpha, x, y)
+}
+
+// dots sets out[i] to the inner product of q with row i of the row-major
+// matrix rows. It panics if len(q) != dim or len(rows) != len(out)*dim.
+func dots(q, rows []float32, dim int, out []float32) {
+	checkDots(q, rows, dim, out)
+	if useAVX2 {
+		if len(out) > 0 && dim > 0 {
+			dotsAVX2(q, rows, dim, out)
+		} else {
+			clear(out)
+		}
+		return
+	}
+	dotsGeneric(q, rows, dim, out)
+}
+
+// dots4 scores four queries, stored contiguously in q, against the rows of
+// the row-major matrix rows: out[i*n+j] = query i · row j for n =
+// len(rows)/dim. It panics if len(q) != 4*dim or len(out) != 4*n.
+func dots4(q, rows []float32, dim int, out []float32) {
+	checkDots4(q, rows, dim, out)
+	if useAVX2 {
+		if len(out) > 0 && dim > 0 {
+			dots4AVX2(q, rows, dim, out)
+		} else {
+			clear(out)
+		}
+		return
+	}
+	dots4Generic(q, rows, dim, out)
+}
