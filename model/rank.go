@@ -1,0 +1,251 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// RankOptions are the knobs of a ranking, settable per query. Unlike the
+// config structs, a zero field is a real value where zero means something
+// (no diversity, no history); DefaultRankOptions gives the defaults.
+type RankOptions struct {
+	// K is the number of items to return, in [1, MaxK]. 0 means 10.
+	K int
+	// Diversity in [0, 1] trades relevance for variety by maximal marginal
+	// relevance: 0 ranks by relevance alone, 1 picks each next item as far
+	// as possible from those already picked.
+	Diversity float32
+	// History in [0, 1] is the weight of the intents of past sessions
+	// against the current session's: 0 ignores them, 1 leaves the current
+	// session nothing. Without a current session, past intents take it all.
+	History float32
+	// HalfLife is how fast past intents fade: the weight of a past intent
+	// halves every HalfLife since its LastSeen. 0 means 24h.
+	HalfLife time.Duration
+	// Now is the time past intents are aged to. Zero means the latest
+	// LastSeen of the intents ranked.
+	Now time.Time
+	// Filter restricts the candidates.
+	Filter Filter
+}
+
+// MaxK is the largest K a ranking returns.
+const MaxK = 1000
+
+// DefaultRankOptions returns the default knobs: K 10, no diversity, history
+// 0.3, half-life 24h.
+func DefaultRankOptions() RankOptions {
+	return RankOptions{K: 10, History: 0.3, HalfLife: 24 * time.Hour}
+}
+
+func (o *RankOptions) fill() error {
+	if o.K == 0 {
+		o.K = 10
+	}
+	if o.HalfLife == 0 {
+		o.HalfLife = 24 * time.Hour
+	}
+	switch {
+	case o.K < 1 || o.K > MaxK:
+		return fmt.Errorf("model: k %d: want 1 to %d", o.K, MaxK)
+	case !(o.Diversity >= 0 && o.Diversity <= 1):
+		return fmt.Errorf("model: diversity %v: want 0 to 1", o.Diversity)
+	case !(o.History >= 0 && o.History <= 1):
+		return fmt.Errorf("model: history %v: want 0 to 1", o.History)
+	case o.HalfLife < 0:
+		return fmt.Errorf("model: half-life %v: want > 0", o.HalfLife)
+	}
+	return o.Filter.validate()
+}
+
+// Recommendation is one recommended item.
+type Recommendation struct {
+	ItemID string
+	// Score is the relevance: the cosine of the item to the intent that
+	// produced it, times that intent's weight.
+	Score float32
+	// Intent is the ID of the intent that produced the item.
+	Intent string
+}
+
+// Ranking is the result of Rank: the items, and the intents that explain
+// them with the weights they were ranked with.
+type Ranking struct {
+	Items   []Recommendation
+	Intents []Intent
+}
+
+// Weigh returns the intents of the session followed by the past intents,
+// copied, with Past set on the latter and the weights they are ranked with:
+// a session intent keeps (1-History) of its weight, a past intent gets
+// History times its weight times 0.5^(age/HalfLife); the weights are then
+// scaled to sum to 1. Intents with a zero weight are dropped. o must have
+// been validated.
+func (o RankOptions) weigh(session, past []Intent) []Intent {
+	now := o.Now
+	if now.IsZero() {
+		for _, in := range slices.Concat(session, past) {
+			if in.LastSeen.After(now) {
+				now = in.LastSeen
+			}
+		}
+	}
+	hist := o.History
+	if len(session) == 0 {
+		hist = 1
+	}
+	out := make([]Intent, 0, len(session)+len(past))
+	var total float32
+	add := func(in Intent, w float32, isPast bool) {
+		if !(w > 0) {
+			return
+		}
+		in.Weight, in.Past = w, isPast
+		in.Items = slices.Clone(in.Items)
+		out = append(out, in)
+		total += w
+	}
+	for _, in := range session {
+		add(in, (1-hist)*in.Weight, false)
+	}
+	for _, in := range past {
+		age := max(0, now.Sub(in.LastSeen).Seconds())
+		decay := float32(math.Exp2(-age / o.HalfLife.Seconds()))
+		add(in, hist*in.Weight*decay, true)
+	}
+	for i := range out {
+		out[i].Weight /= total
+	}
+	return out
+}
+
+// Rank recommends up to o.K catalogue items for a user whose current session
+// has the given intents (from IntentDetector.Detect) and who kept past
+// intents from earlier sessions. Each intent proposes the catalogue items
+// closest to its centroid; an item's relevance is its best intent weight
+// times cosine, and the item is credited to that intent. With Diversity > 0
+// the items are then picked by maximal marginal relevance. Rank is safe for
+// concurrent use and does not modify its arguments.
+func (c *Catalog) Rank(session, past []Intent, o RankOptions) (Ranking, error) {
+	if err := o.fill(); err != nil {
+		return Ranking{}, err
+	}
+	intents := o.weigh(session, past)
+	accept := c.accept(o.Filter)
+	want := o.K
+	if o.Diversity > 0 {
+		want = min(max(3*o.K, o.K+20), MaxK*3)
+	}
+	best := make(map[int32]int, want*len(intents))
+	var cands []Recommendation
+	var rows []int32
+	var hits []Hit
+	for _, in := range intents {
+		if len(in.Centroid) != c.dim {
+			continue
+		}
+		hits = c.index.Search(in.Centroid, want, accept, hits[:0])
+		for _, h := range hits {
+			s := in.Weight * h.Score
+			if i, ok := best[h.Row]; ok {
+				if s > cands[i].Score {
+					cands[i].Score, cands[i].Intent = s, in.ID
+				}
+				continue
+			}
+			best[h.Row] = len(cands)
+			cands = append(cands, Recommendation{ItemID: c.items[h.Row].ID, Score: s, Intent: in.ID})
+			rows = append(rows, h.Row)
+		}
+	}
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if cands[a].Score != cands[b].Score {
+			if cands[a].Score > cands[b].Score {
+				return -1
+			}
+			return 1
+		}
+		return int(rows[a] - rows[b])
+	})
+	if o.Diversity > 0 {
+		order = c.mmr(order, cands, rows, o.K, o.Diversity)
+	}
+	r := Ranking{Intents: intents, Items: make([]Recommendation, 0, min(o.K, len(order)))}
+	for _, i := range order[:min(o.K, len(order))] {
+		r.Items = append(r.Items, cands[i])
+	}
+	return r, nil
+}
+
+// mmr picks k of the candidates (given best first) by maximal marginal
+// relevance: each next pick maximises (1-d)*rel - d*maxsim, where rel is the
+// candidate's score over the best score and maxsim its highest cosine to
+// the items already picked.
+func (c *Catalog) mmr(order []int, cands []Recommendation, rows []int32, k int, d float32) []int {
+	if len(order) == 0 {
+		return order
+	}
+	top := cands[order[0]].Score
+	if top <= 0 {
+		top = 1
+	}
+	maxSim := make([]float32, len(order))
+	for i := range maxSim {
+		maxSim[i] = -1
+	}
+	picked := make([]int, 0, k)
+	used := make([]bool, len(order))
+	for len(picked) < k && len(picked) < len(order) {
+		bi, bv := -1, float32(math.Inf(-1))
+		for j, ci := range order {
+			if used[j] {
+				continue
+			}
+			sim := maxSim[j]
+			if len(picked) == 0 {
+				sim = 0
+			}
+			if v := (1-d)*cands[ci].Score/top - d*sim; v > bv {
+				bi, bv = j, v
+			}
+		}
+		used[bi] = true
+		picked = append(picked, order[bi])
+		pv := c.Vector(rows[order[bi]])
+		for j, ci := range order {
+			if !used[j] {
+				maxSim[j] = max(maxSim[j], Dot(pv, c.Vector(rows[ci])))
+			}
+		}
+	}
+	return picked
+}
+
+// Scores writes, for every catalogue row, the relevance Rank would give it
+// for the intents without diversity or filters: the best over intents of
+// weight times cosine. It is the dense form of Rank used by offline
+// evaluation; len(dst) must be Len(). tmp is scratch of the same length.
+func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float32) error {
+	if err := o.fill(); err != nil {
+		return err
+	}
+	for i := range dst {
+		dst[i] = float32(math.Inf(-1))
+	}
+	for _, in := range o.weigh(session, past) {
+		if len(in.Centroid) != c.dim {
+			continue
+		}
+		dots(in.Centroid, c.vecs, c.dim, tmp)
+		for i, s := range tmp {
+			dst[i] = max(dst[i], in.Weight*s)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,265 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// plantedCatalog builds a model whose item vectors are planted ones (each
+// item is id-only, so its vector is its token row) and its catalogue:
+// topics a..e with 40 items each; item i of a topic costs 10*(i+1) and is
+// of brand "b<i%2>".
+func plantedCatalog(t testing.TB, n int) (*planted, *Catalog) {
+	t.Helper()
+	p := newPlanted(11)
+	toks := NewVocab()
+	var vecs [][]float32
+	var items []Item
+	for _, topic := range []string{"a", "b", "c", "d", "e"} {
+		for i := range n {
+			si := p.item(topic, i, 0)
+			it := Item{ID: si.ID, Category: "shop." + topic, Brand: fmt.Sprintf("b%d", i%2), Price: float64(10 * (i + 1))}
+			toks.Add("#" + it.ID)
+			vecs = append(vecs, si.Vec)
+			items = append(items, it)
+		}
+	}
+	d := Dims{Name: p.dim}
+	m := &Model{Dims: d, Tokens: toks, Categories: NewVocab(), Brands: NewVocab(), PriceScale: 1,
+		In:  Tables{Tokens: make([]float32, toks.Len()*d.Name)},
+		Ctx: Tables{Tokens: make([]float32, toks.Len()*d.Name)}}
+	for i, v := range vecs {
+		copy(m.In.Tokens[(i+1)*d.Name:], v)
+	}
+	c, err := NewCatalog(m, items, nil)
+	require.NoError(t, err)
+	for i, v := range vecs {
+		u := slices.Clone(v)
+		Normalize(u)
+		require.InDeltaSlice(t, u, c.Vector(int32(i)), 1e-6, "row %d", i)
+	}
+	return p, c
+}
+
+func topicOf(id string) string { return id[:1] }
+
+func sessionIntents(t testing.TB, c *Catalog, ids ...string) []Intent {
+	t.Helper()
+	det, err := NewIntentDetector(IntentConfig{})
+	require.NoError(t, err)
+	return det.Detect(c.SessionItems(ids, nil), nil)
+}
+
+func TestRankFromIntents(t *testing.T) {
+	_, c := plantedCatalog(t, 40)
+	session := sessionIntents(t, c, "a-1", "a-2", "a-3", "b-1", "b-2")
+	require.Len(t, session, 2)
+	r, err := c.Rank(session, nil, RankOptions{K: 20})
+	require.NoError(t, err)
+	require.Len(t, r.Items, 20)
+	byTopic := map[string]int{}
+	ids := map[string]bool{}
+	for i, it := range r.Items {
+		byTopic[topicOf(it.ItemID)]++
+		require.False(t, ids[it.ItemID], "item %s twice", it.ItemID)
+		ids[it.ItemID] = true
+		if i > 0 {
+			require.LessOrEqual(t, it.Score, r.Items[i-1].Score, "scores descend")
+		}
+		// Every item names the intent it came from, and that intent is
+		// the one of its topic.
+		in := slices.IndexFunc(r.Intents, func(in Intent) bool { return in.ID == it.Intent })
+		require.GreaterOrEqual(t, in, 0, "item %s credits unknown intent %q", it.ItemID, it.Intent)
+		require.Equal(t, topicOf(it.ItemID), topicOf(r.Intents[in].Items[0]))
+	}
+	require.Equal(t, 20, byTopic["a"]+byTopic["b"], "got topics %v", byTopic)
+	require.Positive(t, byTopic["b"], "the current intent is represented")
+}
+
+func TestRankMatchesScores(t *testing.T) {
+	_, c := plantedCatalog(t, 40)
+	session := sessionIntents(t, c, "a-1", "c-2", "a-3", "c-5")
+	r, err := c.Rank(session, nil, RankOptions{K: 15})
+	require.NoError(t, err)
+	dst, tmp := make([]float32, c.Len()), make([]float32, c.Len())
+	require.NoError(t, c.Scores(session, nil, RankOptions{K: 15}, dst, tmp))
+	order := make([]int32, c.Len())
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int {
+		if dst[a] > dst[b] {
+			return -1
+		} else if dst[a] < dst[b] {
+			return 1
+		}
+		return 0
+	})
+	for i, it := range r.Items {
+		require.Equal(t, c.Item(order[i]).ID, it.ItemID, "position %d", i)
+		require.InDelta(t, dst[order[i]], it.Score, 1e-6)
+	}
+}
+
+func TestRankFilters(t *testing.T) {
+	_, c := plantedCatalog(t, 40)
+	session := sessionIntents(t, c, "a-1", "a-2", "a-3")
+	cases := []struct {
+		name   string
+		filter Filter
+		ok     func(Item) bool
+	}{
+		{"exclude seen", Filter{Exclude: []string{"a-1", "a-2", "a-3"}}, func(it Item) bool { return !slices.Contains([]string{"a-1", "a-2", "a-3"}, it.ID) }},
+		{"category", Filter{Category: "shop.c"}, func(it Item) bool { return it.Category == "shop.c" }},
+		{"category ancestor", Filter{Category: "SHOP"}, func(it Item) bool { return true }},
+		{"brand", Filter{Brand: "B1"}, func(it Item) bool { return it.Brand == "b1" }},
+		{"price range", Filter{MinPrice: 100, MaxPrice: 200}, func(it Item) bool { return it.Price >= 100 && it.Price <= 200 }},
+		{"min price only", Filter{MinPrice: 350}, func(it Item) bool { return it.Price >= 350 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := c.Rank(session, nil, RankOptions{K: 10, Filter: tc.filter})
+			require.NoError(t, err)
+			require.Len(t, r.Items, 10)
+			for _, it := range r.Items {
+				row, _ := c.Row(it.ItemID)
+				require.True(t, tc.ok(c.Item(row)), "item %+v passes filter %+v", c.Item(row), tc.filter)
+			}
+		})
+	}
+	r, err := c.Rank(session, nil, RankOptions{K: 10, Filter: Filter{Category: "nope"}})
+	require.NoError(t, err)
+	require.Empty(t, r.Items)
+}
+
+func TestRankInvalidKnobs(t *testing.T) {
+	_, c := plantedCatalog(t, 5)
+	for _, o := range []RankOptions{
+		{K: -1}, {K: MaxK + 1}, {Diversity: -0.1}, {Diversity: 1.5}, {Diversity: float32(math.NaN())},
+		{History: -1}, {History: 2}, {HalfLife: -time.Hour},
+		{Filter: Filter{MinPrice: -1}}, {Filter: Filter{MinPrice: 5, MaxPrice: 2}}, {Filter: Filter{MaxPrice: math.NaN()}},
+	} {
+		_, err := c.Rank(nil, nil, o)
+		require.Error(t, err, "%+v", o)
+	}
+}
+
+func TestRankHistory(t *testing.T) {
+	_, c := plantedCatalog(t, 40)
+	past := sessionIntents(t, c, "d-1", "d-2", "d-3")
+	now := time.Unix(0, 0).Add(48 * time.Hour)
+	for i := range past {
+		past[i].LastSeen = time.Unix(0, 0)
+	}
+	session := sessionIntents(t, c, "a-1", "a-2")
+	count := func(o RankOptions) (int, []Intent) {
+		t.Helper()
+		o.K, o.Now = 20, now
+		r, err := c.Rank(session, past, o)
+		require.NoError(t, err)
+		n := 0
+		for _, it := range r.Items {
+			if topicOf(it.ItemID) == "d" {
+				n++
+			}
+		}
+		return n, r.Intents
+	}
+	none, intents := count(RankOptions{History: 0})
+	require.Zero(t, none)
+	require.Len(t, intents, 1, "a zero-weight past intent is dropped")
+	some, intents := count(RankOptions{History: 0.9, HalfLife: 24 * time.Hour})
+	require.Positive(t, some)
+	require.True(t, intents[1].Past)
+	require.InDelta(t, 1, intents[0].Weight+intents[1].Weight, 1e-6)
+	// weights before scaling: 0.1 for the session, 0.9/4 for the
+	// two-half-lives-old past intent
+	require.InDelta(t, 0.9/4/(0.1+0.9/4), intents[1].Weight, 1e-5)
+	faded, _ := count(RankOptions{History: 0.9, HalfLife: time.Hour})
+	require.Less(t, faded, some, "a shorter half-life fades the past")
+	only, _ := func() (int, []Intent) {
+		r, err := c.Rank(nil, past, RankOptions{K: 20, History: 0.1, Now: now})
+		require.NoError(t, err)
+		return len(r.Items), r.Intents
+	}()
+	require.Equal(t, 20, only, "without a session the past intents rank alone")
+}
+
+func TestRankDiversity(t *testing.T) {
+	_, c := plantedCatalog(t, 40)
+	session := sessionIntents(t, c, "a-1", "a-2", "b-1", "c-1")
+	spread := func(d float32) float64 {
+		r, err := c.Rank(session, nil, RankOptions{K: 10, Diversity: d})
+		require.NoError(t, err)
+		require.Len(t, r.Items, 10)
+		var sum float64
+		var n int
+		for i, x := range r.Items {
+			for _, y := range r.Items[:i] {
+				rx, _ := c.Row(x.ItemID)
+				ry, _ := c.Row(y.ItemID)
+				sum += float64(Dot(c.Vector(rx), c.Vector(ry)))
+				n++
+			}
+		}
+		return sum / float64(n)
+	}
+	low, high := spread(0), spread(0.8)
+	t.Logf("mean pairwise cosine: diversity 0 %.3f, 0.8 %.3f", low, high)
+	require.Less(t, high, low)
+}
+
+func TestEncodeStaysInDst(t *testing.T) {
+	s := newShop(1, 200)
+	m, err := Train(s.corpus, TrainConfig{Epochs: 1})
+	require.NoError(t, err)
+	buf := make([]float32, 3*m.Dims.Total())
+	for i := range buf {
+		buf[i] = 7
+	}
+	m.Encode(s.items[0], buf[:m.Dims.Total()])
+	for _, x := range buf[m.Dims.Total():] {
+		require.Equal(t, float32(7), x, "Encode wrote past len(dst)")
+	}
+}
+
+func BenchmarkRank(b *testing.B) {
+	// One session's intents ranked over 100k items with the exact index and
+	// the IVF index.
+	s := newShop(1, 3000)
+	m, err := Train(s.corpus, TrainConfig{Epochs: 2, Seed: 1})
+	require.NoError(b, err)
+	items := make([]Item, 100_000)
+	for i := range items {
+		it := s.items[i%len(s.items)]
+		it.ID = fmt.Sprintf("%s-%d", it.ID, i)
+		it.Name = fmt.Sprintf("%s v%d", it.Name, i%977)
+		it.Price *= 1 + float64(i%101)/100
+		items[i] = it
+	}
+	for _, ix := range []struct {
+		name  string
+		build IndexBuilder
+	}{
+		{"exact", nil},
+		{"ivf", func(dim int, v []float32) (Index, error) { return NewIVFIndex(dim, v, IVFConfig{Workers: 2}) }},
+	} {
+		cat, err := NewCatalog(m, items, ix.build)
+		require.NoError(b, err)
+		det, _ := NewIntentDetector(IntentConfig{})
+		ids := []string{items[0].ID, items[1].ID, items[2].ID, items[40].ID, items[41].ID, items[90].ID}
+		b.Run("n=100k/"+ix.name, func(b *testing.B) {
+			for b.Loop() {
+				intents := det.Detect(cat.SessionItems(ids, nil), nil)
+				if _, err := cat.Rank(intents, nil, RankOptions{K: 20, Filter: Filter{Exclude: ids}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

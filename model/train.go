@@ -1,0 +1,356 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Event is one event of a training session.
+type Event struct {
+	Item     int32 // index into Corpus.Items
+	Purchase bool
+}
+
+// Corpus is what Train learns from: a catalogue and sessions over it.
+type Corpus struct {
+	// Items is the catalogue; Event.Item indexes it. Items that occur in no
+	// kept session contribute their tokens, categories and brands only if
+	// those occur in kept sessions through other items.
+	Items []Item
+	// Sessions are the events of each session in time order.
+	Sessions [][]Event
+	// From and To bound the event times of the sessions; they are recorded in
+	// the model's Info and not otherwise used.
+	From, To time.Time
+}
+
+// TrainConfig sets up Train. The zero value of every field means its default.
+type TrainConfig struct {
+	// Dims are the sizes of the parts of an item vector. Default
+	// DefaultDims().
+	Dims Dims
+	// Epochs is the number of passes over the kept sessions. Default 10.
+	Epochs int
+	// Negatives is the number of negative samples per positive pair.
+	// Default 5.
+	Negatives int
+	// NegativePower shapes the distribution negatives are drawn from:
+	// unigram^NegativePower. Default 0.75.
+	NegativePower float64
+	// LearningRate is the initial SGD step; it decays linearly to
+	// LearningRate*1e-4 over training. Default 0.025.
+	LearningRate float32
+	// PartSize is the mean length of the random contiguous parts a session
+	// is split into; items pair with the items of their part. Default 5.
+	PartSize int
+	// MaxPart caps the length of a part. Default 4*PartSize.
+	MaxPart int
+	// MaxEvents drops sessions with more events. Default 50.
+	MaxEvents int
+	// KeepAll keeps sessions without a purchase (for click-only data).
+	// Default false: only sessions with at least one purchase are kept.
+	KeepAll bool
+	// PurchaseWeight scales the gradient of pairs that hold a purchased
+	// item. Default 3.
+	PurchaseWeight float32
+	// Subsample is word2vec's frequent-item down-sampling threshold t: an
+	// occurrence of an item with frequency f is dropped with probability
+	// 1-(sqrt(f/t)+1)*t/f. Default 0: off.
+	Subsample float64
+	// Workers is the number of goroutines. More than one updates the
+	// parameters without locks (Hogwild); only one worker is deterministic.
+	// Default 1.
+	Workers int
+	// Seed seeds all randomness. Train with the same corpus, config and seed
+	// and one worker gives a bit-for-bit identical model.
+	Seed uint64
+	// Progress, when set, is called from the training goroutines (one call
+	// at a time) about every 1% of the work and at the end.
+	Progress func(Progress)
+}
+
+// Progress reports how far training is.
+type Progress struct {
+	Epoch, Epochs int   // Epoch counts from 1
+	Done, Total   int64 // sessions processed, of Total over all epochs
+	Pairs         int64 // positive pairs trained so far
+	LearningRate  float32
+}
+
+// Info describes a trained model: its parameters and its data.
+type Info struct {
+	// Version identifies the model. Train leaves it empty; the artefact
+	// writer fills it with a digest of the parameters unless it is set.
+	Version string
+	// The training parameters.
+	Epochs, Negatives, PartSize, MaxPart, MaxEvents int
+	KeepAll                                         bool
+	NegativePower, Subsample                        float64
+	LearningRate, PurchaseWeight                    float32
+	Workers                                         int
+	Seed                                            uint64
+	// The data: sessions given and kept, items in the catalogue and in kept
+	// sessions, events in kept sessions, positive pairs trained.
+	Sessions, KeptSessions, Items, TrainedItems int
+	Events, Pairs                               int64
+	From, To                                    time.Time
+}
+
+func (c *TrainConfig) fill() error {
+	if c.Dims == (Dims{}) {
+		c.Dims = DefaultDims()
+	}
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&c.Epochs, 10)
+	def(&c.Negatives, 5)
+	def(&c.PartSize, 5)
+	def(&c.MaxPart, 4*c.PartSize)
+	def(&c.MaxEvents, 50)
+	def(&c.Workers, 1)
+	if c.NegativePower == 0 {
+		c.NegativePower = 0.75
+	}
+	if c.LearningRate == 0 {
+		c.LearningRate = 0.025
+	}
+	if c.PurchaseWeight == 0 {
+		c.PurchaseWeight = 3
+	}
+	switch {
+	case c.Epochs < 0, c.Negatives < 0, c.PartSize < 1, c.MaxPart < 2, c.MaxEvents < 2, c.Workers < 1:
+		return fmt.Errorf("model: train config out of range: epochs %d, negatives %d, part size %d, max part %d, max events %d, workers %d",
+			c.Epochs, c.Negatives, c.PartSize, c.MaxPart, c.MaxEvents, c.Workers)
+	case !(c.LearningRate > 0) || !(c.PurchaseWeight > 0) || c.Subsample < 0 || math.IsNaN(c.NegativePower):
+		return fmt.Errorf("model: train config out of range: learning rate %v, purchase weight %v, subsample %v, negative power %v",
+			c.LearningRate, c.PurchaseWeight, c.Subsample, c.NegativePower)
+	}
+	return c.Dims.validate()
+}
+
+// ErrNoSessions is returned by Train when no session passes the filters.
+var ErrNoSessions = errors.New("model: no training session left after filtering")
+
+// Train learns item-encoder parameters from c with skip-gram and negative
+// sampling adapted to purchases: sessions without a purchase (unless
+// KeepAll) or with more than MaxEvents events are dropped; each epoch splits
+// every kept session at random into contiguous parts; every item of a part
+// is pulled towards the context vector of every other item of the part, with
+// PurchaseWeight on pairs that hold a purchase, and pushed away from the
+// context vectors of Negatives items drawn from unigram^NegativePower. The
+// gradients flow into the token, category, brand and price parameters of
+// the centre item's In tables and of the context items' Ctx tables.
+func Train(c Corpus, cfg TrainConfig) (*Model, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	for s, evs := range c.Sessions {
+		for _, e := range evs {
+			if e.Item < 0 || int(e.Item) >= len(c.Items) {
+				return nil, fmt.Errorf("model: session %d: item index %d out of range [0, %d)", s, e.Item, len(c.Items))
+			}
+		}
+	}
+	t := newTrainer(c, cfg)
+	if len(t.sessions) == 0 {
+		return nil, ErrNoSessions
+	}
+	t.run()
+	m := t.m
+	m.Info = Info{
+		Epochs: cfg.Epochs, Negatives: cfg.Negatives, PartSize: cfg.PartSize, MaxPart: cfg.MaxPart,
+		MaxEvents: cfg.MaxEvents, KeepAll: cfg.KeepAll, NegativePower: cfg.NegativePower,
+		Subsample: cfg.Subsample, LearningRate: cfg.LearningRate, PurchaseWeight: cfg.PurchaseWeight,
+		Workers: cfg.Workers, Seed: cfg.Seed,
+		Sessions: len(c.Sessions), KeptSessions: len(t.sessions), Items: len(c.Items),
+		TrainedItems: len(t.items), Events: t.events, Pairs: t.pairs.Load(), From: c.From, To: c.To,
+	}
+	return m, nil
+}
+
+// trainer holds the state shared by the training workers.
+type trainer struct {
+	cfg      TrainConfig
+	m        *Model
+	sessions [][]Event // kept, with Item remapped to dense trained-item ids
+	items    []int32   // trained item id -> corpus index
+	feats    []Features
+	keep     []float32 // per trained item: probability to keep an occurrence
+	negTable []int32
+	events   int64
+
+	done  atomic.Int64
+	pairs atomic.Int64
+	total int64
+
+	progMu   sync.Mutex
+	lastProg int64
+}
+
+func newTrainer(c Corpus, cfg TrainConfig) *trainer {
+	t := &trainer{cfg: cfg}
+	dense := map[int32]int32{}
+	var counts []int64
+	for _, evs := range c.Sessions {
+		if len(evs) < 2 || len(evs) > cfg.MaxEvents {
+			continue
+		}
+		if !cfg.KeepAll && !slices.ContainsFunc(evs, func(e Event) bool { return e.Purchase }) {
+			continue
+		}
+		s := make([]Event, len(evs))
+		for i, e := range evs {
+			d, ok := dense[e.Item]
+			if !ok {
+				d = int32(len(t.items))
+				dense[e.Item] = d
+				t.items = append(t.items, e.Item)
+				counts = append(counts, 0)
+			}
+			counts[d]++
+			s[i] = Event{Item: d, Purchase: e.Purchase}
+		}
+		t.sessions = append(t.sessions, s)
+		t.events += int64(len(s))
+	}
+
+	// Vocabularies hold only what trained items carry: a row that never
+	// receives a gradient would be noise.
+	toks, cats, brands := NewVocab(), NewVocab(), NewVocab()
+	var logSum, logSq float64
+	var priced int
+	for _, ci := range t.items {
+		it := c.Items[ci]
+		for _, tok := range it.Tokens() {
+			toks.Add(tok)
+		}
+		for _, cat := range it.Categories() {
+			cats.Add(cat)
+		}
+		brands.Add(it.BrandKey())
+		if it.KnownPrice() {
+			l := math.Log(it.Price)
+			logSum += l
+			logSq += l * l
+			priced++
+		}
+	}
+	mean, scale := float32(0), float32(1)
+	if priced > 0 {
+		mu := logSum / float64(priced)
+		mean = float32(mu)
+		if sd := math.Sqrt(max(0, logSq/float64(priced)-mu*mu)); sd > 1e-6 {
+			scale = float32(sd)
+		}
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5e55))
+	t.m = newModel(cfg.Dims, toks, cats, brands, mean, scale, rng)
+	t.feats = make([]Features, len(t.items))
+	for d, ci := range t.items {
+		t.feats[d] = t.m.Resolve(c.Items[ci])
+	}
+	t.negTable = unigramTable(counts, cfg.NegativePower)
+	t.keep = make([]float32, len(t.items))
+	for d, n := range counts {
+		t.keep[d] = 1
+		if cfg.Subsample > 0 {
+			f := float64(n) / float64(t.events)
+			t.keep[d] = float32(min(1, (math.Sqrt(f/cfg.Subsample)+1)*cfg.Subsample/f))
+		}
+	}
+	t.total = int64(cfg.Epochs) * int64(len(t.sessions))
+	return t
+}
+
+// unigramTable returns a table in which each item occupies a share of the
+// slots proportional to count^power: drawing a uniform slot draws from the
+// unigram^power distribution.
+func unigramTable(counts []int64, power float64) []int32 {
+	size := max(1<<20, 8*len(counts))
+	var z float64
+	for _, n := range counts {
+		z += math.Pow(float64(n), power)
+	}
+	table := make([]int32, 0, size)
+	var cum float64
+	for i, n := range counts {
+		cum += math.Pow(float64(n), power) / z
+		for float64(len(table)) < cum*float64(size) && len(table) < size {
+			table = append(table, int32(i))
+		}
+	}
+	for len(table) < size {
+		table = append(table, int32(len(counts)-1))
+	}
+	return table
+}
+
+func (t *trainer) run() {
+	var wg sync.WaitGroup
+	for w := range t.cfg.Workers {
+		wg.Go(func() { t.work(w) })
+	}
+	wg.Wait()
+	t.report(true)
+}
+
+// work trains on the sessions s with s % Workers == w, in a fresh random
+// order each epoch.
+func (t *trainer) work(w int) {
+	cfg := t.cfg
+	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(w)+1))
+	var mine []int32
+	for s := w; s < len(t.sessions); s += cfg.Workers {
+		mine = append(mine, int32(s))
+	}
+	dim := cfg.Dims.Total()
+	st := &step{
+		t: t, rng: rng,
+		v: make([]float32, dim), g: make([]float32, dim), o: make([]float32, dim),
+	}
+	for range cfg.Epochs {
+		rng.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
+		for _, s := range mine {
+			done := t.done.Add(1)
+			lr := cfg.LearningRate * max(1e-4, 1-float32(done)/float32(t.total+1))
+			t.pairs.Add(st.session(t.sessions[s], lr))
+			if done-t.lastProgress() >= t.total/100+1 {
+				t.report(false)
+			}
+		}
+	}
+}
+
+func (t *trainer) lastProgress() int64 {
+	t.progMu.Lock()
+	defer t.progMu.Unlock()
+	return t.lastProg
+}
+
+func (t *trainer) report(final bool) {
+	t.progMu.Lock()
+	defer t.progMu.Unlock()
+	done := t.done.Load()
+	if !final && done-t.lastProg < t.total/100+1 {
+		return
+	}
+	t.lastProg = done
+	if t.cfg.Progress == nil {
+		return
+	}
+	n := int64(len(t.sessions))
+	t.cfg.Progress(Progress{
+		Epoch: int(min(int64(t.cfg.Epochs), done/n+1)), Epochs: t.cfg.Epochs,
+		Done: done, Total: t.total, Pairs: t.pairs.Load(),
+		LearningRate: t.cfg.LearningRate * max(1e-4, 1-float32(done)/float32(t.total+1)),
+	})
+}
