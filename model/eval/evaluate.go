@@ -37,6 +37,9 @@ type Split struct {
 	// recency-based methods such as [SKNN] see the latest sessions last.
 	// When nil, Train is taken to be in time order already.
 	TrainEnd []time.Time
+	// TrainPurchase, when not nil, marks the purchase events of each
+	// training session (len(TrainPurchase[i]) == len(Train[i])).
+	TrainPurchase [][]bool
 }
 
 // Result is the outcome of evaluating one method on one split.
@@ -94,6 +97,16 @@ func Evaluate(ctx context.Context, m Method, s Split, cfg Config) (Result, error
 	if s.TrainEnd != nil && len(s.TrainEnd) != len(s.Train) {
 		return Result{}, fmt.Errorf("eval: split: %d TrainEnd times for %d train sessions", len(s.TrainEnd), len(s.Train))
 	}
+	if s.TrainPurchase != nil {
+		if len(s.TrainPurchase) != len(s.Train) {
+			return Result{}, fmt.Errorf("eval: split: %d TrainPurchase sessions for %d train sessions", len(s.TrainPurchase), len(s.Train))
+		}
+		for i, p := range s.TrainPurchase {
+			if len(p) != len(s.Train[i]) {
+				return Result{}, fmt.Errorf("eval: split: train session %d has %d events and %d purchase flags", i, len(s.Train[i]), len(p))
+			}
+		}
+	}
 	ts, index := prepareTrain(s)
 	res := Result{Method: m.Name(), K: cfg.K, Items: ts.NItems}
 
@@ -126,13 +139,20 @@ func prepareTrain(s Split) (*TrainSet, map[string]int32) {
 	}
 	index := make(map[string]int32)
 	ts := &TrainSet{Sessions: make([][]int32, len(order))}
+	if s.TrainPurchase != nil {
+		ts.Purchase = make([][]bool, len(order))
+	}
 	for i, o := range order {
+		if s.TrainPurchase != nil {
+			ts.Purchase[i] = s.TrainPurchase[o]
+		}
 		items := make([]int32, len(s.Train[o]))
 		for j, id := range s.Train[o] {
 			x, ok := index[id]
 			if !ok {
 				x = int32(len(index))
 				index[id] = x
+				ts.IDs = append(ts.IDs, id)
 			}
 			items[j] = x
 		}

@@ -8,6 +8,11 @@ type TrainSet struct {
 	Sessions [][]int32
 	// NItems is the size of the item universe.
 	NItems int
+	// IDs holds the item id of each dense index (len NItems).
+	IDs []string
+	// Purchase, when not nil, marks the purchase events of each session,
+	// parallel to Sessions.
+	Purchase [][]bool
 }
 
 // Method is a next-item recommender under evaluation.
