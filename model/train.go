@@ -35,7 +35,9 @@ type TrainConfig struct {
 	// Dims are the sizes of the parts of an item vector. Default
 	// DefaultDims().
 	Dims Dims
-	// Epochs is the number of passes over the kept sessions. Default 10.
+	// Epochs is the number of passes over the kept sessions. Default 20.
+	// Small id-only datasets gain from many more (the eval command uses
+	// 100; see the README).
 	Epochs int
 	// Negatives is the number of negative samples per positive pair.
 	// Default 5.
@@ -44,10 +46,13 @@ type TrainConfig struct {
 	// unigram^NegativePower. Default 0.75.
 	NegativePower float64
 	// LearningRate is the initial SGD step; it decays linearly to
-	// LearningRate*1e-4 over training. Default 0.025.
+	// LearningRate*1e-4 over training. Default 0.025. Rows shared by many
+	// items (categories, brands, price) take an update from most pairs, so
+	// a catalogue with features diverges at rates that id-only data bears
+	// (0.2); Train reports divergence as ErrDiverged.
 	LearningRate float32
 	// PartSize is the mean length of the random contiguous parts a session
-	// is split into; items pair with the items of their part. Default 5.
+	// is split into; items pair with the items of their part. Default 10.
 	PartSize int
 	// MaxPart caps the length of a part. Default 4*PartSize.
 	MaxPart int
@@ -111,9 +116,9 @@ func (c *TrainConfig) fill() error {
 			*p = v
 		}
 	}
-	def(&c.Epochs, 10)
+	def(&c.Epochs, 20)
 	def(&c.Negatives, 5)
-	def(&c.PartSize, 5)
+	def(&c.PartSize, 10)
 	def(&c.MaxPart, 4*c.PartSize)
 	def(&c.MaxEvents, 50)
 	def(&c.Workers, 1)
@@ -139,6 +144,10 @@ func (c *TrainConfig) fill() error {
 
 // ErrNoSessions is returned by Train when no session passes the filters.
 var ErrNoSessions = errors.New("model: no training session left after filtering")
+
+// ErrDiverged is returned by Train when a parameter became NaN or infinite:
+// the learning rate is too high for the data.
+var ErrDiverged = errors.New("model: training diverged (non-finite parameters); lower the learning rate")
 
 // Train learns item-encoder parameters from c with skip-gram and negative
 // sampling adapted to purchases: sessions without a purchase (unless
@@ -166,6 +175,9 @@ func Train(c Corpus, cfg TrainConfig) (*Model, error) {
 	}
 	t.run()
 	m := t.m
+	if !m.finite() {
+		return nil, ErrDiverged
+	}
 	m.Info = Info{
 		Epochs: cfg.Epochs, Negatives: cfg.Negatives, PartSize: cfg.PartSize, MaxPart: cfg.MaxPart,
 		MaxEvents: cfg.MaxEvents, KeepAll: cfg.KeepAll, NegativePower: cfg.NegativePower,
@@ -353,4 +365,18 @@ func (t *trainer) report(final bool) {
 		Done: done, Total: t.total, Pairs: t.pairs.Load(),
 		LearningRate: t.cfg.LearningRate * max(1e-4, 1-float32(done)/float32(t.total+1)),
 	})
+}
+
+// finite reports whether every parameter of m is a finite number.
+func (m *Model) finite() bool {
+	for _, t := range []*Tables{&m.In, &m.Ctx} {
+		for _, tab := range [][]float32{t.Tokens, t.Categories, t.Brands, t.PriceW, t.PriceB, t.PriceUnknown} {
+			for _, x := range tab {
+				if x-x != 0 {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

@@ -112,9 +112,12 @@ var sigmoidTable = func() (t [sigmoidSteps + 1]float32) {
 }()
 
 // sigmoid is the logistic function by table look-up, clamped to 0 and 1
-// beyond ±sigmoidMax as word2vec does.
+// beyond ±sigmoidMax as word2vec does. NaN gives 0.5 (no gradient is
+// certain); a diverged training is caught after it by Model.finite.
 func sigmoid(x float32) float32 {
 	switch {
+	case x != x:
+		return 0.5
 	case x >= sigmoidMax:
 		return 1
 	case x <= -sigmoidMax:

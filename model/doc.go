@@ -1,0 +1,96 @@
+// Package model is sessionrec's pure computation: the item encoder, its
+// trainer, the model artefact, similarity search, intent detection and
+// ranking. It does no I/O beyond the readers and writers it is handed, reads
+// no clock and holds no mutable globals; randomness comes in as seeds.
+//
+// # Item vectors
+//
+// An item is known by its features (Item): name, category, brand, price.
+// The encoder turns them into a vector of Dims.Total() = 100 elements by
+// default, the concatenation of four learned parts:
+//
+//	name     (32) the mean of the rows of the item's lower-cased name tokens;
+//	              an item without a name has its id as its one token, so an
+//	              id-only dataset becomes item2vec
+//	category (32) the mean of the rows of its category code and the code's
+//	              ancestors ("a.b.c", "a.b", "a"), so an unseen subcategory
+//	              still lands near its parent
+//	brand    (32) the brand's row
+//	price     (4) W*z + b for z the normalised log price
+//
+// Each table has a learned row 0 for "unknown" (an unseen token, category or
+// brand, or a missing price). There are two sets of tables over the same
+// vocabularies, In and Ctx, as word2vec has input and output vectors. The
+// item vector is unit(In(item)) + unit(Ctx(item)): its cosine mixes In·In,
+// high for items seen in like company (second order: two phones people
+// compare), with In·Ctx, high for items seen together (first order: a phone
+// and its case). Adding the context vectors is GloVe's W+C; on both
+// evaluation datasets it ranks better than In alone. Because both sets come
+// from features, a new item has a vector the moment its features are known
+// (cold start).
+//
+// # Training
+//
+// Train is skip-gram with negative sampling over sessions. Sessions without
+// a purchase (unless KeepAll) or with more than MaxEvents events are dropped.
+// Each epoch shuffles the sessions and cuts each at random into contiguous
+// parts (a cut before each event with probability 1/PartSize, parts at most
+// MaxPart long); every item c of a part is a centre, every other item o of
+// the part a context. For the pair, with v = In(c), the loss is
+//
+//	-log σ(v·Ctx(o)) - Σ_{n ~ U^0.75} log σ(-v·Ctx(n))
+//
+// weighted by PurchaseWeight when c or o was purchased. Its gradients flow
+// through the encoder's adjoint (scatter) into the token, category, brand
+// and price parameters of both table sets. The learning rate decays
+// linearly. With several workers the parameters are updated without locks
+// (Hogwild); with one worker and a seed, training is bit-for-bit
+// reproducible.
+//
+// # Intents
+//
+// IntentDetector takes the last Window (10) distinct items of a session and
+// groups them into at most MaxIntents (3) intents. For unit vectors x_i and
+// a group g with sum S_g = Σ_{i∈g} x_i, the cosine of member i to the
+// group's centroid S_g/|S_g| summed over the members is |S_g|, so
+//
+//	score(grouping) = Σ_g |S_g| - SplitPenalty·(groups-1)
+//
+// is the total cosine of items to their own intent's centroid, less a price
+// for each intent beyond the first: a split must buy more coherence than it
+// costs. |S_g|² = Σ_{i,j∈g} G_ij for the Gram matrix G of the window, so the
+// detector computes G once (W² dot products) and searches the groupings
+// exhaustively: depth first over restricted growth strings (item i joins an
+// intent opened by an earlier item or opens the next), updating |S_g|² by
+// 1 + 2Σ_{j∈g} G_ij per step, and cutting a branch when adding 1 per
+// remaining item (the most the triangle inequality allows) cannot beat the
+// best grouping found. Ties keep the earlier grouping, so detection is
+// deterministic. For W = 10 and at most 3 intents there are 9,842
+// groupings; the cut visits far fewer.
+//
+// The coherence of an intent is |S_g|/n_g, its members' mean cosine to the
+// centroid. Its weight is the recency-weighted share of its members (the
+// latest item weighs 1, the one before Recency, then Recency² ...), so the
+// intent holding the latest item, the current one, usually weighs most. An
+// intent whose centroid is within Resume of an intent kept from a past
+// session takes that intent's ID: the user came back to it.
+//
+// # Ranking
+//
+// Catalog.Rank asks the index, for each intent, for the items closest to
+// its centroid; an item's relevance is max over intents of weight × cosine,
+// credited to that intent. Past sessions' intents enter with History times
+// their weight, halved every HalfLife since last seen; all weights are then
+// scaled to sum 1. With Diversity d > 0 the K items are picked by maximal
+// marginal relevance, each next one maximising (1-d)·relevance/best -
+// d·(highest cosine to the items picked). Filters (category subtree, brand,
+// price range, excluded ids) are applied inside the index search, so K
+// items come back whenever K items pass.
+//
+// # Search
+//
+// Index is the small interface search sits behind. ExactIndex scans every
+// row with an AVX2+FMA kernel; IVFIndex clusters the rows by spherical
+// k-means and scans only the lists whose centroids are closest to the
+// query, falling back to further lists until K accepted rows are found.
+package model
