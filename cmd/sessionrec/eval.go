@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sessionrec/sessionrec/model/eval"
+	"github.com/sessionrec/sessionrec/topics/dataset"
+)
+
+var evalMethods = []string{"pop", "item-knn", "sknn", "model-mean", "model-intents"}
+
+// evalReport is the -json output of eval.
+type evalReport struct {
+	Dataset      string       `json:"dataset"`
+	Results      []evalResult `json:"results"`
+	TrainSeconds float64      `json:"train_seconds"`
+}
+
+type evalResult struct {
+	Method      string  `json:"method"`
+	HR20        float64 `json:"hr20"`
+	MRR20       float64 `json:"mrr20"`
+	Cases       int     `json:"cases"`
+	Skipped     int     `json:"skipped"`
+	NoInput     int     `json:"no_input"`
+	FitSeconds  float64 `json:"fit_seconds"`
+	EvalSeconds float64 `json:"eval_seconds"`
+}
+
+func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		data    = fs.String("data", os.Getenv("SESSIONREC_DATA"), "data directory (default: SESSIONREC_DATA, or the shared/data found above the working directory)")
+		name    = fs.String("dataset", dataset.Yoochoose, "dataset: "+strings.Join(dataset.Names(), ", "))
+		methods = fs.String("methods", strings.Join(evalMethods, ","), "comma-separated methods to run")
+		asJSON  = fs.Bool("json", false, "print one JSON object instead of a table")
+		workers = fs.Int("eval-workers", 0, "evaluation goroutines (0: GOMAXPROCS)")
+		mf      modelFlags
+	)
+	mf.register(fs, true, 100, 0.2)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := dataDir(*data)
+	if err != nil {
+		return err
+	}
+	d, err := dataset.Load(dir, *name)
+	if err != nil {
+		return err
+	}
+	tc, err := mf.trainConfig(d)
+	if err != nil {
+		return err
+	}
+	split := evalSplit(d)
+	cfg := eval.Config{Seed: mf.seed, Workers: *workers}
+	report := evalReport{Dataset: d.Name}
+	var mean *eval.Model
+	for _, name := range strings.Split(*methods, ",") {
+		var m eval.Method
+		switch name {
+		case "pop":
+			m = eval.NewPop()
+		case "item-knn":
+			m, err = eval.NewItemKNN(eval.ItemKNNConfig{})
+		case "sknn":
+			m, err = eval.NewSKNN(eval.SKNNConfig{})
+		case "model-mean", "model-intents":
+			mc := eval.ModelConfig{Name: name, Train: tc, Intents: name == "model-intents", Intent: mf.intentConfig(), Items: modelItems(d)}
+			if mean != nil {
+				mc.Trained = mean.Trained()
+			}
+			var em *eval.Model
+			if em, err = eval.NewModel(mc); err == nil {
+				m = em
+				if mean == nil {
+					mean = em
+				}
+			}
+		default:
+			return fmt.Errorf("unknown method %q (want some of %s)", name, strings.Join(evalMethods, ","))
+		}
+		if err != nil {
+			return err
+		}
+		if !*asJSON {
+			fmt.Fprintf(stderr, "evaluating %s on %s ...\n", name, d.Name)
+		}
+		r, err := eval.Evaluate(ctx, m, split, cfg)
+		if err != nil {
+			return err
+		}
+		if em, ok := m.(*eval.Model); ok && em == mean {
+			report.TrainSeconds = r.FitTime.Seconds()
+		}
+		report.Results = append(report.Results, evalResult{
+			Method: name, HR20: r.HR, MRR20: r.MRR, Cases: r.Cases, Skipped: r.Skipped, NoInput: r.NoInput,
+			FitSeconds: r.FitTime.Seconds(), EvalSeconds: r.EvalTime.Seconds(),
+		})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "method\tHR@20\tMRR@20\tcases\tskipped\tno input\tfit\teval\t\n")
+	for _, r := range report.Results {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%d\t%d\t%d\t%s\t%s\t\n", r.Method, r.HR20, r.MRR20, r.Cases, r.Skipped, r.NoInput,
+			seconds(r.FitSeconds), seconds(r.EvalSeconds))
+	}
+	return tw.Flush()
+}
+
+func seconds(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(time.Millisecond).String()
+}
+
+// evalSplit turns a dataset's train and test sessions into the evaluation
+// protocol's split: item sequences, training session end times (when the
+// dataset has real times) and purchase flags.
+func evalSplit(d *dataset.Dataset) eval.Split {
+	var s eval.Split
+	for _, sess := range d.Train {
+		s.Train = append(s.Train, sess.Items())
+		p := make([]bool, len(sess.Events))
+		for i, e := range sess.Events {
+			p[i] = e.Kind == dataset.Purchase
+		}
+		s.TrainPurchase = append(s.TrainPurchase, p)
+		if d.HasTime {
+			s.TrainEnd = append(s.TrainEnd, sess.End())
+		}
+	}
+	for _, sess := range d.Test {
+		s.Test = append(s.Test, sess.Items())
+	}
+	if !slices.ContainsFunc(s.TrainPurchase, func(p []bool) bool { return slices.Contains(p, true) }) {
+		s.TrainPurchase = nil
+	}
+	return s
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/topics/dataset"
+)
+
+// modelFlags are the training and intent flags shared by train and eval.
+type modelFlags struct {
+	dims                          string
+	epochs, negatives, part       int
+	maxEvents, workers, window    int
+	maxIntents                    int
+	lr, purchaseWeight, subsample float64
+	keepAll                       bool
+	seed                          uint64
+}
+
+// register adds the flags to fs. The eval command passes tuned defaults:
+// the settings chosen on the validation splits of the id-only datasets.
+func (f *modelFlags) register(fs *flag.FlagSet, keepAll bool, epochs int, lr float64) {
+	fs.StringVar(&f.dims, "dims", "auto", `sizes of the name,category,brand,price parts, e.g. "32,32,32,4"; "auto" gives a part the dataset has no data for 0 and its size to the name part`)
+	fs.IntVar(&f.epochs, "epochs", epochs, "training epochs (0: the trainer's default)")
+	fs.IntVar(&f.negatives, "negatives", 0, "negative samples per pair (0: default)")
+	fs.IntVar(&f.part, "part", 10, "mean length of the random parts sessions are split into (0: default)")
+	fs.IntVar(&f.maxEvents, "max-events", 0, "drop training sessions with more events (0: default)")
+	fs.IntVar(&f.workers, "workers", 2, "training goroutines; 1 is deterministic")
+	fs.IntVar(&f.window, "window", 0, "intent detection window in items (0: default)")
+	fs.IntVar(&f.maxIntents, "max-intents", 0, "most intents per session (0: default)")
+	fs.Float64Var(&f.lr, "lr", lr, "initial learning rate (0: default)")
+	fs.Float64Var(&f.purchaseWeight, "purchase-weight", 0, "gradient weight of pairs holding a purchase (0: default)")
+	fs.Float64Var(&f.subsample, "subsample", 0, "frequent-item down-sampling threshold (0: off)")
+	fs.BoolVar(&f.keepAll, "keep-all", keepAll, "train on all sessions, not only those with a purchase")
+	fs.Uint64Var(&f.seed, "seed", 1, "random seed")
+}
+
+// trainConfig builds the trainer's config for a dataset.
+func (f *modelFlags) trainConfig(d *dataset.Dataset) (model.TrainConfig, error) {
+	dims, err := parseDims(f.dims, d)
+	if err != nil {
+		return model.TrainConfig{}, err
+	}
+	return model.TrainConfig{
+		Dims: dims, Epochs: f.epochs, Negatives: f.negatives, PartSize: f.part,
+		MaxEvents: f.maxEvents, Workers: f.workers, LearningRate: float32(f.lr),
+		PurchaseWeight: float32(f.purchaseWeight), Subsample: f.subsample,
+		KeepAll: f.keepAll, Seed: f.seed,
+	}, nil
+}
+
+func (f *modelFlags) intentConfig() model.IntentConfig {
+	return model.IntentConfig{Window: f.window, MaxIntents: f.maxIntents}
+}
+
+func parseDims(s string, d *dataset.Dataset) (model.Dims, error) {
+	if s == "auto" {
+		def := model.DefaultDims()
+		var cat, brand, price bool
+		for _, it := range d.Items {
+			cat = cat || it.Category != ""
+			brand = brand || it.Brand != ""
+			price = price || it.Price > 0
+		}
+		dims := def
+		for _, p := range []struct {
+			has bool
+			n   *int
+		}{{cat, &dims.Category}, {brand, &dims.Brand}, {price, &dims.Price}} {
+			if !p.has {
+				dims.Name += *p.n
+				*p.n = 0
+			}
+		}
+		return dims, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) != 4 {
+		return model.Dims{}, fmt.Errorf("-dims %q: want four sizes name,category,brand,price", s)
+	}
+	var v [4]int
+	for i, p := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 0 {
+			return model.Dims{}, fmt.Errorf("-dims %q: part %d is not a size", s, i+1)
+		}
+		v[i] = n
+	}
+	return model.Dims{Name: v[0], Category: v[1], Brand: v[2], Price: v[3]}, nil
+}
+
+// modelItems converts the dataset's catalogue to the model's items.
+func modelItems(d *dataset.Dataset) map[string]model.Item {
+	out := make(map[string]model.Item, len(d.Items))
+	for id, it := range d.Items {
+		out[id] = model.Item{ID: id, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
+	}
+	return out
+}
+
+// dataDir returns the -data flag, or the shared data directory found by
+// walking up from the working directory.
+func dataDir(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	return dataset.FindDataDir(".")
+}
