@@ -36,15 +36,17 @@ LINT = $(GO) tool golangci-lint run ./...
 
 .PHONY: test lint bench fmt fmtcheck
 
-# Every check, in order. The Hogwild test (lock-free multi-worker training,
-# a data race by design) lives in a `//go:build !race` file, so the -race run
-# does not compile it; the last step runs it without -race.
+# Every check, in order. Two kinds of test live in `//go:build !race` files,
+# so the -race run does not compile them, and the last step runs them
+# without the detector: the Hogwild test (lock-free multi-worker training, a
+# data race by design) and the allocation tests (the detector makes
+# sync.Pool drop items on purpose).
 test:
 	@$(FMTCHECK)
 	$(GO) vet ./...
 	$(LINT)
 	$(GO) test -race ./...
-	$(GO) test -run Hogwild ./model/
+	$(GO) test -run 'Hogwild|DoesNotAllocate' ./model/
 
 # The linter alone (config: .golangci.yml).
 lint:

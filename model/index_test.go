@@ -530,24 +530,6 @@ func TestSearchConcurrent(t *testing.T) {
 	}
 }
 
-func TestSearchDoesNotAllocate(t *testing.T) {
-	d := newIVFTestData(t, 3000)
-	exact, err := NewExactIndex(d.dim, d.vectors)
-	require.NoError(t, err)
-	ivf, err := NewIVFIndex(d.dim, d.vectors, IVFConfig{})
-	require.NoError(t, err)
-	for name, idx := range map[string]Index{"exact": exact, "ivf": ivf} {
-		dst := make([]Hit, 0, 20)
-		idx.Search(d.query(0), 20, nil, dst) // warm the scratch pool
-		allocs := testing.AllocsPerRun(50, func() {
-			dst = idx.Search(d.query(1), 20, func(r int32) bool { return r%2 == 0 }, dst[:0])
-		})
-		if allocs > 0 {
-			t.Errorf("%s: Search with a reused dst got %v allocs, want 0", name, allocs)
-		}
-	}
-}
-
 // benchCorpus is the data of the search benchmarks at one size: clustered
 // rows as in the IVF tests, queries from the same mixture, the exact index
 // and its top-20 for every query (the ground truth of the IVF recall).
