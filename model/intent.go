@@ -53,7 +53,8 @@ type IntentConfig struct {
 	SplitPenalty float32
 	// Recency is the per-step decay of an item's share of the session
 	// weight: the most recent item weighs 1, the one before Recency, then
-	// Recency^2 ... Default 0.7.
+	// Recency^2 ... Default 0.5 (better than 0.7 and 0.9 on the validation
+	// splits of both evaluation datasets).
 	Recency float32
 	// Resume is the cosine between a session intent's centroid and a past
 	// intent's above which the session intent continues the past one (takes
@@ -72,7 +73,7 @@ func (c *IntentConfig) fill() error {
 		c.SplitPenalty = 0.6
 	}
 	if c.Recency == 0 {
-		c.Recency = 0.7
+		c.Recency = 0.5
 	}
 	if c.Resume == 0 {
 		c.Resume = 0.8
