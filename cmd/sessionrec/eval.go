@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -40,22 +39,18 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		data    = fs.String("data", os.Getenv("SESSIONREC_DATA"), "data directory (default: SESSIONREC_DATA, or the shared/data found above the working directory)")
-		name    = fs.String("dataset", dataset.Yoochoose, "dataset: "+strings.Join(dataset.Names(), ", "))
 		methods = fs.String("methods", strings.Join(evalMethods, ","), "comma-separated methods to run")
 		asJSON  = fs.Bool("json", false, "print one JSON object instead of a table")
 		workers = fs.Int("eval-workers", 0, "evaluation goroutines (0: GOMAXPROCS)")
 		mf      modelFlags
+		df      dataFlags
 	)
+	df.register(fs, dataset.Yoochoose)
 	mf.register(fs, true, 100, 0.2)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir, err := dataDir(*data)
-	if err != nil {
-		return err
-	}
-	d, err := dataset.Load(dir, *name)
+	d, err := df.load()
 	if err != nil {
 		return err
 	}

@@ -16,11 +16,8 @@ import (
 
 func dataDirForTest(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("SESSIONREC_DATA"); d != "" {
-		return d
-	}
-	d, err := dataset.FindDataDir(".")
-	require.NoError(t, err, "real datasets not found: set SESSIONREC_DATA or put them at ../shared/data")
+	d, err := dataset.DataDir()
+	require.NoError(t, err, "real datasets not found")
 	return d
 }
 

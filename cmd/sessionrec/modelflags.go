@@ -102,11 +102,24 @@ func modelItems(d *dataset.Dataset) map[string]model.Item {
 	return out
 }
 
-// dataDir returns the -data flag, or the shared data directory found by
-// walking up from the working directory.
-func dataDir(flagValue string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
+// dataFlags choose a dataset: the flags every dataset command shares.
+type dataFlags struct {
+	dir, name string
+}
+
+func (f *dataFlags) register(fs *flag.FlagSet, name string) {
+	fs.StringVar(&f.dir, "data", "", "data directory (default: $"+dataset.DataDirEnv+", or the shared/data found above the working directory)")
+	fs.StringVar(&f.name, "dataset", name, "dataset: "+strings.Join(dataset.Names(), ", "))
+}
+
+// load reads the chosen dataset.
+func (f *dataFlags) load() (*dataset.Dataset, error) {
+	dir := f.dir
+	if dir == "" {
+		var err error
+		if dir, err = dataset.DataDir(); err != nil {
+			return nil, err
+		}
 	}
-	return dataset.FindDataDir(".")
+	return dataset.Load(dir, f.name)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/sessionrec/sessionrec/model"
@@ -18,20 +17,16 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		data = fs.String("data", os.Getenv("SESSIONREC_DATA"), "data directory (default: SESSIONREC_DATA, or the shared/data found above the working directory)")
-		name = fs.String("dataset", dataset.Diginetica, "dataset: "+strings.Join(dataset.Names(), ", "))
-		out  = fs.String("out", "model.bin", "where to write the model artefact")
-		mf   modelFlags
+		out = fs.String("out", "model.bin", "where to write the model artefact")
+		mf  modelFlags
+		df  dataFlags
 	)
+	df.register(fs, dataset.Diginetica)
 	mf.register(fs, false, 0, 0)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir, err := dataDir(*data)
-	if err != nil {
-		return err
-	}
-	d, err := dataset.Load(dir, *name)
+	d, err := df.load()
 	if err != nil {
 		return err
 	}

@@ -191,3 +191,23 @@ func FindDataDir(start string) (string, error) {
 		dir = parent
 	}
 }
+
+// DataDirEnv is the environment variable that names the data directory.
+const DataDirEnv = "SESSIONREC_DATA"
+
+// DataDir returns the data directory: $SESSIONREC_DATA when set (it must be
+// a directory), else the shared/data folder FindDataDir finds above the
+// working directory. The error says how to provide the data.
+func DataDir() (string, error) {
+	if dir := os.Getenv(DataDirEnv); dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("dataset: %s=%q is not a directory", DataDirEnv, dir)
+		}
+		return dir, nil
+	}
+	dir, err := FindDataDir(".")
+	if err != nil {
+		return "", fmt.Errorf("%w; set %s or put the data at ../shared/data next to the repository root", err, DataDirEnv)
+	}
+	return dir, nil
+}
