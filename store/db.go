@@ -1,0 +1,259 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// ErrNotFound is returned by reads of a user or checkpoint the store does
+// not hold.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrSchema is returned by Open for a store written with another schema
+// version.
+var ErrSchema = errors.New("store: unsupported schema version")
+
+// Options configure Open. The zero value is ready to use.
+type Options struct {
+	// FS is the file system; nil means the operating system's. Tests pass
+	// vfs.NewMem().
+	FS vfs.FS
+	// CacheBytes is the size of Pebble's block cache. Default 64 MiB.
+	CacheBytes int64
+}
+
+// DB is the processor's state: one Pebble database holding the state of
+// every partition an instance owns. It is safe for concurrent use; each
+// partition's worker writes only its own partition's keys.
+type DB struct {
+	db        *pebble.DB
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens or creates the store in dir.
+func Open(dir string, o Options) (*DB, error) {
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 64 << 20
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	po := &pebble.Options{FS: o.FS, Cache: cache, Logger: quietLogger{}}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	d := &DB{db: db}
+	if err := d.checkSchema(); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return d, nil
+}
+
+func (d *DB) checkSchema() error {
+	v, closer, err := d.db.Get(schemaKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return d.db.Set(schemaKey, binary.AppendUvarint(nil, schemaVersion), pebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	got, n := binary.Uvarint(v)
+	err = closer.Close()
+	if n <= 0 || got != schemaVersion {
+		return fmt.Errorf("%w: found %d, this build reads %d", ErrSchema, got, schemaVersion)
+	}
+	return err
+}
+
+// Close closes the store. It is idempotent.
+func (d *DB) Close() error {
+	d.closeOnce.Do(func() { d.closeErr = d.db.Close() })
+	return d.closeErr
+}
+
+// get copies the value of k out of Pebble.
+func (d *DB) get(k []byte) ([]byte, error) {
+	v, closer, err := d.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), v...)
+	return out, closer.Close()
+}
+
+// User returns the state of a user of a partition, or ErrNotFound.
+func (d *DB) User(partition int32, userID string) (*UserState, error) {
+	v, err := d.get(userKey(partition, userID))
+	if err != nil {
+		return nil, fmt.Errorf("store: load user %q of partition %d: %w", userID, partition, err)
+	}
+	return DecodeUserState(v)
+}
+
+// Checkpoint returns a partition's checkpoint, or ErrNotFound for a
+// partition the store has never committed.
+func (d *DB) Checkpoint(partition int32) (Checkpoint, error) {
+	v, err := d.get(checkpointKey(partition))
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("store: load checkpoint of partition %d: %w", partition, err)
+	}
+	return DecodeCheckpoint(v)
+}
+
+// Users calls fn for every user of a partition, in user ID order, until fn
+// returns false. The state passed to fn is the caller's.
+func (d *DB) Users(partition int32, fn func(userID string, s *UserState) bool) error {
+	lo, hi := partitionBounds(prefixUser, partition)
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("store: iterate users of partition %d: %w", partition, err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		id, err := parseUserKey(it.Key(), partition)
+		if err != nil {
+			return errors.Join(err, it.Close())
+		}
+		s, err := DecodeUserState(it.Value())
+		if err != nil {
+			return errors.Join(fmt.Errorf("store: user %q: %w", id, err), it.Close())
+		}
+		if !fn(id, s) {
+			break
+		}
+	}
+	return it.Close()
+}
+
+// Expiring calls fn, in expiry order, for every user of a partition whose
+// session expires at or before untilMs, until fn returns false.
+func (d *DB) Expiring(partition int32, untilMs int64, fn func(userID string, expiryMs int64) bool) error {
+	lo, _ := partitionBounds(prefixExpiry, partition)
+	hi := expiryKey(partition, untilMs+1, "")
+	if untilMs == 1<<63-1 {
+		_, hi = partitionBounds(prefixExpiry, partition)
+	}
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("store: iterate expiry of partition %d: %w", partition, err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		_, ms, id, err := parseExpiryKey(it.Key())
+		if err != nil {
+			return errors.Join(err, it.Close())
+		}
+		if !fn(id, ms) {
+			break
+		}
+	}
+	return it.Close()
+}
+
+// DropPartition deletes every key of a partition: its users, checkpoint and
+// expiry index. It is durable when it returns.
+func (d *DB) DropPartition(partition int32) error {
+	b := d.db.NewBatch()
+	for _, p := range []byte{prefixUser, prefixCheckpoint, prefixExpiry} {
+		lo, hi := partitionBounds(p, partition)
+		if err := b.DeleteRange(lo, hi, nil); err != nil {
+			return errors.Join(err, b.Close())
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return errors.Join(fmt.Errorf("store: drop partition %d: %w", partition, err), b.Close())
+	}
+	return b.Close()
+}
+
+// Batch collects the changes of one partition that are committed together:
+// the state a poll batch produced and the checkpoint holding the input
+// offsets that produced it. Nothing is visible to reads before Commit. A
+// Batch is not safe for concurrent use.
+type Batch struct {
+	db        *DB
+	b         *pebble.Batch
+	partition int32
+	buf       []byte
+}
+
+// NewBatch starts a batch of changes to a partition.
+func (d *DB) NewBatch(partition int32) *Batch {
+	return &Batch{db: d, b: d.db.NewBatch(), partition: partition}
+}
+
+// PutUser sets a user's state.
+func (b *Batch) PutUser(userID string, s *UserState) error {
+	b.buf = AppendUserState(b.buf[:0], s)
+	return b.b.Set(userKey(b.partition, userID), b.buf, nil)
+}
+
+// DeleteUser deletes a user's state.
+func (b *Batch) DeleteUser(userID string) error {
+	return b.b.Delete(userKey(b.partition, userID), nil)
+}
+
+// SetExpiry moves a user's entry in the expiry index from oldMs to newMs;
+// an oldMs or newMs of 0 means no entry.
+func (b *Batch) SetExpiry(userID string, oldMs, newMs int64) error {
+	if oldMs == newMs {
+		return nil
+	}
+	if oldMs != 0 {
+		if err := b.b.Delete(expiryKey(b.partition, oldMs, userID), nil); err != nil {
+			return err
+		}
+	}
+	if newMs != 0 {
+		return b.b.Set(expiryKey(b.partition, newMs, userID), nil, nil)
+	}
+	return nil
+}
+
+// PutCheckpoint sets the partition's checkpoint.
+func (b *Batch) PutCheckpoint(c Checkpoint) error {
+	b.buf = AppendCheckpoint(b.buf[:0], c)
+	return b.b.Set(checkpointKey(b.partition), b.buf, nil)
+}
+
+// Len returns the number of changes in the batch.
+func (b *Batch) Len() int { return int(b.b.Count()) }
+
+// Commit writes the batch atomically and releases it. With sync, it returns
+// once the write is on stable storage (fsync of the write-ahead log): that
+// is what makes the offsets in the checkpoint a promise that survives a
+// power cut. Without sync the write survives a crash of the process (it is
+// in the OS page cache) but not of the machine; the processor then
+// re-applies from the last synced checkpoint, so the state it recovers is
+// still exactly-once with respect to its offsets.
+func (b *Batch) Commit(sync bool) error {
+	opt := pebble.NoSync
+	if sync {
+		opt = pebble.Sync
+	}
+	err := b.b.Commit(opt)
+	if err != nil {
+		err = fmt.Errorf("store: commit batch of partition %d: %w", b.partition, err)
+	}
+	return errors.Join(err, b.b.Close())
+}
+
+// Abort discards the batch.
+func (b *Batch) Abort() error { return b.b.Close() }
+
+// quietLogger keeps Pebble's informational logs out of the processor's
+// output; errors still reach the caller through returned errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("store: pebble: "+format, args...))
+}

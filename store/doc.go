@@ -1,0 +1,25 @@
+// Package store keeps the stream processor's state in Pebble: per Kafka
+// partition, the state of each user (the open session's events, the intents
+// kept from closed sessions, what was last published), an index of open
+// sessions by the event time they expire, and a checkpoint holding the next
+// input offset of each topic, the partition's watermark and how far the
+// changelog has been applied.
+//
+// # Exactly once
+//
+// A poll batch's state changes and the checkpoint with the offsets that
+// produced them go into one Batch and are committed together: after a
+// crash, the store holds either the state before the batch with the old
+// offsets, or the state after it with the new ones, never a mix. The
+// processor resumes reading from the checkpoint's offsets, not from the
+// consumer group's committed offsets, so every input event is applied
+// exactly once. Commit(sync) says what is durable when: with sync the batch
+// survives a machine crash; without, a process crash (kill -9) only.
+//
+// # Layout
+//
+// keys.go holds the key layout; codec.go the versioned binary value
+// encodings, which are also the values of the changelog topic. Values read
+// are copied out of Pebble before they are returned, so callers own them.
+// The store imports nothing of Kafka.
+package store

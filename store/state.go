@@ -1,0 +1,63 @@
+package store
+
+// UserState is what the processor keeps of one user: the open session and
+// the intents kept from earlier ones. Times are Unix milliseconds of event
+// time.
+type UserState struct {
+	// SessionID names the open session; empty when no session is open.
+	SessionID string
+	// Events are the open session's events in event-time order.
+	Events []Event
+	// LastEventMs is the time of the latest event of the open session.
+	LastEventMs int64
+	// Past are the intents kept from the user's closed sessions, most recent
+	// first.
+	Past []PastIntent
+	// PublishedSig is the signature of the intents of the last
+	// recommendation published for the user; 0 when none was.
+	PublishedSig uint64
+	// Applied counts the input events applied to this user, ever.
+	Applied uint64
+	// Sessions counts the user's closed sessions.
+	Sessions uint64
+}
+
+// Kind is the kind of an event.
+type Kind uint8
+
+// The kinds of events.
+const (
+	Click Kind = iota
+	Purchase
+)
+
+// Event is one event of a session.
+type Event struct {
+	ItemID  string
+	TimeMs  int64
+	Kind    Kind
+	EventID string // may be empty; used to apply a duplicate once
+}
+
+// PastIntent is an intent kept from a closed session.
+type PastIntent struct {
+	ID         string
+	Items      []string
+	Centroid   []float32
+	Coherence  float32
+	Weight     float32
+	LastSeenMs int64
+}
+
+// Checkpoint is how far a partition's state has got: the next input offset
+// of each topic (the first not yet applied) and the partition's watermark.
+// It is written in the same batch as the state the offsets produced.
+type Checkpoint struct {
+	// Offsets maps an input topic to the next offset to read from it.
+	Offsets map[string]int64
+	// WatermarkMs is the partition's event-time watermark.
+	WatermarkMs int64
+	// Changelog is the next offset of the partition's changelog that this
+	// store does not hold yet: restore reads the changelog from here.
+	Changelog int64
+}
