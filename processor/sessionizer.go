@@ -1,0 +1,173 @@
+package processor
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sessionrec/sessionrec/store"
+)
+
+// Sessionizer places a user's events into sessions by event time: a session
+// is a run of events less than Gap apart. It holds no state; its methods are
+// pure functions of a user's state, an event and the partition watermark, so
+// the stream processor and the batch trainer split sessions the same way.
+//
+// A user's state keeps the events of every session not yet closed, in
+// event-time order; sessions are the runs between gaps of Gap or more, so an
+// event that arrives late (within Grace) and lands in a gap merges the two
+// sessions around it, as Kafka Streams' session windows do. The watermark
+// is the partition's highest event time minus Grace: an event older than it
+// is late, and a session whose last event is Gap or more before it can grow
+// no more and is closed.
+type Sessionizer struct {
+	// Gap ends a session: events Gap or more apart are in different
+	// sessions. Default 20 minutes.
+	Gap time.Duration
+	// Grace is how late an event may arrive and still be placed. Default 1
+	// minute.
+	Grace time.Duration
+}
+
+// Outcome says what Apply did with an event.
+type Outcome uint8
+
+// The outcomes of Apply.
+const (
+	// Applied: the event is in the state.
+	Applied Outcome = iota
+	// Duplicate: an open event already has its event ID; nothing changed.
+	Duplicate
+	// Late: the event is older than the watermark; nothing changed.
+	Late
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Applied:
+		return "applied"
+	case Duplicate:
+		return "duplicate"
+	case Late:
+		return "late"
+	}
+	return fmt.Sprintf("Outcome(%d)", uint8(o))
+}
+
+func (z *Sessionizer) fill() {
+	if z.Gap == 0 {
+		z.Gap = 20 * time.Minute
+	}
+	if z.Grace == 0 {
+		z.Grace = time.Minute
+	}
+}
+
+// Watermark returns the watermark for a highest event time seen.
+func (z Sessionizer) Watermark(maxEventMs int64) int64 {
+	z.fill()
+	return maxEventMs - z.Grace.Milliseconds()
+}
+
+// Apply places e in s unless it is late (older than watermarkMs) or a
+// duplicate (its non-empty EventID is already among the open events). Events
+// of equal time keep their arrival order. Apply updates s.LastEventMs,
+// s.SessionID and s.Applied.
+func (z Sessionizer) Apply(s *store.UserState, userID string, e store.Event, watermarkMs int64) Outcome {
+	z.fill()
+	if e.TimeMs < watermarkMs {
+		return Late
+	}
+	if e.EventID != "" && slices.ContainsFunc(s.Events, func(x store.Event) bool { return x.EventID == e.EventID }) {
+		return Duplicate
+	}
+	i, _ := slices.BinarySearchFunc(s.Events, e.TimeMs, func(x store.Event, t int64) int {
+		if x.TimeMs <= t {
+			return -1 // equal times: after the ones already there
+		}
+		return 1
+	})
+	s.Events = slices.Insert(s.Events, i, e)
+	s.Applied++
+	z.label(s, userID)
+	return Applied
+}
+
+// label sets the session ID and last event time from the current session.
+func (z Sessionizer) label(s *store.UserState, userID string) {
+	cur := z.Current(s)
+	if len(cur) == 0 {
+		s.SessionID, s.LastEventMs = "", 0
+		return
+	}
+	s.SessionID = fmt.Sprintf("%s-%d", userID, cur[0].TimeMs)
+	s.LastEventMs = cur[len(cur)-1].TimeMs
+}
+
+// sessions returns the start index of each open session in s.Events.
+func (z Sessionizer) sessions(events []store.Event) []int {
+	if len(events) == 0 {
+		return nil
+	}
+	starts := []int{0}
+	gap := z.Gap.Milliseconds()
+	for i := 1; i < len(events); i++ {
+		if events[i].TimeMs-events[i-1].TimeMs >= gap {
+			starts = append(starts, i)
+		}
+	}
+	return starts
+}
+
+// Current returns the events of the user's latest open session: the one
+// recommendations are made for. The slice aliases s.Events.
+func (z Sessionizer) Current(s *store.UserState) []store.Event {
+	z.fill()
+	starts := z.sessions(s.Events)
+	if len(starts) == 0 {
+		return nil
+	}
+	return s.Events[starts[len(starts)-1]:]
+}
+
+// Expire removes from s the open sessions that are closed at watermarkMs
+// (their last event is Gap or more before it) and returns their events,
+// oldest session first. The returned slices do not alias s.
+func (z Sessionizer) Expire(s *store.UserState, userID string, watermarkMs int64) [][]store.Event {
+	z.fill()
+	starts := z.sessions(s.Events)
+	var closed [][]store.Event
+	cut := 0
+	for k, st := range starts {
+		end := len(s.Events)
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		if s.Events[end-1].TimeMs+z.Gap.Milliseconds() > watermarkMs {
+			break
+		}
+		closed = append(closed, slices.Clone(s.Events[st:end]))
+		cut = end
+	}
+	if cut > 0 {
+		s.Events = slices.Delete(s.Events, 0, cut)
+		s.Sessions += uint64(len(closed))
+		z.label(s, userID)
+	}
+	return closed
+}
+
+// ExpiryMs returns the event time at which the oldest open session of s
+// closes, or 0 when s has none.
+func (z Sessionizer) ExpiryMs(s *store.UserState) int64 {
+	z.fill()
+	starts := z.sessions(s.Events)
+	if len(starts) == 0 {
+		return 0
+	}
+	end := len(s.Events)
+	if len(starts) > 1 {
+		end = starts[1]
+	}
+	return s.Events[end-1].TimeMs + z.Gap.Milliseconds()
+}
