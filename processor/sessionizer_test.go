@@ -145,7 +145,7 @@ func TestSessionizerGolden(t *testing.T) {
 			closed = append(closed, items(c))
 		}
 		steps = append(steps, goldenStep{
-			Event: fmt.Sprintf("%s@%d", e.ItemID, e.TimeMs/ minute), Watermark: wm / minute, Outcome: out.String(),
+			Event: fmt.Sprintf("%s@%d", e.ItemID, e.TimeMs/minute), Watermark: wm / minute, Outcome: out.String(),
 			Closed: closed, Open: items(s.Events), Current: items(z.Current(&s)), SessionID: s.SessionID,
 			ExpiryMin: z.ExpiryMs(&s) / minute,
 		})
