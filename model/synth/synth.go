@@ -1,0 +1,144 @@
+// Package synth generates a deterministic synthetic shop: a catalogue with
+// realistic names, categories, brands and prices, and users whose sessions
+// move between planted intents (cat food, then a cat toy). The demo, the
+// tests and the benchmarks run on it. It depends on nothing but the
+// standard library; callers convert its types to theirs.
+package synth
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+)
+
+// Item is a catalogue item.
+type Item struct {
+	ID, Name, Category, Brand string
+	Price                     float64
+}
+
+// Event is one event of a generated session.
+type Event struct {
+	UserID   string
+	ItemID   string
+	Time     time.Time
+	Purchase bool
+}
+
+// Topic is a kind of product: the planted structure. Items of one topic
+// share name words, a category and a brand set.
+type Topic struct {
+	Category string
+	Words    string
+	Brands   []string
+	Price    float64 // typical price
+}
+
+// Topics are the shop's kinds of product.
+func Topics() []Topic {
+	return []Topic{
+		{"pets.cat.food", "cat food", []string{"whiskas", "felix", "purina"}, 12},
+		{"pets.cat.toys", "cat toy mouse", []string{"kong", "trixie"}, 6},
+		{"pets.dog.food", "dog food", []string{"pedigree", "purina", "chappi"}, 25},
+		{"electronics.smartphone", "smartphone", []string{"samsung", "apple", "xiaomi"}, 600},
+		{"electronics.smartphone.case", "phone case", []string{"spigen", "otterbox"}, 20},
+		{"home.kitchen.coffee", "coffee maker", []string{"delonghi", "krups"}, 150},
+		{"sports.running.shoes", "running shoes", []string{"asics", "nike", "adidas"}, 110},
+		{"books.fiction", "novel paperback", []string{"penguin", "vintage"}, 15},
+	}
+}
+
+var variants = []string{"classic", "premium", "mini", "large", "pro", "lite", "plus", "eco", "max", "family"}
+
+// Shop is a generated catalogue.
+type Shop struct {
+	Items []Item
+	// ByTopic lists the indices into Items of each topic of Topics().
+	ByTopic [][]int
+	// TopicOf gives the topic index of an item ID.
+	TopicOf map[string]int
+}
+
+// NewShop generates the catalogue: every topic × brand × variant, with
+// prices scattered around the topic's. The same seed gives the same shop.
+func NewShop(seed uint64) *Shop {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	tps := Topics()
+	s := &Shop{ByTopic: make([][]int, len(tps)), TopicOf: map[string]int{}}
+	for ti, tp := range tps {
+		for _, b := range tp.Brands {
+			for _, v := range variants {
+				id := fmt.Sprintf("%s-%s-%s", strings.ReplaceAll(tp.Words, " ", "_"), b, v)
+				s.ByTopic[ti] = append(s.ByTopic[ti], len(s.Items))
+				s.TopicOf[id] = ti
+				s.Items = append(s.Items, Item{
+					ID: id, Name: fmt.Sprintf("%s %s %s", strings.ToUpper(b[:1])+b[1:], tp.Words, v),
+					Category: tp.Category, Brand: b,
+					Price: math.Round(tp.Price*math.Exp(rng.NormFloat64()*0.3)*100) / 100,
+				})
+			}
+		}
+	}
+	return s
+}
+
+// SessionConfig shapes generated sessions. Zero fields mean their defaults.
+type SessionConfig struct {
+	// Users is the number of users. Default 100.
+	Users int
+	// Sessions is the number of sessions. Default 1000.
+	Sessions int
+	// Start is the time of the first event. Default 2026-01-01 UTC.
+	Start time.Time
+	// Purchase is the probability that a session ends in a purchase.
+	// Default 0.8.
+	Purchase float64
+}
+
+// Sessions generates sessions of the shop's users, each browsing one or two
+// topics (2 to 5 items each, a minute or two apart) and mostly ending in a
+// purchase, in time order over all users: sessions start 30 s apart and
+// interleave, and a user's sessions are at least an hour apart.
+func (s *Shop) Sessions(seed uint64, cfg SessionConfig) [][]Event {
+	if cfg.Users == 0 {
+		cfg.Users = 100
+	}
+	if cfg.Sessions == 0 {
+		cfg.Sessions = 1000
+	}
+	if cfg.Start.IsZero() {
+		cfg.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if cfg.Purchase == 0 {
+		cfg.Purchase = 0.8
+	}
+	rng := rand.New(rand.NewPCG(seed, 3))
+	free := make([]time.Time, cfg.Users) // when each user may start again
+	out := make([][]Event, 0, cfg.Sessions)
+	for i := range cfg.Sessions {
+		start := cfg.Start.Add(time.Duration(i) * 30 * time.Second)
+		u := rng.IntN(cfg.Users)
+		if start.Before(free[u]) {
+			start = free[u]
+		}
+		user := fmt.Sprintf("user-%04d", u)
+		t := start
+		var evs []Event
+		for range 1 + rng.IntN(2) {
+			ti := rng.IntN(len(s.ByTopic))
+			for range 2 + rng.IntN(4) {
+				it := s.Items[s.ByTopic[ti][rng.IntN(len(s.ByTopic[ti]))]]
+				evs = append(evs, Event{UserID: user, ItemID: it.ID, Time: t})
+				t = t.Add(time.Duration(30+rng.IntN(90)) * time.Second)
+			}
+		}
+		if rng.Float64() < cfg.Purchase {
+			evs[len(evs)-1].Purchase = true
+		}
+		free[u] = t.Add(time.Hour)
+		out = append(out, evs)
+	}
+	return out
+}
