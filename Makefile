@@ -1,7 +1,11 @@
 # The `test` target is the CI entry point: .ci/run runs `make test` and
 # nothing else, so every check CI makes is here, in order, and stops at the
-# first failure. Issue 3 will add starting the Kafka broker (and setting
-# SESSIONREC_BROKERS for the integration suite) to `test`.
+# first failure. That includes the Kafka broker the integration suite runs
+# against: after the static checks, `test` starts a single-node Apache Kafka
+# with deploy/kafka/kafka.sh (Maven fetches it, Java 17 runs it; no Docker),
+# gives the go test steps SESSIONREC_BROKERS=127.0.0.1:PORT, and stops the
+# broker when they end, pass or fail. deploy/README.md has the details; set
+# SESSIONREC_KAFKA_PORT (default 19092) if that port is taken.
 #
 # POSIX make; all targets are phony. Override the tools on the command line,
 # e.g. `make test GO=go1.26.8`.
@@ -34,19 +38,38 @@ FMTCHECK = files=$$($(GOFILES) | xargs -0 $(GOFMT) -l) || exit 1; \
 
 LINT = $(GO) tool golangci-lint run ./...
 
-.PHONY: test lint bench fmt fmtcheck
+KAFKA = deploy/kafka/kafka.sh
+
+# The go test steps of `test`, run with the broker up.
+TEST_RACE = $(GO) test -race ./...
+TEST_NORACE = $(GO) test -run 'Hogwild|DoesNotAllocate' ./model/
+
+.PHONY: test lint bench fmt fmtcheck kafka-start kafka-stop
 
 # Every check, in order. Two kinds of test live in `//go:build !race` files,
 # so the -race run does not compile them, and the last step runs them
 # without the detector: the Hogwild test (lock-free multi-worker training, a
 # data race by design) and the allocation tests (the detector makes
 # sync.Pool drop items on purpose).
+#
+# The go test steps run in one shell that starts the broker first and whose
+# EXIT trap always stops it, also when a step fails or make is interrupted,
+# and then exits with the tests' status. The broker starts only after the
+# static checks pass, so a lint failure does not wait for Kafka.
 test:
 	@$(FMTCHECK)
 	$(GO) vet ./...
 	$(LINT)
-	$(GO) test -race ./...
-	$(GO) test -run 'Hogwild|DoesNotAllocate' ./model/
+	@trap 'st=$$?; $(KAFKA) stop; exit $$st' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
+	echo '$(KAFKA) start'; \
+	brokers=$$($(KAFKA) start) || exit 1; \
+	export "$$brokers"; \
+	echo "$$brokers"; \
+	echo "$(TEST_RACE)"; \
+	$(TEST_RACE) || exit; \
+	echo "$(TEST_NORACE)"; \
+	$(TEST_NORACE)
 
 # The linter alone (config: .golangci.yml).
 lint:
@@ -64,3 +87,15 @@ fmt:
 # The gofmt check of `test`, alone.
 fmtcheck:
 	@$(FMTCHECK)
+
+# The broker of `test`, for running the integration tests by hand:
+#   make kafka-start
+#   SESSIONREC_BROKERS=127.0.0.1:19092 go test ./processor/
+#   make kafka-stop
+# kafka-start prints the SESSIONREC_BROKERS line and leaves the broker
+# running; a `make test` meanwhile reuses it and stops it when done.
+kafka-start:
+	$(KAFKA) start
+
+kafka-stop:
+	$(KAFKA) stop
