@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -140,5 +141,16 @@ func (s *Shop) Sessions(seed uint64, cfg SessionConfig) [][]Event {
 		free[u] = t.Add(time.Hour)
 		out = append(out, evs)
 	}
+	return out
+}
+
+// Stream merges sessions into one stream in event-time order (stable for
+// equal times), as a shop's event stream arrives.
+func Stream(sessions [][]Event) []Event {
+	var out []Event
+	for _, s := range sessions {
+		out = append(out, s...)
+	}
+	slices.SortStableFunc(out, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	return out
 }

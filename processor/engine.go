@@ -1,0 +1,183 @@
+package processor
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// Knobs are the ranking settings of the recommendations the processor
+// publishes.
+type Knobs struct {
+	// K is the number of items per record. Default 10.
+	K int
+	// Diversity in [0, 1]: maximal marginal relevance. Default 0.
+	Diversity float32
+	// History in [0, 1]: weight of past sessions' intents. Default 0.3.
+	History float32
+	// HalfLife of past intents. Default 24h.
+	HalfLife time.Duration
+	// ExcludeSeen drops items of the current session. Default false.
+	ExcludeSeen bool
+	// KeepPurchased keeps items the user bought in the current session;
+	// by default they are excluded.
+	KeepPurchased bool
+}
+
+func (k *Knobs) fill() {
+	if k.K == 0 {
+		k.K = 10
+	}
+	if k.History == 0 {
+		k.History = 0.3
+	}
+	if k.HalfLife == 0 {
+		k.HalfLife = 24 * time.Hour
+	}
+}
+
+// Engine is what the processor recommends with: a catalogue encoded by a
+// trained model, the intent detector and the knobs. An Engine is immutable
+// and safe for concurrent use; a new model means a new Engine.
+type Engine struct {
+	version  string
+	catalog  *model.Catalog
+	detector *model.IntentDetector
+	knobs    Knobs
+}
+
+// NewEngine encodes the catalogue items with m and builds the engine. An
+// empty version is replaced by the model's digest.
+func NewEngine(m *model.Model, items []model.Item, build model.IndexBuilder, ic model.IntentConfig, knobs Knobs) (*Engine, error) {
+	if m == nil {
+		return nil, errors.New("processor: engine without a model")
+	}
+	cat, err := model.NewCatalog(m, items, build)
+	if err != nil {
+		return nil, err
+	}
+	det, err := model.NewIntentDetector(ic)
+	if err != nil {
+		return nil, err
+	}
+	knobs.fill()
+	if _, err := cat.Rank(nil, nil, knobs.rankOptions(time.Time{}, nil)); err != nil {
+		return nil, err
+	}
+	v := m.Info.Version
+	if v == "" {
+		v = m.Digest()
+	}
+	return &Engine{version: v, catalog: cat, detector: det, knobs: knobs}, nil
+}
+
+// Version returns the model version.
+func (e *Engine) Version() string { return e.version }
+
+// Knows reports whether the catalogue holds the item.
+func (e *Engine) Knows(itemID string) bool {
+	_, ok := e.catalog.Row(itemID)
+	return ok
+}
+
+func (k Knobs) rankOptions(now time.Time, exclude []string) model.RankOptions {
+	return model.RankOptions{K: k.K, Diversity: k.Diversity, History: k.History, HalfLife: k.HalfLife, Now: now,
+		Filter: model.Filter{Exclude: exclude}}
+}
+
+// Intents returns the intents of the user's current session.
+func (e *Engine) Intents(cur []store.Event) []model.Intent {
+	ids := make([]string, len(cur))
+	for i, ev := range cur {
+		ids[i] = ev.ItemID
+	}
+	items := e.catalog.SessionItems(ids, nil)
+	for i := range items {
+		items[i].Time = time.UnixMilli(cur[i].TimeMs)
+	}
+	return e.detector.Detect(items, nil)
+}
+
+// Recommend ranks for a user's current-session intents and past intents.
+func (e *Engine) Recommend(s *store.UserState, cur []store.Event, session []model.Intent, now time.Time) (model.Ranking, error) {
+	var exclude []string
+	for _, ev := range cur {
+		if e.knobs.ExcludeSeen || (ev.Kind == store.Purchase && !e.knobs.KeepPurchased) {
+			exclude = append(exclude, ev.ItemID)
+		}
+	}
+	return e.catalog.Rank(session, pastIntents(s.Past), e.knobs.rankOptions(now, exclude))
+}
+
+// pastIntents converts the store's kept intents for the ranker.
+func pastIntents(p []store.PastIntent) []model.Intent {
+	out := make([]model.Intent, len(p))
+	for i, x := range p {
+		out[i] = model.Intent{ID: x.ID, Items: x.Items, Centroid: x.Centroid, Coherence: x.Coherence,
+			Weight: x.Weight, LastSeen: time.UnixMilli(x.LastSeenMs), Past: true}
+	}
+	return out
+}
+
+// keepIntents converts a closed session's intents for the store.
+func keepIntents(in []model.Intent) []store.PastIntent {
+	out := make([]store.PastIntent, len(in))
+	for i, x := range in {
+		out[i] = store.PastIntent{ID: x.ID, Items: x.Items, Centroid: x.Centroid, Coherence: x.Coherence,
+			Weight: x.Weight, LastSeenMs: x.LastSeen.UnixMilli()}
+	}
+	return out
+}
+
+// signature hashes what a user's intents are made of (IDs and members, in
+// order, and which are past): a changed signature is what makes the
+// processor publish. It is never 0 for a non-empty set.
+func signature(session []model.Intent, past []store.PastIntent) uint64 {
+	if len(session) == 0 && len(past) == 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	put := func(s string) {
+		_, _ = h.Write(binary.AppendUvarint(nil, uint64(len(s))))
+		_, _ = h.Write([]byte(s))
+	}
+	for _, in := range session {
+		put(in.ID)
+		for _, it := range in.Items {
+			put(it)
+		}
+		put("|")
+	}
+	put("past")
+	for _, p := range past {
+		put(p.ID)
+		for _, it := range p.Items {
+			put(it)
+		}
+		put("|")
+	}
+	return max(1, h.Sum64())
+}
+
+// record builds the published record.
+func (e *Engine) record(userID string, s *store.UserState, r model.Ranking, src topics.Source, now time.Time) topics.Recommendation {
+	rec := topics.Recommendation{
+		UserID: userID, SessionID: s.SessionID, ModelVersion: e.version, Source: src, ProducedAt: now,
+		Knobs: topics.Knobs{K: e.knobs.K, Diversity: float64(e.knobs.Diversity), History: float64(e.knobs.History),
+			HalfLifeSeconds: e.knobs.HalfLife.Seconds(), ExcludeSeen: e.knobs.ExcludeSeen, ExcludePurchased: !e.knobs.KeepPurchased},
+	}
+	for _, in := range r.Intents {
+		rec.Intents = append(rec.Intents, topics.Intent{ID: in.ID, Items: slices.Clone(in.Items),
+			Coherence: float64(in.Coherence), Weight: float64(in.Weight), Current: in.Current, Past: in.Past})
+	}
+	for _, it := range r.Items {
+		rec.Items = append(rec.Items, topics.RecommendedItem{ItemID: it.ItemID, Score: float64(it.Score), Intent: it.Intent})
+	}
+	return rec
+}

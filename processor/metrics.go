@@ -1,0 +1,89 @@
+package processor
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the processor's Prometheus metrics. A nil *Metrics records
+// nothing.
+type Metrics struct {
+	events       *prometheus.CounterVec
+	deadLetters  *prometheus.CounterVec
+	closed       prometheus.Counter
+	published    prometheus.Counter
+	latency      prometheus.Histogram
+	commit       prometheus.Histogram
+	noModelCount prometheus.Counter
+	watermark    *prometheus.GaugeVec
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_events_total", Help: "Input records by topic and result (applied, duplicate, dead_letter).",
+		}, []string{"topic", "result"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_dead_letters_total", Help: "Input records sent to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		closed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_sessions_closed_total", Help: "Sessions closed by the watermark.",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_recommendations_published_total", Help: "Recommendation records published.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sessionrec_event_to_publish_seconds", Help: "From reading a poll batch to its records being acknowledged and its state committed.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sessionrec_batch_commit_seconds", Help: "Time to commit a poll batch to the store.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		noModelCount: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_batches_without_model_total", Help: "Poll batches handled with no model loaded: state kept, nothing published.",
+		}),
+		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sessionrec_watermark_seconds", Help: "Event-time watermark of each owned partition, Unix seconds.",
+		}, []string{"partition"}),
+	}
+	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.commit, m.noModelCount, m.watermark)
+	return m
+}
+
+func (m *Metrics) noModel() {
+	if m != nil {
+		m.noModelCount.Inc()
+	}
+}
+
+// batch records a committed poll batch: read at readAt, committed to the
+// store from commitStart to done.
+func (m *Metrics) batch(partition int32, pd *pending, readAt, commitStart, done time.Time) {
+	if m == nil {
+		return
+	}
+	for t, n := range pd.stats.byTopic {
+		dead := 0
+		for _, d := range pd.dead {
+			if d.Topic == t {
+				dead++
+			}
+		}
+		m.events.WithLabelValues(string(t), "dead_letter").Add(float64(dead))
+		m.events.WithLabelValues(string(t), "applied_or_duplicate").Add(float64(n - dead))
+	}
+	for reason, n := range pd.stats.dead {
+		m.deadLetters.WithLabelValues(reason).Add(float64(n))
+	}
+	m.closed.Add(float64(pd.stats.closed))
+	m.published.Add(float64(pd.stats.published))
+	if pd.stats.published > 0 {
+		m.latency.Observe(done.Sub(readAt).Seconds())
+	}
+	m.commit.Observe(done.Sub(commitStart).Seconds())
+	m.watermark.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(pd.cp.WatermarkMs) / 1000)
+}

@@ -1,0 +1,267 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// Record is an input record: a click or a purchase as read from its topic.
+type Record struct {
+	Kind      topics.Kind
+	Topic     topics.Topic
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	// Time is the record's Kafka timestamp, the event time of an event
+	// without its own.
+	Time time.Time
+}
+
+// maxPast is how many intents of closed sessions a user keeps.
+const maxPast = 5
+
+// partition applies the records of one input partition number (of clicks
+// and purchases both) to the users of that partition. It is owned by one
+// goroutine.
+//
+// process turns a poll batch into a pending change: the recommendation
+// records and dead letters to publish, and a store batch holding the new
+// user states and the checkpoint with the offsets past the batch. The
+// caller publishes, then commits the store batch, then commits the group
+// offsets. A crash before the store commit loses nothing: the store still
+// holds the state before the batch with the offsets before it, the batch
+// is read and applied again, and its records are published again (output
+// is at-least-once; a record is the full latest state of its key).
+type partition struct {
+	id     int32
+	db     *store.DB
+	z      Sessionizer
+	limits topics.Limits
+	engine func() *Engine // nil when no model is loaded
+
+	cp         store.Checkpoint
+	maxEventMs int64 // highest event time applied, for the watermark
+}
+
+func newPartition(id int32, db *store.DB, z Sessionizer, lim topics.Limits, engine func() *Engine) (*partition, error) {
+	p := &partition{id: id, db: db, z: z, limits: lim, engine: engine}
+	cp, err := db.Checkpoint(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		cp = store.Checkpoint{Offsets: map[string]int64{}, WatermarkMs: minWatermark}
+	case err != nil:
+		return nil, err
+	}
+	p.cp = cp
+	p.maxEventMs = cp.WatermarkMs + z.withDefaults().Grace.Milliseconds()
+	return p, nil
+}
+
+// minWatermark is the watermark of a partition that has seen no event.
+const minWatermark = -1 << 62
+
+func (z Sessionizer) withDefaults() Sessionizer {
+	z.fill()
+	return z
+}
+
+// Next returns the next offset to read of an input topic, and whether the
+// partition's checkpoint has one.
+func (p *partition) Next(topic topics.Topic) (int64, bool) {
+	o, ok := p.cp.Offsets[string(topic)]
+	return o, ok
+}
+
+// Outcome counts of a batch, for the metrics.
+type batchStats struct {
+	applied, duplicates, closed int
+	dead                        map[string]int // by reason
+	published                   int
+	byTopic                     map[topics.Topic]int
+}
+
+// pending is a processed batch waiting to be published and committed.
+type pending struct {
+	recs  []topics.Recommendation
+	dead  []topics.DeadLetter
+	batch *store.Batch
+	cp    store.Checkpoint
+	stats batchStats
+	// prevMaxEventMs restores the partition's high-water event time when
+	// the batch is aborted.
+	prevMaxEventMs int64
+}
+
+// userChange is a user touched by the batch.
+type userChange struct {
+	s         *store.UserState
+	oldExpiry int64
+	publish   bool          // an event was applied: consider publishing
+	src       topics.Source // the last applied event
+}
+
+// process applies recs (in order) and then closes the sessions the new
+// watermark ends. idleMs, when positive, advances the watermark as if that
+// much event time had passed without events (wall-clock idle advance).
+func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pending, error) {
+	eng := p.engine()
+	pd := &pending{cp: store.Checkpoint{Offsets: maps.Clone(p.cp.Offsets), WatermarkMs: p.cp.WatermarkMs, Changelog: p.cp.Changelog}}
+	pd.stats.dead = map[string]int{}
+	pd.stats.byTopic = map[topics.Topic]int{}
+	users := map[string]*userChange{}
+	get := func(id string) (*userChange, error) {
+		if u, ok := users[id]; ok {
+			return u, nil
+		}
+		s, err := p.db.User(p.id, id)
+		if errors.Is(err, store.ErrNotFound) {
+			s, err = &store.UserState{}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		u := &userChange{s: s, oldExpiry: p.z.ExpiryMs(s)}
+		users[id] = u
+		return u, nil
+	}
+	maxEvent := p.maxEventMs
+	for _, r := range recs {
+		pd.cp.Offsets[string(r.Topic)] = r.Offset + 1
+		pd.stats.byTopic[r.Topic]++
+		dead := func(err error) {
+			dl := topics.NewDeadLetter(r.Topic, r.Partition, r.Offset, r.Key, r.Value, r.Time, err)
+			pd.dead = append(pd.dead, dl)
+			pd.stats.dead[dl.Reason]++
+		}
+		e, err := topics.DecodeEvent(r.Kind, r.Value, r.Time, now, p.limits)
+		if err != nil {
+			dead(err)
+			continue
+		}
+		if string(r.Key) != e.UserID {
+			dead(&topics.ValidationError{Field: "user_id", Reason: topics.ReasonInvalidField,
+				Detail: fmt.Sprintf("user_id %q differs from the record key %q", e.UserID, r.Key)})
+			continue
+		}
+		if eng != nil && !eng.Knows(e.ItemID) {
+			dead(&topics.ValidationError{Field: "item_id", Reason: topics.ReasonUnknownItem,
+				Detail: fmt.Sprintf("item %q is not in the catalogue", e.ItemID)})
+			continue
+		}
+		u, err := get(e.UserID)
+		if err != nil {
+			return nil, err
+		}
+		kind := store.Click
+		if e.Kind == topics.KindPurchase {
+			kind = store.Purchase
+		}
+		ms := e.Time.UnixMilli()
+		switch p.z.Apply(u.s, e.UserID, store.Event{ItemID: e.ItemID, TimeMs: ms, Kind: kind, EventID: e.EventID}, p.z.Watermark(maxEvent)) {
+		case Late:
+			dead(&topics.ValidationError{Field: "ts", Reason: topics.ReasonLate,
+				Detail: fmt.Sprintf("event time %s is before the watermark %s", e.Time.UTC().Format(time.RFC3339Nano), time.UnixMilli(p.z.Watermark(maxEvent)).UTC().Format(time.RFC3339Nano))})
+			continue
+		case Duplicate:
+			pd.stats.duplicates++
+			continue
+		}
+		pd.stats.applied++
+		maxEvent = max(maxEvent, ms)
+		u.publish = true
+		u.src = topics.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, EventTime: e.Time}
+	}
+	if idleMs > 0 {
+		maxEvent += idleMs
+	}
+	wm := max(p.cp.WatermarkMs, p.z.Watermark(maxEvent))
+	pd.cp.WatermarkMs = wm
+
+	// Close the sessions the watermark ends: those in the expiry index up
+	// to wm, and those of users changed in this batch (whose index entries
+	// are not written yet).
+	var expiring []string
+	if err := p.db.Expiring(p.id, wm, func(id string, _ int64) bool {
+		expiring = append(expiring, id)
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	for id, u := range users {
+		if x := p.z.ExpiryMs(u.s); x != 0 && x <= wm {
+			expiring = append(expiring, id)
+		}
+	}
+	slices.Sort(expiring)
+	for _, id := range slices.Compact(expiring) {
+		u, err := get(id)
+		if err != nil {
+			return nil, err
+		}
+		for _, closed := range p.z.Expire(u.s, id, wm) {
+			pd.stats.closed++
+			if eng != nil {
+				kept := keepIntents(eng.Intents(closed))
+				u.s.Past = slices.Concat(kept, u.s.Past)
+				u.s.Past = u.s.Past[:min(len(u.s.Past), maxPast)]
+			}
+			u.publish = true
+		}
+	}
+
+	// Recommendations for the users whose intents changed, and the state.
+	pd.batch = p.db.NewBatch(p.id)
+	ids := slices.Sorted(maps.Keys(users))
+	for _, id := range ids {
+		u := users[id]
+		if eng != nil && u.publish {
+			cur := p.z.Current(u.s)
+			session := eng.Intents(cur)
+			if sig := signature(session, u.s.Past); sig != u.s.PublishedSig {
+				r, err := eng.Recommend(u.s, cur, session, time.UnixMilli(max(u.s.LastEventMs, wm)))
+				if err != nil {
+					return nil, errors.Join(err, pd.batch.Abort())
+				}
+				pd.recs = append(pd.recs, eng.record(id, u.s, r, u.src, now))
+				u.s.PublishedSig = sig
+				pd.stats.published++
+			}
+		}
+		err := pd.batch.PutUser(id, u.s)
+		if err == nil {
+			err = pd.batch.SetExpiry(id, u.oldExpiry, p.z.ExpiryMs(u.s))
+		}
+		if err != nil {
+			return nil, errors.Join(err, pd.batch.Abort())
+		}
+	}
+	if err := pd.batch.PutCheckpoint(pd.cp); err != nil {
+		return nil, errors.Join(err, pd.batch.Abort())
+	}
+	pd.prevMaxEventMs, p.maxEventMs = p.maxEventMs, maxEvent
+	return pd, nil
+}
+
+// commit writes a processed batch to the store; the partition then resumes
+// from the batch's offsets.
+func (p *partition) commit(pd *pending, sync bool) error {
+	if err := pd.batch.Commit(sync); err != nil {
+		return err
+	}
+	p.cp = pd.cp
+	return nil
+}
+
+// abort drops a processed batch: the partition's state and offsets stay as
+// they were before it.
+func (p *partition) abort(pd *pending) error {
+	p.maxEventMs = pd.prevMaxEventMs
+	return pd.batch.Abort()
+}

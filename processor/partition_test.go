@@ -1,0 +1,248 @@
+package processor
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/model/synth"
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// testEngine trains a small model on the synthetic shop once per test
+// binary.
+var testEngine = sync.OnceValues(func() (*Engine, error) {
+	shop := synth.NewShop(1)
+	items := make([]model.Item, len(shop.Items))
+	index := map[string]int32{}
+	for i, it := range shop.Items {
+		items[i] = model.Item{ID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
+		index[it.ID] = int32(i)
+	}
+	c := model.Corpus{Items: items}
+	for _, s := range shop.Sessions(1, synth.SessionConfig{Sessions: 3000}) {
+		evs := make([]model.Event, len(s))
+		for i, e := range s {
+			evs[i] = model.Event{Item: index[e.ItemID], Purchase: e.Purchase}
+		}
+		c.Sessions = append(c.Sessions, evs)
+	}
+	m, err := model.Train(c, model.TrainConfig{Epochs: 10, Seed: 1})
+	if err != nil {
+		return nil, err
+	}
+	return NewEngine(m, items, nil, model.IntentConfig{}, Knobs{K: 5})
+})
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+type recorder struct {
+	offset map[topics.Topic]int64
+}
+
+func (r *recorder) rec(t *testing.T, kind topics.Kind, user, item string, at time.Duration, eventID string) Record {
+	t.Helper()
+	e := topics.Event{Kind: kind, UserID: user, ItemID: item, EventID: eventID, Time: t0.Add(at)}
+	if kind == topics.KindPurchase {
+		e.Quantity, e.Price = 1, 9.99
+	}
+	v, err := e.Encode()
+	require.NoError(t, err)
+	return r.raw(kind, user, string(v))
+}
+
+func (r *recorder) raw(kind topics.Kind, key, value string) Record {
+	topic := topics.Clicks
+	if kind == topics.KindPurchase {
+		topic = topics.Purchases
+	}
+	if r.offset == nil {
+		r.offset = map[topics.Topic]int64{}
+	}
+	o := r.offset[topic]
+	r.offset[topic]++
+	return Record{Kind: kind, Topic: topic, Partition: 3, Offset: o, Key: []byte(key), Value: []byte(value), Time: t0}
+}
+
+func newTestPartition(t *testing.T, withModel bool) (*partition, *store.DB) {
+	t.Helper()
+	db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	eng := func() *Engine { return nil }
+	if withModel {
+		e, err := testEngine()
+		require.NoError(t, err)
+		eng = func() *Engine { return e }
+	}
+	p, err := newPartition(3, db, Sessionizer{}, topics.Limits{}, eng)
+	require.NoError(t, err)
+	return p, db
+}
+
+func run(t *testing.T, p *partition, recs ...Record) *pending {
+	t.Helper()
+	pd, err := p.process(recs, 0, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, p.commit(pd, false))
+	return pd
+}
+
+func TestPartitionPublishesWhenIntentsChange(t *testing.T) {
+	p, db := newTestPartition(t, true)
+	var r recorder
+	shop := synth.NewShop(1)
+	food := shop.Items[shop.ByTopic[0][0]].ID
+	food2 := shop.Items[shop.ByTopic[0][5]].ID
+	toy := shop.Items[shop.ByTopic[1][0]].ID
+
+	pd := run(t, p, r.rec(t, topics.KindClick, "u1", food, 0, "e1"))
+	require.Len(t, pd.recs, 1)
+	rec := pd.recs[0]
+	require.Equal(t, "u1", rec.UserID)
+	require.Len(t, rec.Items, 5)
+	require.Len(t, rec.Intents, 1)
+	require.True(t, rec.Intents[0].Current)
+	require.Equal(t, int64(0), rec.Source.Offset)
+	require.NotEmpty(t, rec.ModelVersion)
+	for _, it := range rec.Items {
+		require.Equal(t, rec.Intents[0].ID, it.Intent)
+	}
+
+	// The same item again: the intents are the same, nothing is published.
+	pd = run(t, p, r.rec(t, topics.KindClick, "u1", food, time.Minute, "e2"))
+	require.Empty(t, pd.recs)
+	require.Equal(t, 1, pd.stats.applied)
+
+	// More cat food and then a cat toy: the intents change each time.
+	pd = run(t, p, r.rec(t, topics.KindClick, "u1", food2, 2*time.Minute, "e3"),
+		r.rec(t, topics.KindPurchase, "u1", toy, 3*time.Minute, "e4"))
+	require.Len(t, pd.recs, 1, "one record per user per batch: the latest")
+	rec = pd.recs[0]
+	require.Equal(t, topics.Purchases, rec.Source.Topic)
+	for _, it := range rec.Items {
+		require.NotEqual(t, toy, it.ItemID, "a purchased item is not recommended")
+	}
+
+	s, err := db.User(3, "u1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), s.Applied)
+	require.Len(t, s.Events, 4)
+	cp, err := db.Checkpoint(3)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), cp.Offsets["clicks"])
+	require.Equal(t, int64(1), cp.Offsets["purchases"])
+}
+
+func TestPartitionDeadLetters(t *testing.T) {
+	p, db := newTestPartition(t, true)
+	var r recorder
+	shop := synth.NewShop(1)
+	item := shop.Items[0].ID
+	good := r.rec(t, topics.KindClick, "u1", item, time.Hour, "")
+	cases := []struct {
+		name   string
+		rec    Record
+		reason string
+	}{
+		{"malformed json", r.raw(topics.KindClick, "u1", `{"user_id":`), topics.ReasonMalformed},
+		{"missing item", r.raw(topics.KindClick, "u1", `{"user_id":"u1","ts":1700000000000}`), topics.ReasonMissingField},
+		{"unknown field", r.raw(topics.KindClick, "u1", `{"user_id":"u1","item_id":"x","foo":1}`), topics.ReasonUnknownField},
+		{"unknown item", r.rec(t, topics.KindClick, "u1", "no-such-item", time.Hour, ""), topics.ReasonUnknownItem},
+		{"key differs from user", r.raw(topics.KindClick, "someone-else", string(good.Value)), topics.ReasonInvalidField},
+		{"absurd timestamp", r.raw(topics.KindClick, "u1", `{"user_id":"u1","item_id":"`+item+`","ts":"1999-01-01T00:00:00Z"}`), topics.ReasonTimestamp},
+		{"non-positive quantity", r.raw(topics.KindPurchase, "u1", `{"user_id":"u1","item_id":"`+item+`","quantity":0,"price":1}`), topics.ReasonInvalidField},
+		{"negative price", r.raw(topics.KindPurchase, "u1", `{"user_id":"u1","item_id":"`+item+`","quantity":1,"price":-1}`), topics.ReasonInvalidField},
+		{"oversized", r.raw(topics.KindClick, "u1", `{"user_id":"u1","item_id":"`+strings.Repeat("x", 70_000)+`"}`), topics.ReasonTooLarge},
+	}
+	var recs []Record
+	for _, tc := range cases {
+		recs = append(recs, tc.rec)
+	}
+	recs = append(recs, good)
+	pd := run(t, p, recs...)
+	require.Len(t, pd.dead, len(cases))
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dl := pd.dead[i]
+			require.Equal(t, tc.reason, dl.Reason, "error %s", dl.Error)
+			require.Equal(t, tc.rec.Offset, dl.Offset)
+			require.Equal(t, tc.rec.Topic, dl.Topic)
+			require.Equal(t, int32(3), dl.Partition)
+			require.Equal(t, tc.rec.Value, dl.Value, "the original bytes")
+		})
+	}
+	require.Equal(t, 1, pd.stats.applied, "the partition keeps going: the good record after them is applied")
+	s, err := db.User(3, "u1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), s.Applied)
+
+	// A late event: more than the grace before the highest event time.
+	pd = run(t, p, r.rec(t, topics.KindClick, "u1", item, time.Hour-2*time.Minute, ""))
+	require.Len(t, pd.dead, 1)
+	require.Equal(t, topics.ReasonLate, pd.dead[0].Reason)
+}
+
+func TestPartitionAbortLeavesStateAndOffsets(t *testing.T) {
+	p, db := newTestPartition(t, true)
+	var r recorder
+	item := synth.NewShop(1).Items[0].ID
+	run(t, p, r.rec(t, topics.KindClick, "u1", item, 0, "e1"))
+	pd, err := p.process([]Record{r.rec(t, topics.KindClick, "u1", item, time.Minute, "e2")}, 0, t0)
+	require.NoError(t, err)
+	require.NoError(t, p.abort(pd))
+	s, err := db.User(3, "u1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), s.Applied)
+	next, ok := p.Next(topics.Clicks)
+	require.True(t, ok)
+	require.Equal(t, int64(1), next, "resume at the aborted record")
+}
+
+func TestPartitionClosesSessionsIntoHistory(t *testing.T) {
+	p, db := newTestPartition(t, true)
+	var r recorder
+	shop := synth.NewShop(1)
+	var recs []Record
+	for i, ix := range shop.ByTopic[3][:3] {
+		recs = append(recs, r.rec(t, topics.KindClick, "u1", shop.Items[ix].ID, time.Duration(i)*time.Minute, fmt.Sprint("e", i)))
+	}
+	run(t, p, recs...)
+	// Idle: 30 minutes of wall clock pass the watermark beyond the gap.
+	pd, err := p.process(nil, (30 * time.Minute).Milliseconds(), t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, p.commit(pd, false))
+	require.Equal(t, 1, pd.stats.closed)
+	s, err := db.User(3, "u1")
+	require.NoError(t, err)
+	require.Empty(t, s.Events)
+	require.Equal(t, uint64(1), s.Sessions)
+	require.NotEmpty(t, s.Past, "the closed session's intents are kept")
+	require.Len(t, pd.recs, 1, "the intents moved to the past: a new record")
+	for _, in := range pd.recs[0].Intents {
+		require.True(t, in.Past)
+	}
+	require.NoError(t, db.Expiring(3, 1<<62, func(id string, _ int64) bool {
+		t.Errorf("user %s still in the expiry index", id)
+		return true
+	}))
+}
+
+func TestPartitionWithoutModelKeepsState(t *testing.T) {
+	p, db := newTestPartition(t, false)
+	var r recorder
+	pd := run(t, p, r.rec(t, topics.KindClick, "u1", "any-item", 0, "e1"), r.rec(t, topics.KindClick, "u1", "other", time.Minute, "e1"))
+	require.Empty(t, pd.recs)
+	require.Equal(t, 1, pd.stats.applied)
+	require.Equal(t, 1, pd.stats.duplicates)
+	s, err := db.User(3, "u1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), s.Applied)
+}

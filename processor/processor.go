@@ -1,0 +1,253 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// Config sets up a Processor. Zero fields mean their defaults.
+type Config struct {
+	// Brokers are the Kafka bootstrap addresses. Required.
+	Brokers []string
+	// Group is the consumer group. Default "sessionrec".
+	Group string
+	// Names are the topics. Default topics.DefaultNames().
+	Names topics.Names
+	// Sessions configures the sessionizer (gap, grace).
+	Sessions Sessionizer
+	// IdleAdvance: when a partition has read nothing for this long, its
+	// watermark advances with the wall clock, so sessions close when
+	// traffic stops. Default 30s; negative turns it off (for replays at
+	// other than real-time pace).
+	IdleAdvance time.Duration
+	// BatchSize bounds the records of one poll batch. Default 500.
+	BatchSize int
+	// InputWait is how long a batch waits for an input topic that has
+	// records on the broker but none fetched yet, to merge the topics in
+	// timestamp order. Default 200ms.
+	InputWait time.Duration
+	// StartOffset is where a partition with no stored checkpoint and no
+	// committed group offset starts: kafka.FirstOffset (default) or
+	// kafka.LastOffset.
+	StartOffset int64
+	// SyncCommits makes every store commit wait for fsync. Default false:
+	// a process crash loses nothing, a machine crash may lose the last
+	// batches, which are then read and applied again (see store.Batch.Commit).
+	SyncCommits bool
+	// Limits bound input records.
+	Limits topics.Limits
+	// Logger receives the processor's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Metrics records what the processor does; nil records nothing.
+	Metrics *Metrics
+	// SessionTimeout and HeartbeatInterval of the consumer group. Defaults
+	// 10s and 1s.
+	SessionTimeout, HeartbeatInterval time.Duration
+}
+
+func (c *Config) fill() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("processor: no brokers")
+	}
+	if c.Group == "" {
+		c.Group = "sessionrec"
+	}
+	if c.Names == (topics.Names{}) {
+		c.Names = topics.DefaultNames()
+	}
+	if c.IdleAdvance == 0 {
+		c.IdleAdvance = 30 * time.Second
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 500
+	}
+	if c.InputWait == 0 {
+		c.InputWait = 200 * time.Millisecond
+	}
+	if c.StartOffset == 0 {
+		c.StartOffset = kafka.FirstOffset
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	c.Sessions.fill()
+	return c.Names.Validate()
+}
+
+// Processor is the stream processor: a member of a consumer group over
+// the clicks and purchases topics that runs one worker per assigned
+// partition number. It is safe for concurrent use.
+type Processor struct {
+	cfg    Config
+	db     *store.DB
+	admin  *topics.Admin
+	engine atomic.Pointer[Engine]
+	recs   *kafka.Writer
+	dlq    *kafka.Writer
+
+	mu       sync.Mutex
+	owned    map[int32]bool
+	ready    atomic.Bool
+	noModel  sync.Once
+	fatalErr chan error
+}
+
+// New builds a processor over an open store; the caller keeps ownership of
+// db and closes it after Run returns.
+func New(cfg Config, db *store.DB) (*Processor, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	w := func(t topics.Topic) *kafka.Writer {
+		return &kafka.Writer{
+			Addr:     kafka.TCP(cfg.Brokers...),
+			Topic:    string(t),
+			Balancer: &kafka.Murmur2Balancer{},
+			// Records leave within milliseconds: the latency from event
+			// to recommendation is the product.
+			BatchTimeout: 2 * time.Millisecond,
+			// All in-sync replicas: a recommendation or dead letter the
+			// processor went past must not be lost with a leader.
+			RequiredAcks: kafka.RequireAll,
+		}
+	}
+	p := &Processor{cfg: cfg, db: db, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
+		owned: map[int32]bool{}, fatalErr: make(chan error, 1)}
+	return p, nil
+}
+
+// SetEngine makes e the model of every event handled from now on; nil
+// unloads the model. An event is handled by one engine from start to end.
+func (p *Processor) SetEngine(e *Engine) { p.engine.Store(e) }
+
+// Engine returns the current engine, nil when no model is loaded.
+func (p *Processor) Engine() *Engine { return p.engine.Load() }
+
+// Ready reports whether the processor is in a consumer group generation
+// with its partitions' state loaded.
+func (p *Processor) Ready() bool { return p.ready.Load() }
+
+// Owned returns the partition numbers this instance works on now.
+func (p *Processor) Owned() []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int32, 0, len(p.owned))
+	for id := range p.owned {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Run joins the consumer group and processes until ctx ends or a fatal
+// error. On return the writers are closed; the store is the caller's.
+func (p *Processor) Run(ctx context.Context) error {
+	cfg := p.cfg
+	adm, err := topics.NewAdmin(cfg.Brokers)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	p.admin = adm
+	// Refuse to run when clicks and purchases are not co-partitioned.
+	if _, err := adm.Check(ctx, cfg.Names); err != nil {
+		return err
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: cfg.Group, Brokers: cfg.Brokers,
+		Topics: []string{string(cfg.Names.Clicks), string(cfg.Names.Purchases)},
+		// Range assignment gives partition p of clicks and of purchases
+		// to the same member: both topics have the same partition count
+		// and the members are ranged in the same order for each.
+		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		SessionTimeout:    cfg.SessionTimeout,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		RebalanceTimeout:  cfg.SessionTimeout,
+		StartOffset:       cfg.StartOffset,
+		Logger:            kafka.LoggerFunc(func(string, ...any) {}),
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			cfg.Logger.Debug("consumer group", "msg", fmt.Sprintf(msg, args...))
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("processor: join group %s: %w", cfg.Group, err)
+	}
+	runErr := p.loop(ctx, group)
+	p.ready.Store(false)
+	return errors.Join(runErr, group.Close(), p.recs.Close(), p.dlq.Close())
+}
+
+func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup) error {
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("processor: next generation: %w", err)
+		}
+		ids := map[int32]map[topics.Topic]int64{}
+		for topic, as := range gen.Assignments {
+			for _, a := range as {
+				if ids[int32(a.ID)] == nil {
+					ids[int32(a.ID)] = map[topics.Topic]int64{}
+				}
+				ids[int32(a.ID)][topics.Topic(topic)] = a.Offset
+			}
+		}
+		p.mu.Lock()
+		p.owned = map[int32]bool{}
+		for id := range ids {
+			p.owned[id] = true
+		}
+		p.mu.Unlock()
+		p.cfg.Logger.Info("partitions assigned", "generation", gen.ID, "partitions", len(ids))
+		var started sync.WaitGroup
+		for id, committed := range ids {
+			started.Add(1)
+			gen.Start(func(gctx context.Context) {
+				if err := p.work(gctx, gen, id, committed, started.Done); err != nil {
+					select {
+					case p.fatalErr <- fmt.Errorf("processor: partition %d: %w", id, err):
+					default:
+					}
+				}
+			})
+		}
+		ended := make(chan struct{})
+		gen.Start(func(gctx context.Context) {
+			<-gctx.Done()
+			close(ended)
+		})
+		started.Wait()
+		p.ready.Store(true)
+		select {
+		case err := <-p.fatalErr:
+			return err
+		case <-ctx.Done():
+			return nil
+		case <-ended:
+			p.ready.Store(false)
+		}
+	}
+}

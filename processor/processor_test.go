@@ -1,0 +1,199 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sessionrec/sessionrec/model/synth"
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// clusters returns the Kafka clusters the integration tests run against:
+// an in-process kfake broker always, and the real broker of
+// SESSIONREC_BROKERS when set (make test sets it).
+func clusters(t *testing.T) map[string][]string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	out := map[string][]string{"kfake": c.ListenAddrs()}
+	if b := os.Getenv("SESSIONREC_BROKERS"); b != "" {
+		out["real"] = strings.Split(b, ",")
+	}
+	return out
+}
+
+func uniqueNames(t *testing.T) topics.Names {
+	sfx := fmt.Sprintf("-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), rand.Uint32())
+	n := topics.DefaultNames()
+	n.Clicks += topics.Topic(sfx)
+	n.Purchases += topics.Topic(sfx)
+	n.Recommendations += topics.Topic(sfx)
+	n.DeadLetters += topics.Topic(sfx)
+	return n
+}
+
+// readAll reads every partition of a topic from the start until done says
+// so or the timeout passes.
+func readAll(t *testing.T, brokers []string, topic topics.Topic, partitions int, timeout time.Duration, done func([]kafka.Message) bool) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	var mu sync.Mutex
+	var msgs []kafka.Message
+	var wg sync.WaitGroup
+	for p := range partitions {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: string(topic), Partition: p, MaxWait: 50 * time.Millisecond})
+		wg.Go(func() {
+			defer func() { _ = r.Close() }() // a reader cut off by the test's deadline
+			for {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				msgs = append(msgs, m)
+				if done(msgs) {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return msgs
+}
+
+func TestProcessorEndToEnd(t *testing.T) {
+	for name, brokers := range clusters(t) {
+		t.Run(name, func(t *testing.T) { testEndToEnd(t, brokers) })
+	}
+}
+
+func testEndToEnd(t *testing.T, brokers []string) {
+	names := uniqueNames(t)
+	adm, err := topics.NewAdmin(brokers)
+	require.NoError(t, err)
+	defer adm.Close()
+	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 2}))
+
+	db, err := store.Open(t.TempDir(), store.Options{})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	eng, err := testEngine()
+	require.NoError(t, err)
+	p, err := New(Config{Brokers: brokers, Group: "g" + string(names.Clicks), Names: names, IdleAdvance: -1,
+		SessionTimeout: 6 * time.Second}, db)
+	require.NoError(t, err)
+	p.SetEngine(eng)
+	ctx, cancel := context.WithCancel(t.Context())
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-runErr:
+			t.Fatalf("Run returned early: %v", err)
+		default:
+		}
+		return p.Ready()
+	}, 30*time.Second, 50*time.Millisecond, "the processor joins the group")
+
+	// Produce ten users' sessions and one malformed record.
+	shop := synth.NewShop(1)
+	sessions := shop.Sessions(2, synth.SessionConfig{Users: 10, Sessions: 20})
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer func() { require.NoError(t, w.Close()) }()
+	want := map[string]uint64{}
+	var msgs []kafka.Message
+	for _, e := range synth.Stream(sessions) {
+		{
+			ev := topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: e.Time}
+			topic := names.Clicks
+			if e.Purchase {
+				ev.Kind, ev.Quantity, topic = topics.KindPurchase, 1, names.Purchases
+			}
+			v, err := ev.Encode()
+			require.NoError(t, err)
+			msgs = append(msgs, kafka.Message{Topic: string(topic), Key: []byte(e.UserID), Value: v, Time: e.Time})
+			want[e.UserID]++
+		}
+	}
+	msgs = append(msgs, kafka.Message{Topic: string(names.Clicks), Key: []byte("user-0001"), Value: []byte("{not json"), Time: msgs[len(msgs)-1].Time})
+	// As a shop does: each event is written when it happens, in event-time
+	// order across both topics. (Writing a whole day at once lets one
+	// topic's records reach the log minutes of event time after the
+	// other's, and they would be late.)
+	for _, m := range msgs {
+		require.NoError(t, w.WriteMessages(t.Context(), m))
+	}
+
+	// Every user gets a recommendation record; the malformed record is a
+	// dead letter.
+	recs := readAll(t, brokers, names.Recommendations, 2, 60*time.Second, func(ms []kafka.Message) bool {
+		users := map[string]bool{}
+		for _, m := range ms {
+			users[string(m.Key)] = true
+		}
+		return len(users) == len(want)
+	})
+	users := map[string]bool{}
+	for _, m := range recs {
+		r, err := topics.DecodeRecommendation(m.Value)
+		require.NoError(t, err)
+		require.Equal(t, string(m.Key), r.UserID)
+		require.NotEmpty(t, r.Items)
+		require.NotEmpty(t, r.Intents)
+		require.Equal(t, eng.Version(), r.ModelVersion)
+		users[r.UserID] = true
+	}
+	require.Len(t, users, len(want), "every user has a recommendation")
+	dead := readAll(t, brokers, names.DeadLetters, 1, 5*time.Second, func(ms []kafka.Message) bool { return len(ms) > 1 })
+	for _, m := range dead {
+		dl, err := topics.DecodeDeadLetter(m.Key, m.Value)
+		require.NoError(t, err)
+		t.Logf("dead letter: %s %s", dl.Reason, dl.Error)
+	}
+	require.Len(t, dead, 1, "only the malformed record is a dead letter")
+	dl, err := topics.DecodeDeadLetter(dead[0].Key, dead[0].Value)
+	require.NoError(t, err)
+	require.Equal(t, topics.ReasonMalformed, dl.Reason)
+	require.Equal(t, "{not json", string(dl.Value))
+
+	// Every event is applied exactly once.
+	require.Eventually(t, func() bool {
+		for u, n := range want {
+			var got uint64
+			for _, part := range []int32{0, 1} {
+				if s, err := db.User(part, u); err == nil {
+					got += s.Applied
+				}
+			}
+			if got != n {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 100*time.Millisecond)
+
+	// A clean shutdown.
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-runErr:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	t.Logf("shutdown took %v", time.Since(start))
+}

@@ -1,0 +1,315 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// work runs one partition number for the length of a generation: it loads
+// the partition's checkpoint, reads clicks and purchases from the
+// checkpoint's offsets (or the group's committed offsets, or the start
+// policy), and loops: take a poll batch, process it, publish its records,
+// commit the store batch, commit the group offsets. It returns nil when the
+// generation or the processor ends, an error when the partition cannot go
+// on. ready is called once the partition is loaded.
+// input is one input topic's partition as a worker reads it: records
+// fetched and not yet processed, and how far the topic goes.
+type input struct {
+	topic topics.Topic
+	kind  topics.Kind
+	ch    chan fetched
+	queue []Record
+	next  int64 // the offset after the last record fetched
+	hwm   int64 // the partition's high-water mark as last seen
+	// checked is when hwm was last asked of the broker.
+	checked time.Time
+}
+
+// hwmRefresh is how often an input with nothing fetched asks the broker
+// how far its partition goes.
+const hwmRefresh = 100 * time.Millisecond
+
+type fetched struct {
+	rec Record
+	hwm int64
+}
+
+func (in *input) push(f fetched) {
+	in.queue = append(in.queue, f.rec)
+	in.next = f.rec.Offset + 1
+	in.hwm = max(in.hwm, f.hwm)
+}
+
+// behind reports whether the broker holds records of in not fetched yet.
+func (in *input) behind() bool { return len(in.queue) == 0 && in.next < in.hwm }
+
+// work runs one partition number for the length of a generation: it loads
+// the partition's checkpoint, reads clicks and purchases from the
+// checkpoint's offsets (or the group's committed offsets, or the start
+// policy), and loops: take a poll batch, process it, publish its records,
+// commit the store batch, commit the group offsets. It returns nil when the
+// generation or the processor ends, an error when the partition cannot go
+// on. ready is called once the partition is loaded.
+//
+// The two topics are merged by record timestamp, which producers set to the
+// event time, as Kafka Streams merges a task's partitions: a batch takes
+// the earliest record at the head of either topic, so that a purchase is not
+// applied before the clicks that preceded it and turn them late. When one
+// topic has nothing fetched but the broker holds more of it, the batch
+// waits for it up to InputWait.
+func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, committed map[topics.Topic]int64, ready func()) error {
+	readyOnce := sync.OnceFunc(ready)
+	defer readyOnce()
+	cfg := p.cfg
+	part, err := newPartition(id, p.db, cfg.Sessions, cfg.Limits, p.Engine)
+	if err != nil {
+		return err
+	}
+	ins := []*input{
+		{topic: cfg.Names.Clicks, kind: topics.KindClick},
+		{topic: cfg.Names.Purchases, kind: topics.KindPurchase},
+	}
+	rctx, stop := context.WithCancel(ctx)
+	var readers sync.WaitGroup
+	readErr := make(chan error, len(ins))
+	defer func() {
+		stop()
+		readers.Wait()
+	}()
+	for _, in := range ins {
+		start, ok := part.Next(in.topic)
+		if !ok {
+			start = cfg.StartOffset
+			if off, ok := committed[in.topic]; ok {
+				start = off
+			}
+		}
+		ends, err := p.admin.EndOffsets(ctx, in.topic)
+		if err != nil {
+			return err
+		}
+		in.hwm = ends[id]
+		in.next = max(start, 0)
+		in.ch = make(chan fetched, cfg.BatchSize)
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: cfg.Brokers, Topic: string(in.topic), Partition: int(id),
+			MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 50 * time.Millisecond,
+		})
+		if err := r.SetOffset(start); err != nil {
+			return errors.Join(fmt.Errorf("set offset of %s/%d to %d: %w", in.topic, id, start, err), r.Close())
+		}
+		readers.Go(func() {
+			defer func() {
+				if err := r.Close(); err != nil {
+					cfg.Logger.Debug("close reader", "topic", in.topic, "partition", id, "err", err)
+				}
+			}()
+			for {
+				m, err := r.FetchMessage(rctx)
+				if err != nil {
+					if rctx.Err() == nil {
+						readErr <- fmt.Errorf("read %s/%d: %w", in.topic, id, err)
+					}
+					return
+				}
+				f := fetched{hwm: m.HighWaterMark, rec: Record{Kind: in.kind, Topic: in.topic, Partition: int32(m.Partition),
+					Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}}
+				select {
+				case in.ch <- f:
+				case <-rctx.Done():
+					return
+				}
+			}
+		})
+	}
+	readyOnce()
+
+	lastRead := cfg.Now()
+	idleTick := time.NewTicker(max(time.Second, cfg.IdleAdvance/4))
+	defer idleTick.Stop()
+	batch := make([]Record, 0, cfg.BatchSize)
+	for {
+		var idleMs int64
+		if !drain(ins) {
+			// Nothing fetched: wait for a record, the idle tick or the end.
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-readErr:
+				return err
+			case f := <-ins[0].ch:
+				ins[0].push(f)
+			case f := <-ins[1].ch:
+				ins[1].push(f)
+			case <-idleTick.C:
+				idle := cfg.Now().Sub(lastRead)
+				if cfg.IdleAdvance < 0 || idle < cfg.IdleAdvance {
+					continue
+				}
+				idleMs = idle.Milliseconds()
+				lastRead = cfg.Now()
+			}
+		}
+		batch = p.take(ctx, id, ins, batch[:0])
+		if len(batch) > 0 {
+			lastRead = cfg.Now()
+		}
+		if len(batch) == 0 && idleMs == 0 {
+			continue
+		}
+		if err := p.step(ctx, gen, part, batch, idleMs); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// drain moves what the readers have fetched into the queues, without
+// blocking, and reports whether any queue holds a record.
+func drain(ins []*input) bool {
+	any := false
+	for _, in := range ins {
+	more:
+		for {
+			select {
+			case f := <-in.ch:
+				in.push(f)
+			default:
+				break more
+			}
+		}
+		any = any || len(in.queue) > 0
+	}
+	return any
+}
+
+// take fills a batch with up to BatchSize records in record-timestamp
+// order across the inputs.
+func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Record) []Record {
+	deadline := time.Now().Add(p.cfg.InputWait)
+	for len(batch) < p.cfg.BatchSize {
+		drain(ins)
+		var lag *input
+		for _, in := range ins {
+			if len(in.queue) == 0 && time.Since(in.checked) >= hwmRefresh {
+				in.checked = time.Now()
+				if ends, err := p.admin.EndOffsets(ctx, in.topic); err == nil {
+					in.hwm = max(in.hwm, ends[id])
+				}
+			}
+			if in.behind() {
+				lag = in
+			}
+		}
+		if lag != nil {
+			if wait := time.Until(deadline); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case f := <-lag.ch:
+					lag.push(f)
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				t.Stop()
+				continue
+			}
+		}
+		var pick *input
+		for _, in := range ins {
+			if len(in.queue) > 0 && (pick == nil || in.queue[0].Time.Before(pick.queue[0].Time)) {
+				pick = in
+			}
+		}
+		if pick == nil {
+			break
+		}
+		batch = append(batch, pick.queue[0])
+		pick.queue = pick.queue[1:]
+	}
+	return batch
+}
+
+// step processes one batch: process, publish, commit the store, commit the
+// group offsets. The order is what makes state exactly-once and output
+// at-least-once (see partition).
+func (p *Processor) step(ctx context.Context, gen *kafka.Generation, part *partition, batch []Record, idleMs int64) error {
+	cfg := p.cfg
+	readAt := cfg.Now()
+	if p.Engine() == nil && len(batch) > 0 {
+		p.noModel.Do(func() {
+			cfg.Logger.Warn("no model loaded: state is kept, nothing is published until a model is loaded")
+		})
+		cfg.Metrics.noModel()
+	}
+	pd, err := part.process(batch, idleMs, readAt)
+	if err != nil {
+		return err
+	}
+	cfg.Logger.Debug("batch", "partition", part.id, "records", len(batch), "applied", pd.stats.applied, "dead", pd.stats.dead, "published", pd.stats.published)
+	if err := p.publish(ctx, pd); err != nil {
+		return errors.Join(err, part.abort(pd))
+	}
+	start := cfg.Now()
+	if err := part.commit(pd, cfg.SyncCommits); err != nil {
+		return err
+	}
+	cfg.Metrics.batch(part.id, pd, readAt, start, cfg.Now())
+	if len(batch) == 0 {
+		return nil
+	}
+	offsets := map[string]map[int]int64{}
+	for t, o := range pd.cp.Offsets {
+		offsets[t] = map[int]int64{int(part.id): o}
+	}
+	if err := gen.CommitOffsets(offsets); err != nil {
+		// The store holds the offsets; the group's are only a fallback
+		// for a partition whose store is lost. Not fatal.
+		cfg.Logger.Warn("commit group offsets", "partition", part.id, "err", err)
+	}
+	return nil
+}
+
+// publish writes a batch's recommendations and dead letters and waits for
+// the brokers' acknowledgements.
+func (p *Processor) publish(ctx context.Context, pd *pending) error {
+	if len(pd.recs) > 0 {
+		msgs := make([]kafka.Message, 0, len(pd.recs))
+		for _, r := range pd.recs {
+			v, err := r.Encode()
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, kafka.Message{Key: []byte(r.UserID), Value: v})
+		}
+		if err := p.recs.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("publish recommendations: %w", err)
+		}
+	}
+	if len(pd.dead) > 0 {
+		msgs := make([]kafka.Message, 0, len(pd.dead))
+		for _, d := range pd.dead {
+			v, err := d.Encode()
+			if err != nil {
+				return err
+			}
+			m := kafka.Message{Key: d.Key, Value: v}
+			for _, h := range d.Headers() {
+				m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+			}
+			msgs = append(msgs, m)
+		}
+		if err := p.dlq.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("publish dead letters: %w", err)
+		}
+	}
+	return nil
+}
