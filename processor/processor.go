@@ -198,14 +198,30 @@ func (p *Processor) Run(ctx context.Context) error {
 }
 
 func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup) error {
+	backoff := 100 * time.Millisecond
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			// A fresh cluster answers "coordinator not available" until
+			// its offsets topic exists; a rebalance answers with its own
+			// retriable codes. Wait and join again.
+			var kerr kafka.Error
+			if errors.As(err, &kerr) && kerr.Temporary() {
+				p.cfg.Logger.Info("consumer group not ready, retrying", "err", err, "backoff", backoff)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 5*time.Second)
+				continue
+			}
 			return fmt.Errorf("processor: next generation: %w", err)
 		}
+		backoff = 100 * time.Millisecond
 		ids := map[int32]map[topics.Topic]int64{}
 		for topic, as := range gen.Assignments {
 			for _, a := range as {

@@ -75,6 +75,24 @@ func readAll(t *testing.T, brokers []string, topic topics.Topic, partitions int,
 	return msgs
 }
 
+// waitReady waits until the processor has joined its group, failing the
+// test if Run returns first.
+func waitReady(t *testing.T, p *Processor, runErr <-chan error) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(60 * time.Second)
+	for !p.Ready() {
+		select {
+		case err := <-runErr:
+			t.Fatalf("Run returned before joining the group: %v", err)
+		case <-deadline:
+			t.Fatal("the processor did not join the group within 60s")
+		case <-tick.C:
+		}
+	}
+}
+
 func TestProcessorEndToEnd(t *testing.T) {
 	for name, brokers := range clusters(t) {
 		t.Run(name, func(t *testing.T) { testEndToEnd(t, brokers) })
@@ -100,14 +118,7 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	ctx, cancel := context.WithCancel(t.Context())
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(ctx) }()
-	require.Eventually(t, func() bool {
-		select {
-		case err := <-runErr:
-			t.Fatalf("Run returned early: %v", err)
-		default:
-		}
-		return p.Ready()
-	}, 30*time.Second, 50*time.Millisecond, "the processor joins the group")
+	waitReady(t, p, runErr)
 
 	// Produce ten users' sessions and one malformed record.
 	shop := synth.NewShop(1)
