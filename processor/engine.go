@@ -18,9 +18,9 @@ type Knobs struct {
 	// K is the number of items per record. Default 10.
 	K int
 	// Diversity in [0, 1]: maximal marginal relevance. Default 0.
-	Diversity float32
+	Diversity float64
 	// History in [0, 1]: weight of past sessions' intents. Default 0.3.
-	History float32
+	History float64
 	// HalfLife of past intents. Default 24h.
 	HalfLife time.Duration
 	// ExcludeSeen drops items of the current session. Default false.
@@ -87,7 +87,7 @@ func (e *Engine) Knows(itemID string) bool {
 }
 
 func (k Knobs) rankOptions(now time.Time, exclude []string) model.RankOptions {
-	return model.RankOptions{K: k.K, Diversity: k.Diversity, History: k.History, HalfLife: k.HalfLife, Now: now,
+	return model.RankOptions{K: k.K, Diversity: float32(k.Diversity), History: float32(k.History), HalfLife: k.HalfLife, Now: now,
 		Filter: model.Filter{Exclude: exclude}}
 }
 
@@ -169,7 +169,7 @@ func signature(session []model.Intent, past []store.PastIntent) uint64 {
 func (e *Engine) record(userID string, s *store.UserState, r model.Ranking, src topics.Source, now time.Time) topics.Recommendation {
 	rec := topics.Recommendation{
 		UserID: userID, SessionID: s.SessionID, ModelVersion: e.version, Source: src, ProducedAt: now,
-		Knobs: topics.Knobs{K: e.knobs.K, Diversity: float64(e.knobs.Diversity), History: float64(e.knobs.History),
+		Knobs: topics.Knobs{K: e.knobs.K, Diversity: e.knobs.Diversity, History: e.knobs.History,
 			HalfLifeSeconds: e.knobs.HalfLife.Seconds(), ExcludeSeen: e.knobs.ExcludeSeen, ExcludePurchased: !e.knobs.KeepPurchased},
 	}
 	for _, in := range r.Intents {

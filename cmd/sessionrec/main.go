@@ -21,6 +21,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "run the whole pipeline on an in-process broker and a synthetic shop, printing recommendations", runDemo},
 		{"train", "train item embeddings on a dataset and write the model artefact", runTrain},
 		{"eval", "evaluate the model and baselines on a dataset (HR@20, MRR@20)", runEval},
 	}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/topics"
 	"github.com/sessionrec/sessionrec/topics/dataset"
 )
 
@@ -96,5 +98,22 @@ func TestCommandErrors(t *testing.T) {
 			require.True(t, strings.Contains(err.Error(), tc.want) || strings.Contains(errOut.String(), tc.want),
 				"got error %q, stderr %q, want %q", err, errOut.String(), tc.want)
 		})
+	}
+}
+
+func TestDemoPrintsRecommendations(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"demo", "--duration", "8s"}, &out, &errOut), errOut.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.NotEmpty(t, lines[0], "the demo prints recommendation lines; stderr:\n%s", errOut.String())
+	for _, l := range lines {
+		r, err := topics.DecodeRecommendation([]byte(l))
+		require.NoError(t, err, "line %q", l)
+		require.NotEmpty(t, r.Intents)
+		require.NotEmpty(t, r.Items)
+		for _, it := range r.Items {
+			require.True(t, slices.ContainsFunc(r.Intents, func(in topics.Intent) bool { return in.ID == it.Intent }),
+				"item %s credits intent %s, which the record lists", it.ItemID, it.Intent)
+		}
 	}
 }

@@ -96,11 +96,14 @@ type SessionConfig struct {
 	// Purchase is the probability that a session ends in a purchase.
 	// Default 0.8.
 	Purchase float64
+	// Spacing is the time between the starts of consecutive sessions.
+	// Default 30s.
+	Spacing time.Duration
 }
 
 // Sessions generates sessions of the shop's users, each browsing one or two
 // topics (2 to 5 items each, a minute or two apart) and mostly ending in a
-// purchase, in time order over all users: sessions start 30 s apart and
+// purchase, in time order over all users: sessions start Spacing apart and
 // interleave, and a user's sessions are at least an hour apart.
 func (s *Shop) Sessions(seed uint64, cfg SessionConfig) [][]Event {
 	if cfg.Users == 0 {
@@ -115,11 +118,14 @@ func (s *Shop) Sessions(seed uint64, cfg SessionConfig) [][]Event {
 	if cfg.Purchase == 0 {
 		cfg.Purchase = 0.8
 	}
+	if cfg.Spacing == 0 {
+		cfg.Spacing = 30 * time.Second
+	}
 	rng := rand.New(rand.NewPCG(seed, 3))
 	free := make([]time.Time, cfg.Users) // when each user may start again
 	out := make([][]Event, 0, cfg.Sessions)
 	for i := range cfg.Sessions {
-		start := cfg.Start.Add(time.Duration(i) * 30 * time.Second)
+		start := cfg.Start.Add(time.Duration(i) * cfg.Spacing)
 		u := rng.IntN(cfg.Users)
 		if start.Before(free[u]) {
 			start = free[u]

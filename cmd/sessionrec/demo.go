@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/model/synth"
+	"github.com/sessionrec/sessionrec/processor"
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+const demoPartitions = 4
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		duration = fs.Duration("duration", 20*time.Second, "how long to run")
+		users    = fs.Int("users", 200, "shoppers in the synthetic shop")
+		speed    = fs.Float64("speed", 30, "how many times faster than real time the shop's events are sent")
+		seed     = fs.Uint64("seed", 1, "seed of the synthetic shop")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+
+	// An in-process Kafka-protocol broker with the topics.
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	names := topics.DefaultNames()
+	adm, err := topics.NewAdmin(brokers)
+	if err != nil {
+		return err
+	}
+	err = adm.Create(ctx, names, topics.TopicConfig{Partitions: demoPartitions})
+	adm.Close()
+	if err != nil {
+		return err
+	}
+	log.Info("broker up, topics created", "brokers", brokers, "partitions", demoPartitions)
+
+	// A model trained on the shop's past sessions.
+	shop := synth.NewShop(*seed)
+	items, corpus := shopCorpus(shop, shop.Sessions(*seed, synth.SessionConfig{Users: *users, Sessions: 4000}))
+	start := time.Now()
+	m, err := model.Train(corpus, model.TrainConfig{Epochs: 10, Workers: 2, Seed: *seed})
+	if err != nil {
+		return err
+	}
+	eng, err := processor.NewEngine(m, items, nil, model.IntentConfig{}, processor.Knobs{K: 5, ExcludeSeen: true})
+	if err != nil {
+		return err
+	}
+	log.Info("model trained", "version", eng.Version(), "items", len(items), "sessions", m.Info.KeptSessions, "took", time.Since(start).Round(time.Millisecond))
+
+	dir, err := os.MkdirTemp("", "sessionrec-demo-")
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+	proc, err := processor.New(processor.Config{Brokers: brokers, Group: "sessionrec-demo", Names: names, IdleAdvance: -1, Logger: log}, db)
+	if err != nil {
+		return err
+	}
+	proc.SetEngine(eng)
+
+	// Live traffic: new sessions of the same shoppers, from now on.
+	live := synth.Stream(shop.Sessions(*seed+1, synth.SessionConfig{Users: *users, Sessions: 20000, Spacing: time.Second, Start: time.Now().Truncate(time.Second)}))
+	events := make([]topics.Event, len(live))
+	for i, e := range live {
+		events[i] = topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: e.Time}
+		if e.Purchase {
+			events[i].Kind, events[i].Quantity = topics.KindPurchase, 1
+		}
+	}
+
+	var out sync.Mutex
+	printed := 0
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return proc.Run(gctx) })
+	g.Go(func() (err error) {
+		prod := topics.NewProducer(brokers, names)
+		defer func() { err = errors.Join(err, prod.Close()) }()
+		for !proc.Ready() {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		log.Info("sending the shop's events", "events", len(events), "speed", *speed)
+		_, err = topics.Replay(gctx, prod, events, topics.ReplayConfig{Speed: *speed})
+		return err
+	})
+	for p := range demoPartitions {
+		g.Go(func() error {
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: string(names.Recommendations), Partition: p, MaxWait: 50 * time.Millisecond})
+			for {
+				msg, err := r.ReadMessage(gctx)
+				if err != nil {
+					// The demo's end: the reader is cut off by the deadline.
+					return r.Close()
+				}
+				out.Lock()
+				fmt.Fprintf(stdout, "%s\n", msg.Value)
+				printed++
+				out.Unlock()
+			}
+		})
+	}
+	err = g.Wait()
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("demo done", "recommendations printed", printed)
+	return err
+}
+
+// shopCorpus converts the synthetic shop to the model's catalogue and
+// training corpus.
+func shopCorpus(shop *synth.Shop, sessions [][]synth.Event) ([]model.Item, model.Corpus) {
+	items := make([]model.Item, len(shop.Items))
+	index := make(map[string]int32, len(items))
+	for i, it := range shop.Items {
+		items[i] = model.Item{ID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
+		index[it.ID] = int32(i)
+	}
+	c := model.Corpus{Items: items}
+	for _, s := range sessions {
+		evs := make([]model.Event, len(s))
+		for i, e := range s {
+			evs[i] = model.Event{Item: index[e.ItemID], Purchase: e.Purchase}
+		}
+		c.Sessions = append(c.Sessions, evs)
+	}
+	return items, c
+}
