@@ -45,3 +45,17 @@ func (v *Vocab) Word(r int32) string {
 
 // Len returns the number of rows, the unknown row included.
 func (v *Vocab) Len() int { return len(v.words) }
+
+// IDItems returns the items a model knows only by their id: those whose
+// name token is "#" + id (items without a name in training). It gives an
+// id-only model (trained on yoochoose, say) its catalogue. The result is
+// newly allocated.
+func (m *Model) IDItems() []Item {
+	var out []Item
+	for r := int32(1); int(r) < m.Tokens.Len(); r++ {
+		if w := m.Tokens.Word(r); len(w) > 1 && w[0] == '#' {
+			out = append(out, Item{ID: w[1:]})
+		}
+	}
+	return out
+}

@@ -69,9 +69,11 @@ type ReplayConfig struct {
 	// 1 is the original pace, 60 a minute per second; 0 means as fast as
 	// possible.
 	Speed float64
-	// Chunk bounds the event time one write spans. Events of a chunk may
-	// reach the log in any order across the two topics, so it must stay
-	// well under the processor's grace. Default 5s.
+	// Chunk bounds the event time one write of clicks and purchases
+	// together spans: the two topics' records of a chunk may reach the
+	// log in any order, so it must stay under the processor's grace.
+	// A chunk of one kind only is bounded by count alone (5000 events).
+	// Default 30s, half the default grace.
 	Chunk time.Duration
 	// Progress, when set, is called after each chunk with the events sent.
 	Progress func(sent int)
@@ -82,7 +84,7 @@ type ReplayConfig struct {
 // returns the number of events sent.
 func Replay(ctx context.Context, p *Producer, events []Event, cfg ReplayConfig) (int, error) {
 	if cfg.Chunk == 0 {
-		cfg.Chunk = 5 * time.Second
+		cfg.Chunk = 30 * time.Second
 	}
 	if cfg.Speed < 0 {
 		return 0, errors.New("topics: replay speed must be >= 0")
@@ -93,8 +95,12 @@ func Replay(ctx context.Context, p *Producer, events []Event, cfg ReplayConfig) 
 	start, first := time.Now(), events[0].Time
 	sent := 0
 	for sent < len(events) {
-		end := sent + 1
-		for end < len(events) && end-sent < 5000 && events[end].Time.Sub(events[sent].Time) < cfg.Chunk {
+		end, mixed := sent+1, false
+		for end < len(events) && end-sent < 5000 {
+			mixed = mixed || events[end].Kind != events[sent].Kind
+			if mixed && events[end].Time.Sub(events[sent].Time) >= cfg.Chunk {
+				break
+			}
 			end++
 		}
 		if cfg.Speed > 0 {

@@ -22,6 +22,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run the whole pipeline on an in-process broker and a synthetic shop, printing recommendations", runDemo},
+		{"run", "run the stream processor on Kafka", runRun},
+		{"produce", "replay a dataset or a JSON-lines file of events into the topics (also the load generator)", runProduce},
+		{"topics", "create or check the topics (topics create|check)", runTopics},
 		{"train", "train item embeddings on a dataset and write the model artefact", runTrain},
 		{"eval", "evaluate the model and baselines on a dataset (HR@20, MRR@20)", runEval},
 	}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/processor"
+	"github.com/sessionrec/sessionrec/store"
+)
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		brokers     = fs.String("brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated")
+		group       = fs.String("group", "sessionrec", "consumer group")
+		dataDir     = fs.String("data-dir", "sessionrec-data", "directory of the Pebble state")
+		modelFile   = fs.String("model", "", "model artefact to recommend with (none: state is kept, nothing is published)")
+		catalogFile = fs.String("catalog", "", "catalogue: JSON lines {\"item_id\",\"name\",\"category\",\"brand\",\"price\"} (default: the model's id-only items)")
+		httpAddr    = fs.String("http", "localhost:9090", "address of /metrics, /healthz and /readyz")
+		gap         = fs.Duration("session-gap", 20*time.Minute, "a session ends after this long without events (event time)")
+		grace       = fs.Duration("grace", time.Minute, "how late an event may arrive and still be placed")
+		idle        = fs.Duration("idle-advance", 30*time.Second, "advance an idle partition's watermark by the wall clock after this long (negative: never)")
+		k           = fs.Int("k", 10, "items per recommendation")
+		diversity   = fs.Float64("diversity", 0, "similarity (0) to diversity (1) trade-off")
+		history     = fs.Float64("history", 0.3, "weight of past sessions' intents")
+		halfLife    = fs.Duration("half-life", 24*time.Hour, "half-life of past sessions' intents")
+		excludeSeen = fs.Bool("exclude-seen", true, "do not recommend items of the current session")
+		syncCommits = fs.Bool("sync-commits", false, "fsync every state commit (survives machine crashes, slower)")
+		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+	)
+	if err := parseWithEnv(fs, args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	db, err := store.Open(*dataDir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	proc, err := processor.New(processor.Config{
+		Brokers: brokerList(*brokers), Group: *group,
+		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace},
+		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: processor.NewMetrics(reg),
+	}, db)
+	if err != nil {
+		return err
+	}
+	if *modelFile != "" {
+		eng, err := loadEngine(*modelFile, *catalogFile, processor.Knobs{K: *k, Diversity: *diversity, History: *history, HalfLife: *halfLife, ExcludeSeen: *excludeSeen})
+		if err != nil {
+			return err
+		}
+		proc.SetEngine(eng)
+		log.Info("model loaded", "version", eng.Version(), "file", *modelFile)
+	}
+
+	ln, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: proc.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+	log.Info("serving", "http", "http://"+ln.Addr().String(), "brokers", *brokers, "group", *group)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return proc.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// loadEngine reads a model artefact and a catalogue file into an engine.
+func loadEngine(modelFile, catalogFile string, knobs processor.Knobs) (*processor.Engine, error) {
+	f, err := os.Open(modelFile)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Read(bufio.NewReader(f))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", modelFile, err)
+	}
+	items := m.IDItems()
+	if catalogFile != "" {
+		if items, err = readCatalog(catalogFile); err != nil {
+			return nil, err
+		}
+	}
+	return processor.NewEngine(m, items, nil, model.IntentConfig{}, knobs)
+}
+
+// catalogLine is one line of a catalogue file.
+type catalogLine struct {
+	ItemID   string  `json:"item_id"`
+	Name     string  `json:"name"`
+	Category string  `json:"category"`
+	Brand    string  `json:"brand"`
+	Price    float64 `json:"price"`
+}
+
+func readCatalog(path string) ([]model.Item, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	var items []model.Item
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var l catalogLine
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&l); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		if l.ItemID == "" {
+			return nil, fmt.Errorf("%s:%d: item_id is empty", path, n)
+		}
+		items = append(items, model.Item{ID: l.ItemID, Name: l.Name, Category: l.Category, Brand: l.Brand, Price: l.Price})
+	}
+	return items, sc.Err()
+}

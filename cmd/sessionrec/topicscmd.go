@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("topics", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		brokers     = fs.String("brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated")
+		partitions  = fs.Int("partitions", 4, "partitions of clicks, purchases, recommendations and the dead-letter topic")
+		replication = fs.Int("replication", 1, "replication factor")
+	)
+	if len(args) == 0 || (args[0] != "create" && args[0] != "check") {
+		return errors.New("usage: sessionrec topics create|check [flags]")
+	}
+	action := args[0]
+	if err := parseWithEnv(fs, args[1:]); err != nil {
+		return err
+	}
+	adm, err := topics.NewAdmin(brokerList(*brokers))
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	names := topics.DefaultNames()
+	if action == "create" {
+		if err := adm.Create(ctx, names, topics.TopicConfig{Partitions: int32(*partitions), ReplicationFactor: int16(*replication)}); err != nil {
+			return err
+		}
+	}
+	layout, err := adm.Check(ctx, names)
+	if err != nil {
+		return err
+	}
+	for _, t := range slices.Sorted(func(yield func(topics.Topic) bool) {
+		for t := range layout.Topics {
+			if !yield(t) {
+				return
+			}
+		}
+	}) {
+		info := layout.Topics[t]
+		fmt.Fprintf(stdout, "%-20s partitions %d, replication %d, cleanup.policy %s\n", t, info.Partitions, info.ReplicationFactor, info.CleanupPolicy)
+	}
+	return nil
+}
