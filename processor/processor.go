@@ -202,14 +202,18 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup) error 
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
+			p.cfg.Logger.Debug("next generation", "err", err)
 			if ctx.Err() != nil {
 				return nil
 			}
 			// A fresh cluster answers "coordinator not available" until
-			// its offsets topic exists; a rebalance answers with its own
-			// retriable codes. Wait and join again.
+			// its offsets topic exists; a member that joins while a dead
+			// one's session runs out is told "rebalance in progress" (which
+			// kafka-go does not call temporary); a moved coordinator says
+			// "not coordinator". A stream processor outlives all of these:
+			// wait and join again. Only a closed group ends the loop.
 			var kerr kafka.Error
-			if errors.As(err, &kerr) && kerr.Temporary() {
+			if errors.As(err, &kerr) && !errors.Is(err, kafka.ErrGroupClosed) {
 				p.cfg.Logger.Info("consumer group not ready, retrying", "err", err, "backoff", backoff)
 				select {
 				case <-ctx.Done():

@@ -130,6 +130,18 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 		})
 	}
 	readyOnce()
+	// The group's offsets are a fallback for a partition whose store is
+	// lost; bring them up to the store's now, so that a crash between a
+	// store commit and a group commit does not leave them behind.
+	if len(part.cp.Offsets) > 0 {
+		offsets := map[string]map[int]int64{}
+		for t, o := range part.cp.Offsets {
+			offsets[t] = map[int]int64{int(id): o}
+		}
+		if err := gen.CommitOffsets(offsets); err != nil {
+			cfg.Logger.Warn("commit group offsets", "partition", id, "err", err)
+		}
+	}
 
 	lastRead := cfg.Now()
 	idleTick := time.NewTicker(max(time.Second, cfg.IdleAdvance/4))

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/topics"
 	"github.com/sessionrec/sessionrec/topics/dataset"
 )
 
@@ -122,4 +123,24 @@ func (f *dataFlags) load() (*dataset.Dataset, error) {
 		}
 	}
 	return dataset.Load(dir, f.name)
+}
+
+// topicFlags name the topics; every name is configurable.
+type topicFlags struct {
+	clicks, purchases, recommendations, deadLetters string
+}
+
+func (f *topicFlags) register(fs *flag.FlagSet) {
+	d := topics.DefaultNames()
+	fs.StringVar(&f.clicks, "clicks-topic", string(d.Clicks), "clicks topic")
+	fs.StringVar(&f.purchases, "purchases-topic", string(d.Purchases), "purchases topic")
+	fs.StringVar(&f.recommendations, "recommendations-topic", string(d.Recommendations), "recommendations topic")
+	fs.StringVar(&f.deadLetters, "dlq-topic", string(d.DeadLetters), "dead-letter topic")
+}
+
+func (f *topicFlags) names() topics.Names {
+	n := topics.DefaultNames()
+	n.Clicks, n.Purchases = topics.Topic(f.clicks), topics.Topic(f.purchases)
+	n.Recommendations, n.DeadLetters = topics.Topic(f.recommendations), topics.Topic(f.deadLetters)
+	return n
 }

@@ -26,8 +26,11 @@ func runProduce(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 		speed   = fs.Float64("speed", 0, "pace: 0 as fast as possible, 1 the events' own pace, N N times faster")
 		shift   = fs.Bool("shift-to-now", false, "shift event times so that the first event happens now")
 		limit   = fs.Int("limit", 0, "send at most this many events (0: all)")
+		noIDs   = fs.Bool("no-event-ids", false, "send dataset events without event_id")
 		df      dataFlags
+		tf      topicFlags
 	)
+	tf.register(fs)
 	df.register(fs, "")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -39,7 +42,7 @@ func runProduce(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	case df.name != "":
 		var d *dataset.Dataset
 		if d, err = df.load(); err == nil {
-			events = datasetEvents(d)
+			events = datasetEvents(d, !*noIDs)
 		}
 	default:
 		err = errors.New("give -dataset or -file")
@@ -56,7 +59,7 @@ func runProduce(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 			events[i].Time = events[i].Time.Add(d).Truncate(time.Millisecond)
 		}
 	}
-	prod := topics.NewProducer(brokerList(*brokers), topics.DefaultNames())
+	prod := topics.NewProducer(brokerList(*brokers), tf.names())
 	defer func() { err = errors.Join(err, prod.Close()) }()
 	start := time.Now()
 	last := start
@@ -73,7 +76,7 @@ func runProduce(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 
 // datasetEvents turns a dataset's sessions (train and test) into events in
 // event-time order. Anonymous sessions get their session id as user id.
-func datasetEvents(d *dataset.Dataset) []topics.Event {
+func datasetEvents(d *dataset.Dataset, eventIDs bool) []topics.Event {
 	var out []topics.Event
 	for _, s := range slices.Concat(d.Train, d.Test) {
 		user := s.User
@@ -81,8 +84,10 @@ func datasetEvents(d *dataset.Dataset) []topics.Event {
 			user = "session-" + s.ID
 		}
 		for i, e := range s.Events {
-			ev := topics.Event{Kind: topics.KindClick, UserID: user, ItemID: e.Item, Time: e.Time.Truncate(time.Millisecond),
-				EventID: fmt.Sprintf("%s-%d", s.ID, i)}
+			ev := topics.Event{Kind: topics.KindClick, UserID: user, ItemID: e.Item, Time: e.Time.Truncate(time.Millisecond)}
+			if eventIDs {
+				ev.EventID = fmt.Sprintf("%s-%d", s.ID, i)
+			}
 			if e.Kind == dataset.Purchase {
 				ev.Kind, ev.Quantity = topics.KindPurchase, 1
 			}

@@ -44,7 +44,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		excludeSeen = fs.Bool("exclude-seen", true, "do not recommend items of the current session")
 		syncCommits = fs.Bool("sync-commits", false, "fsync every state commit (survives machine crashes, slower)")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		batchSize   = fs.Int("batch-size", 500, "most records of one poll batch")
+		sessTimeout = fs.Duration("session-timeout", 10*time.Second, "consumer group session timeout: how soon a dead instance's partitions move")
+		tf          topicFlags
 	)
+	tf.register(fs)
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -62,7 +66,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	proc, err := processor.New(processor.Config{
-		Brokers: brokerList(*brokers), Group: *group,
+		Brokers: brokerList(*brokers), Group: *group, Names: tf.names(), BatchSize: *batchSize, SessionTimeout: *sessTimeout,
 		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace},
 		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: processor.NewMetrics(reg),
 	}, db)
@@ -99,7 +103,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		return srv.Shutdown(sctx)
 	})
 	err = g.Wait()
-	log.Info("stopped")
+	log.Info("stopped", "err", err, "cause", context.Cause(ctx))
 	return err
 }
 

@@ -18,7 +18,9 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		brokers     = fs.String("brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated")
 		partitions  = fs.Int("partitions", 4, "partitions of clicks, purchases, recommendations and the dead-letter topic")
 		replication = fs.Int("replication", 1, "replication factor")
+		tf          topicFlags
 	)
+	tf.register(fs)
 	if len(args) == 0 || (args[0] != "create" && args[0] != "check") {
 		return errors.New("usage: sessionrec topics create|check [flags]")
 	}
@@ -31,7 +33,7 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer adm.Close()
-	names := topics.DefaultNames()
+	names := tf.names()
 	if action == "create" {
 		if err := adm.Create(ctx, names, topics.TopicConfig{Partitions: int32(*partitions), ReplicationFactor: int16(*replication)}); err != nil {
 			return err
