@@ -48,6 +48,9 @@ type partition struct {
 
 	cp         store.Checkpoint
 	maxEventMs int64 // highest event time applied, for the watermark
+
+	// commitGroup hands offsets to the group committer; it never blocks.
+	commitGroup func(map[string]int64)
 }
 
 func newPartition(id int32, db *store.DB, z Sessionizer, lim topics.Limits, engine func() *Engine) (*partition, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -130,17 +131,38 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 		})
 	}
 	readyOnce()
-	// The group's offsets are a fallback for a partition whose store is
-	// lost; bring them up to the store's now, so that a crash between a
-	// store commit and a group commit does not leave them behind.
+	// The group's offsets are only a fallback for a partition whose store
+	// is lost, so they are committed off the worker's path: a slow or
+	// stuck commit (CommitOffsets takes no context) never holds up the
+	// partition. The committer sends the latest offsets it is given; the
+	// first are the store's own, so that a crash between a store commit
+	// and a group commit does not leave the group's behind.
+	commits := make(chan map[string]int64, 1)
+	var committer sync.WaitGroup
+	committer.Go(func() {
+		for offs := range commits {
+			m := map[string]map[int]int64{}
+			for t, o := range offs {
+				m[t] = map[int]int64{int(id): o}
+			}
+			if err := gen.CommitOffsets(m); err != nil && ctx.Err() == nil {
+				cfg.Logger.Warn("commit group offsets", "partition", id, "err", err)
+			}
+		}
+	})
+	defer func() {
+		close(commits)
+		committer.Wait()
+	}()
+	part.commitGroup = func(offs map[string]int64) {
+		select {
+		case <-commits: // drop the older offsets not sent yet
+		default:
+		}
+		commits <- maps.Clone(offs)
+	}
 	if len(part.cp.Offsets) > 0 {
-		offsets := map[string]map[int]int64{}
-		for t, o := range part.cp.Offsets {
-			offsets[t] = map[int]int64{int(id): o}
-		}
-		if err := gen.CommitOffsets(offsets); err != nil {
-			cfg.Logger.Warn("commit group offsets", "partition", id, "err", err)
-		}
+		part.commitGroup(part.cp.Offsets)
 	}
 
 	lastRead := cfg.Now()
@@ -176,7 +198,7 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 		if len(batch) == 0 && idleMs == 0 {
 			continue
 		}
-		if err := p.step(ctx, gen, part, batch, idleMs); err != nil {
+		if err := p.step(ctx, part, batch, idleMs); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -214,9 +236,11 @@ func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Re
 		for _, in := range ins {
 			if len(in.queue) == 0 && time.Since(in.checked) >= hwmRefresh {
 				in.checked = time.Now()
-				if ends, err := p.admin.EndOffsets(ctx, in.topic); err == nil {
+				actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				if ends, err := p.admin.EndOffsets(actx, in.topic); err == nil {
 					in.hwm = max(in.hwm, ends[id])
 				}
+				cancel()
 			}
 			if in.behind() {
 				lag = in
@@ -250,10 +274,10 @@ func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Re
 	return batch
 }
 
-// step processes one batch: process, publish, commit the store, commit the
-// group offsets. The order is what makes state exactly-once and output
+// step processes one batch: process, publish, commit the store, hand the
+// offsets to the group committer. The order is what makes state exactly-once and output
 // at-least-once (see partition).
-func (p *Processor) step(ctx context.Context, gen *kafka.Generation, part *partition, batch []Record, idleMs int64) error {
+func (p *Processor) step(ctx context.Context, part *partition, batch []Record, idleMs int64) error {
 	cfg := p.cfg
 	readAt := cfg.Now()
 	if p.Engine() == nil && len(batch) > 0 {
@@ -275,17 +299,8 @@ func (p *Processor) step(ctx context.Context, gen *kafka.Generation, part *parti
 		return err
 	}
 	cfg.Metrics.batch(part.id, pd, readAt, start, cfg.Now())
-	if len(batch) == 0 {
-		return nil
-	}
-	offsets := map[string]map[int]int64{}
-	for t, o := range pd.cp.Offsets {
-		offsets[t] = map[int]int64{int(part.id): o}
-	}
-	if err := gen.CommitOffsets(offsets); err != nil {
-		// The store holds the offsets; the group's are only a fallback
-		// for a partition whose store is lost. Not fatal.
-		cfg.Logger.Warn("commit group offsets", "partition", part.id, "err", err)
+	if len(batch) > 0 {
+		part.commitGroup(pd.cp.Offsets)
 	}
 	return nil
 }

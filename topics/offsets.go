@@ -128,6 +128,7 @@ func (a *Admin) Lag(ctx context.Context, group string, topics ...Topic) ([]Parti
 			out = append(out, full...)
 			continue
 		}
+		seen := map[int32]bool{}
 		for _, p := range ps {
 			if p.Err != nil {
 				if errors.Is(p.Err, kerr.UnknownTopicOrPartition) {
@@ -135,7 +136,20 @@ func (a *Admin) Lag(ctx context.Context, group string, topics ...Topic) ([]Parti
 				}
 				return nil, fmt.Errorf("topics: lag of group %s on %s partition %d: %w", brief(group), t, p.Partition, p.Err)
 			}
+			seen[p.Partition] = true
 			out = append(out, PartitionLag{Topic: t, Partition: p.Partition, Committed: p.Commit.At, End: p.End.Offset, Lag: p.Lag})
+		}
+		// kadm answers only for the partitions the group has committed or
+		// is assigned: with no member alive, a partition never committed
+		// is left out. It is unconsumed: all of it is lag.
+		full, err := a.unconsumed(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("topics: lag of group %s: %w", brief(group), err)
+		}
+		for _, pl := range full {
+			if !seen[pl.Partition] {
+				out = append(out, pl)
+			}
 		}
 	}
 	slices.SortFunc(out, func(x, y PartitionLag) int {
