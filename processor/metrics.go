@@ -18,6 +18,7 @@ type Metrics struct {
 	commit       prometheus.Histogram
 	noModelCount prometheus.Counter
 	watermark    *prometheus.GaugeVec
+	restarts     prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -49,8 +50,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sessionrec_watermark_seconds", Help: "Event-time watermark of each owned partition, Unix seconds.",
 		}, []string{"partition"}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_reader_restarts_total", Help: "Partition readers reopened after delivering nothing while records waited.",
+		}),
 	}
-	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.commit, m.noModelCount, m.watermark)
+	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.commit, m.noModelCount, m.watermark, m.restarts)
 	return m
 }
 
@@ -86,4 +90,10 @@ func (m *Metrics) batch(partition int32, pd *pending, readAt, commitStart, done 
 	}
 	m.commit.Observe(done.Sub(commitStart).Seconds())
 	m.watermark.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(pd.cp.WatermarkMs) / 1000)
+}
+
+func (m *Metrics) readerRestart() {
+	if m != nil {
+		m.restarts.Inc()
+	}
 }

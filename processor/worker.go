@@ -31,6 +31,10 @@ type input struct {
 	hwm   int64 // the partition's high-water mark as last seen
 	// checked is when hwm was last asked of the broker.
 	checked time.Time
+	// last is when the reader last delivered a record (or started).
+	last time.Time
+	// stop ends the current reader goroutine.
+	stop context.CancelFunc
 }
 
 // hwmRefresh is how often an input with nothing fetched asks the broker
@@ -42,7 +46,14 @@ type fetched struct {
 	hwm int64
 }
 
+// push queues a fetched record. A record before next was queued already
+// (a replaced reader's last delivery racing its successor's first) and is
+// dropped, so no record is applied twice whatever the readers do.
 func (in *input) push(f fetched) {
+	in.last = time.Now()
+	if f.rec.Offset < in.next {
+		return
+	}
 	in.queue = append(in.queue, f.rec)
 	in.next = f.rec.Offset + 1
 	in.hwm = max(in.hwm, f.hwm)
@@ -99,36 +110,9 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 		in.hwm = ends[id]
 		in.next = max(start, 0)
 		in.ch = make(chan fetched, cfg.BatchSize)
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: cfg.Brokers, Topic: string(in.topic), Partition: int(id),
-			MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 50 * time.Millisecond,
-		})
-		if err := r.SetOffset(start); err != nil {
-			return errors.Join(fmt.Errorf("set offset of %s/%d to %d: %w", in.topic, id, start, err), r.Close())
+		if err := p.startReader(rctx, &readers, in, id, start, readErr); err != nil {
+			return err
 		}
-		readers.Go(func() {
-			defer func() {
-				if err := r.Close(); err != nil {
-					cfg.Logger.Debug("close reader", "topic", in.topic, "partition", id, "err", err)
-				}
-			}()
-			for {
-				m, err := r.FetchMessage(rctx)
-				if err != nil {
-					if rctx.Err() == nil {
-						readErr <- fmt.Errorf("read %s/%d: %w", in.topic, id, err)
-					}
-					return
-				}
-				f := fetched{hwm: m.HighWaterMark, rec: Record{Kind: in.kind, Topic: in.topic, Partition: int32(m.Partition),
-					Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}}
-				select {
-				case in.ch <- f:
-				case <-rctx.Done():
-					return
-				}
-			}
-		})
 	}
 	readyOnce()
 	// The group's offsets are only a fallback for a partition whose store
@@ -183,6 +167,9 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 			case f := <-ins[1].ch:
 				ins[1].push(f)
 			case <-idleTick.C:
+				if err := p.watchReaders(rctx, &readers, ins, id, readErr); err != nil {
+					return err
+				}
 				idle := cfg.Now().Sub(lastRead)
 				if cfg.IdleAdvance < 0 || idle < cfg.IdleAdvance {
 					continue
@@ -205,6 +192,89 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 			return err
 		}
 	}
+}
+
+// startReader starts a goroutine that fetches in's partition from offset
+// into in.ch until its context ends.
+func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in *input, id int32, offset int64, readErr chan<- error) error {
+	cfg := p.cfg
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: cfg.Brokers, Topic: string(in.topic), Partition: int(id),
+		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 50 * time.Millisecond,
+	})
+	if err := r.SetOffset(offset); err != nil {
+		return errors.Join(fmt.Errorf("set offset of %s/%d to %d: %w", in.topic, id, offset, err), r.Close())
+	}
+	rctx, stop := context.WithCancel(ctx)
+	in.stop, in.last = stop, time.Now()
+	readers.Go(func() {
+		defer func() {
+			if err := r.Close(); err != nil {
+				cfg.Logger.Debug("close reader", "topic", in.topic, "partition", id, "err", err)
+			}
+		}()
+		for {
+			m, err := r.FetchMessage(rctx)
+			if err != nil {
+				if rctx.Err() == nil {
+					select {
+					case readErr <- fmt.Errorf("read %s/%d: %w", in.topic, id, err):
+					default:
+					}
+				}
+				return
+			}
+			f := fetched{hwm: m.HighWaterMark, rec: Record{Kind: in.kind, Topic: in.topic, Partition: int32(m.Partition),
+				Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}}
+			select {
+			case in.ch <- f:
+			case <-rctx.Done():
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// readerStall is how long an input may deliver nothing while the broker
+// holds records past it before its reader is replaced.
+const readerStall = 10 * time.Second
+
+// watchReaders replaces the reader of an input that has delivered nothing
+// for readerStall although the broker holds records past the input's next
+// offset. A kafka-go partition reader has been seen to go quiet like this
+// after a rebalance on a real broker; a new reader at the offset the worker
+// knows is next resumes it. Records still in flight from the old reader are
+// dropped, as they would be read again.
+func (p *Processor) watchReaders(ctx context.Context, readers *sync.WaitGroup, ins []*input, id int32, readErr chan<- error) error {
+	for _, in := range ins {
+		if len(in.queue) > 0 || time.Since(in.last) < readerStall {
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ends, err := p.admin.EndOffsets(actx, in.topic)
+		cancel()
+		if err != nil || ends[id] <= in.next {
+			in.last = time.Now() // caught up, or unknown: look again later
+			continue
+		}
+		p.cfg.Logger.Warn("reader delivered nothing while records wait: reopening it",
+			"topic", in.topic, "partition", id, "offset", in.next, "end", ends[id])
+		p.cfg.Metrics.readerRestart()
+		in.stop()
+	drop:
+		for {
+			select {
+			case <-in.ch:
+			default:
+				break drop
+			}
+		}
+		if err := p.startReader(ctx, readers, in, id, in.next, readErr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // drain moves what the readers have fetched into the queues, without

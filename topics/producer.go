@@ -72,8 +72,8 @@ type ReplayConfig struct {
 	// Chunk bounds the event time one write of clicks and purchases
 	// together spans: the two topics' records of a chunk may reach the
 	// log in any order, so it must stay under the processor's grace.
-	// A chunk of one kind only is bounded by count alone (5000 events).
-	// Default 30s, half the default grace.
+	// A chunk of one kind only is bounded by count alone (5000 events)
+	// unless Speed paces the replay. Default 30s, half the default grace.
 	Chunk time.Duration
 	// Progress, when set, is called after each chunk with the events sent.
 	Progress func(sent int)
@@ -98,7 +98,10 @@ func Replay(ctx context.Context, p *Producer, events []Event, cfg ReplayConfig) 
 		end, mixed := sent+1, false
 		for end < len(events) && end-sent < 5000 {
 			mixed = mixed || events[end].Kind != events[sent].Kind
-			if mixed && events[end].Time.Sub(events[sent].Time) >= cfg.Chunk {
+			// Paced, a chunk goes out when its first event is due, so its
+			// span bounds how early the others leave; unpaced, only a
+			// chunk of both kinds needs bounding.
+			if (mixed || cfg.Speed > 0) && events[end].Time.Sub(events[sent].Time) >= cfg.Chunk {
 				break
 			}
 			end++

@@ -62,23 +62,41 @@ type Shop struct {
 	TopicOf map[string]int
 }
 
-// NewShop generates the catalogue: every topic × brand × variant, with
-// prices scattered around the topic's. The same seed gives the same shop.
-func NewShop(seed uint64) *Shop {
+// NewShop generates the catalogue: every topic × brand × variant (200
+// items), with prices scattered around the topic's. The same seed gives the
+// same shop.
+func NewShop(seed uint64) *Shop { return NewShopSize(seed, 0) }
+
+// NewShopSize is NewShop with at least n items: beyond the 200 of NewShop,
+// numbered models of each topic × brand × variant ("Whiskas cat food
+// classic 17"), round-robin over the topics. n <= 200 gives NewShop.
+func NewShopSize(seed uint64, n int) *Shop {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	tps := Topics()
 	s := &Shop{ByTopic: make([][]int, len(tps)), TopicOf: map[string]int{}}
-	for ti, tp := range tps {
-		for _, b := range tp.Brands {
-			for _, v := range variants {
-				id := fmt.Sprintf("%s-%s-%s", strings.ReplaceAll(tp.Words, " ", "_"), b, v)
-				s.ByTopic[ti] = append(s.ByTopic[ti], len(s.Items))
-				s.TopicOf[id] = ti
-				s.Items = append(s.Items, Item{
-					ID: id, Name: fmt.Sprintf("%s %s %s", strings.ToUpper(b[:1])+b[1:], tp.Words, v),
-					Category: tp.Category, Brand: b,
-					Price: math.Round(tp.Price*math.Exp(rng.NormFloat64()*0.3)*100) / 100,
-				})
+	add := func(ti int, b, v string, model int) {
+		tp := tps[ti]
+		id := fmt.Sprintf("%s-%s-%s", strings.ReplaceAll(tp.Words, " ", "_"), b, v)
+		name := fmt.Sprintf("%s %s %s", strings.ToUpper(b[:1])+b[1:], tp.Words, v)
+		if model > 0 {
+			id += fmt.Sprintf("-%d", model)
+			name += fmt.Sprintf(" %d", model)
+		}
+		s.ByTopic[ti] = append(s.ByTopic[ti], len(s.Items))
+		s.TopicOf[id] = ti
+		s.Items = append(s.Items, Item{
+			ID: id, Name: name, Category: tp.Category, Brand: b,
+			Price: math.Round(tp.Price*math.Exp(rng.NormFloat64()*0.3)*100) / 100,
+		})
+	}
+	for model := 0; model == 0 || len(s.Items) < n; model++ {
+		for ti, tp := range tps {
+			for _, b := range tp.Brands {
+				for _, v := range variants {
+					if model == 0 || len(s.Items) < n {
+						add(ti, b, v, model)
+					}
+				}
 			}
 		}
 	}
@@ -99,6 +117,12 @@ type SessionConfig struct {
 	// Spacing is the time between the starts of consecutive sessions.
 	// Default 30s.
 	Spacing time.Duration
+	// EventGap is the mean time between a session's events; they are
+	// spread uniformly from 0.4 to 1.6 times it. Default 75s.
+	EventGap time.Duration
+	// Rest is the least time between the end of a user's session and
+	// their next. Default 1h.
+	Rest time.Duration
 }
 
 // Sessions generates sessions of the shop's users, each browsing one or two
@@ -121,6 +145,12 @@ func (s *Shop) Sessions(seed uint64, cfg SessionConfig) [][]Event {
 	if cfg.Spacing == 0 {
 		cfg.Spacing = 30 * time.Second
 	}
+	if cfg.EventGap == 0 {
+		cfg.EventGap = 75 * time.Second
+	}
+	if cfg.Rest == 0 {
+		cfg.Rest = time.Hour
+	}
 	rng := rand.New(rand.NewPCG(seed, 3))
 	free := make([]time.Time, cfg.Users) // when each user may start again
 	out := make([][]Event, 0, cfg.Sessions)
@@ -138,13 +168,13 @@ func (s *Shop) Sessions(seed uint64, cfg SessionConfig) [][]Event {
 			for range 2 + rng.IntN(4) {
 				it := s.Items[s.ByTopic[ti][rng.IntN(len(s.ByTopic[ti]))]]
 				evs = append(evs, Event{UserID: user, ItemID: it.ID, Time: t})
-				t = t.Add(time.Duration(30+rng.IntN(90)) * time.Second)
+				t = t.Add(time.Duration(float64(cfg.EventGap) * (0.4 + 1.2*rng.Float64())).Truncate(time.Millisecond))
 			}
 		}
 		if rng.Float64() < cfg.Purchase {
 			evs[len(evs)-1].Purchase = true
 		}
-		free[u] = t.Add(time.Hour)
+		free[u] = t.Add(cfg.Rest)
 		out = append(out, evs)
 	}
 	return out

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/model/synth"
+	"github.com/sessionrec/sessionrec/processor"
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// runBench measures the processor on a synthetic shop: sustained events/s
+// (events produced as fast as possible, timed until all are applied) and
+// event-to-publish latency at a fixed rate (each record's publish time
+// minus the event time of the event that triggered it).
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		brokers    = fs.String("brokers", "", "Kafka brokers (default: an in-process kfake broker)")
+		items      = fs.Int("items", 100_000, "catalogue size")
+		users      = fs.Int("users", 10_000, "shoppers")
+		events     = fs.Int("events", 200_000, "events of the throughput phase")
+		rate       = fs.Int("rate", 2000, "events/s of the latency phase")
+		duration   = fs.Duration("duration", 30*time.Second, "length of the latency phase")
+		partitions = fs.Int("partitions", 4, "partitions of the topics")
+		index      = fs.String("index", "auto", "similarity index: exact, ivf or auto")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	bl := brokerList(*brokers)
+	kind := "real"
+	if len(bl) == 0 {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		bl, kind = c.ListenAddrs(), "kfake"
+	}
+	sfx := fmt.Sprintf("-bench-%d", rand.Uint32())
+	names := topics.DefaultNames()
+	names.Clicks += topics.Topic(sfx)
+	names.Purchases += topics.Topic(sfx)
+	names.Recommendations += topics.Topic(sfx)
+	names.DeadLetters += topics.Topic(sfx)
+	adm, err := topics.NewAdmin(bl)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	if err := adm.Create(ctx, names, topics.TopicConfig{Partitions: int32(*partitions)}); err != nil {
+		return err
+	}
+
+	// The model: trained on past sessions; the catalogue of all items is
+	// encoded from their features (most items are cold).
+	shop := synth.NewShopSize(1, *items)
+	catalog, corpus := shopCorpus(shop, shop.Sessions(1, synth.SessionConfig{Users: *users, Sessions: 20_000}))
+	start := time.Now()
+	m, err := model.Train(corpus, model.TrainConfig{Epochs: 5, Seed: 1})
+	if err != nil {
+		return err
+	}
+	build, err := indexBuilder(*index, len(catalog))
+	if err != nil {
+		return err
+	}
+	eng, err := processor.NewEngine(m, catalog, build, model.IntentConfig{}, processor.Knobs{K: 10, ExcludeSeen: true})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "model trained and %d items indexed in %s\n", len(catalog), time.Since(start).Round(time.Millisecond))
+
+	dir, err := os.MkdirTemp("", "sessionrec-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+	reg := prometheus.NewRegistry()
+	proc, err := processor.New(processor.Config{Brokers: bl, Group: "bench" + sfx, Names: names, IdleAdvance: -1,
+		Logger: log, Metrics: processor.NewMetrics(reg), SessionTimeout: 6 * time.Second}, db)
+	if err != nil {
+		return err
+	}
+	proc.SetEngine(eng)
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	runErr := make(chan error, 1)
+	go func() { runErr <- proc.Run(pctx) }()
+	for !proc.Ready() {
+		select {
+		case err := <-runErr:
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	prod := topics.NewProducer(bl, names)
+	defer func() { err = errors.Join(err, prod.Close()) }()
+	applied := func() float64 {
+		mfs, _ := reg.Gather()
+		var n float64
+		for _, mf := range mfs {
+			if mf.GetName() == "sessionrec_events_total" {
+				for _, m := range mf.GetMetric() {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+
+	// Phase 1: sustained throughput.
+	load := liveEvents(shop, *users, *events, time.Now().Add(-time.Hour), 5*time.Second)
+	start = time.Now()
+	if _, err := topics.Replay(ctx, prod, load, topics.ReplayConfig{}); err != nil {
+		return err
+	}
+	produced := time.Since(start)
+	for applied() < float64(len(load)) {
+		select {
+		case err := <-runErr:
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "broker %s, %d items (index %s), %d users, %d partitions\n", kind, len(catalog), *index, *users, *partitions)
+	fmt.Fprintf(stdout, "throughput: %d events in %s = %.0f events/s (produced in %s)\n", len(load), took.Round(time.Millisecond),
+		float64(len(load))/took.Seconds(), produced.Round(time.Millisecond))
+
+	// Phase 2: latency at a fixed rate, events stamped as they are sent.
+	ends, err := adm.EndOffsets(ctx, names.Recommendations)
+	if err != nil {
+		return err
+	}
+	n := *rate * int(duration.Seconds())
+	live := liveEvents(shop, *users, n, time.Now().Add(time.Second), time.Duration(float64(*users)/float64(*rate)*float64(time.Second)))
+	var mu sync.Mutex
+	var lat []time.Duration
+	rctx, rstop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for p := range *partitions {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: bl, Topic: string(names.Recommendations), Partition: p, MaxWait: 10 * time.Millisecond})
+		if err := r.SetOffset(ends[int32(p)]); err != nil {
+			rstop()
+			return err
+		}
+		wg.Go(func() {
+			defer func() { _ = r.Close() }()
+			for {
+				msg, err := r.ReadMessage(rctx)
+				if err != nil {
+					return
+				}
+				rec, err := topics.DecodeRecommendation(msg.Value)
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				lat = append(lat, msg.Time.Sub(rec.Source.EventTime))
+				mu.Unlock()
+			}
+		})
+	}
+	start = time.Now()
+	if _, err := topics.Replay(ctx, prod, live, topics.ReplayConfig{Speed: 1, Chunk: 5 * time.Millisecond}); err != nil {
+		rstop()
+		return err
+	}
+	sent := time.Since(start)
+	time.Sleep(2 * time.Second)
+	rstop()
+	wg.Wait()
+	slices.Sort(lat)
+	q := func(f float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(f*float64(len(lat))))]
+	}
+	fmt.Fprintf(stdout, "latency: %d events at %.0f events/s over %s; %d records: event-to-publish p50 %s, p99 %s, max %s\n",
+		len(live), float64(len(live))/sent.Seconds(), sent.Round(time.Millisecond), len(lat),
+		q(0.5).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
+	stop()
+	return <-runErr
+}
+
+// liveEvents makes n events of the shop's users, starting at start, each
+// user clicking every gap on average in back-to-back sessions.
+func liveEvents(shop *synth.Shop, users, n int, start time.Time, gap time.Duration) []topics.Event {
+	sessions := shop.Sessions(uint64(start.UnixNano()), synth.SessionConfig{Users: users, Sessions: n/3 + users,
+		Start: start, Spacing: time.Millisecond, EventGap: gap, Rest: gap})
+	stream := synth.Stream(sessions)
+	out := make([]topics.Event, 0, n)
+	for _, e := range stream {
+		if len(out) == n {
+			break
+		}
+		ev := topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: e.Time.Truncate(time.Millisecond)}
+		if e.Purchase {
+			ev.Kind, ev.Quantity = topics.KindPurchase, 1
+		}
+		out = append(out, ev)
+	}
+	return out
+}
