@@ -77,11 +77,15 @@ type ReplayConfig struct {
 	Chunk time.Duration
 	// Progress, when set, is called after each chunk with the events sent.
 	Progress func(sent int)
+	// Restamp sets each event's time to the moment its chunk is sent, as
+	// live traffic is stamped; the events' own times then only pace it.
+	Restamp bool
 }
 
 // Replay sends events, which must be in event-time order, in chunks, each
 // written and acknowledged before the next, pacing them by cfg.Speed. It
-// returns the number of events sent.
+// returns the number of events sent. With Restamp it rewrites the events'
+// times in place.
 func Replay(ctx context.Context, p *Producer, events []Event, cfg ReplayConfig) (int, error) {
 	if cfg.Chunk == 0 {
 		cfg.Chunk = 30 * time.Second
@@ -114,6 +118,12 @@ func Replay(ctx context.Context, p *Producer, events []Event, cfg ReplayConfig) 
 					return sent, ctx.Err()
 				case <-time.After(wait):
 				}
+			}
+		}
+		if cfg.Restamp {
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			for i := sent; i < end; i++ {
+				events[i].Time = now
 			}
 		}
 		if err := p.Send(ctx, events[sent:end]...); err != nil {
