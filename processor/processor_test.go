@@ -36,12 +36,7 @@ func clusters(t *testing.T) map[string][]string {
 
 func uniqueNames(t *testing.T) topics.Names {
 	sfx := fmt.Sprintf("-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), rand.Uint32())
-	n := topics.DefaultNames()
-	n.Clicks += topics.Topic(sfx)
-	n.Purchases += topics.Topic(sfx)
-	n.Recommendations += topics.Topic(sfx)
-	n.DeadLetters += topics.Topic(sfx)
-	return n
+	return topics.DefaultNames().WithSuffix(sfx)
 }
 
 // readAll reads every partition of a topic from the start until done says

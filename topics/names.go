@@ -208,3 +208,14 @@ func (n Names) KindOf(t Topic) (Kind, bool) {
 	}
 	return 0, false
 }
+
+// WithSuffix returns n, its zero names filled with the defaults, with
+// suffix appended to every name: a separate set of topics on a shared
+// cluster (benchmarks, tests).
+func (n Names) WithSuffix(suffix string) Names {
+	n = n.WithDefaults()
+	for _, t := range []*Topic{&n.Clicks, &n.Purchases, &n.Recommendations, &n.DeadLetters, &n.Items, &n.Models} {
+		*t += Topic(suffix)
+	}
+	return n
+}

@@ -115,3 +115,18 @@ func TestNamesKindOf(t *testing.T) {
 		}
 	}
 }
+
+func TestNamesWithSuffix(t *testing.T) {
+	n := DefaultNames().WithSuffix("-x")
+	for _, got := range n.All() {
+		if !strings.HasSuffix(string(got), "-x") {
+			t.Errorf("got %q, want the suffix -x", got)
+		}
+	}
+	if n.Clicks != "clicks-x" || n.Models != "models-x" {
+		t.Errorf("got %+v", n)
+	}
+	if err := n.Validate(); err != nil {
+		t.Errorf("got %v, want valid names", err)
+	}
+}

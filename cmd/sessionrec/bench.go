@@ -58,11 +58,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		bl, kind = c.ListenAddrs(), "kfake"
 	}
 	sfx := fmt.Sprintf("-bench-%d", rand.Uint32())
-	names := topics.DefaultNames()
-	names.Clicks += topics.Topic(sfx)
-	names.Purchases += topics.Topic(sfx)
-	names.Recommendations += topics.Topic(sfx)
-	names.DeadLetters += topics.Topic(sfx)
+	names := topics.DefaultNames().WithSuffix(sfx)
 	adm, err := topics.NewAdmin(bl)
 	if err != nil {
 		return err

@@ -59,11 +59,7 @@ func testCrash(t *testing.T, bin string, brokers []string, events []topics.Event
 	rng := rand.New(rand.NewPCG(seed, 1))
 	t.Logf("seed %d, %d events", seed, len(events))
 	sfx := fmt.Sprintf("-crash-%d", rng.Uint32())
-	names := topics.DefaultNames()
-	names.Clicks += topics.Topic(sfx)
-	names.Purchases += topics.Topic(sfx)
-	names.Recommendations += topics.Topic(sfx)
-	names.DeadLetters += topics.Topic(sfx)
+	names := topics.DefaultNames().WithSuffix(sfx)
 	group := "sessionrec" + sfx
 	adm, err := topics.NewAdmin(brokers)
 	require.NoError(t, err)
