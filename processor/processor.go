@@ -170,7 +170,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer adm.Close()
 	p.admin = adm
 	// Refuse to run when clicks and purchases are not co-partitioned.
-	if _, err := adm.Check(ctx, cfg.Names); err != nil {
+	if _, err := adm.CheckStream(ctx, cfg.Names); err != nil {
 		return err
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{

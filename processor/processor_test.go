@@ -1,8 +1,11 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -106,7 +109,8 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	defer func() { require.NoError(t, db.Close()) }()
 	eng, err := testEngine()
 	require.NoError(t, err)
-	p, err := New(Config{Brokers: brokers, Group: "g" + string(names.Clicks), Names: names, IdleAdvance: -1,
+	var logs syncBuffer
+	p, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Brokers: brokers, Group: "g" + string(names.Clicks), Names: names, IdleAdvance: -1,
 		SessionTimeout: 6 * time.Second}, db)
 	require.NoError(t, err)
 	p.SetEngine(eng)
@@ -177,20 +181,24 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	require.Equal(t, "{not json", string(dl.Value))
 
 	// Every event is applied exactly once.
-	require.Eventually(t, func() bool {
-		for u, n := range want {
-			var got uint64
+	applied := func() map[string]uint64 {
+		got := map[string]uint64{}
+		for u := range want {
 			for _, part := range []int32{0, 1} {
 				if s, err := db.User(part, u); err == nil {
-					got += s.Applied
+					got[u] += s.Applied
 				}
 			}
-			if got != n {
-				return false
-			}
 		}
-		return true
-	}, 30*time.Second, 100*time.Millisecond)
+		return got
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !maps.Equal(applied(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("events applied per user: got %v, want %v; processor log:\n%s", applied(), want, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	// A clean shutdown.
 	start := time.Now()
@@ -202,4 +210,23 @@ func testEndToEnd(t *testing.T, brokers []string) {
 		t.Fatal("Run did not return after cancel")
 	}
 	t.Logf("shutdown took %v", time.Since(start))
+}
+
+// syncBuffer is a bytes.Buffer safe for the processor's goroutines to log
+// into while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -493,3 +493,19 @@ func TestAdminLag(t *testing.T) {
 		require.ErrorIs(t, err, ErrMissingTopic)
 	})
 }
+
+func TestAdminCheckStream(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, brokers []string) {
+		a := newTestAdmin(t, brokers)
+		names, _ := uniqueNames(t, a)
+		require.NoError(t, a.Create(t.Context(), names, TopicConfig{Partitions: 2}))
+		// The processor's topics exist; the catalogue and model topics of
+		// another name set do not: CheckStream passes, Check does not.
+		other := names
+		other.Items, other.Models = names.Items+"-absent", names.Models+"-absent"
+		_, err := a.CheckStream(t.Context(), other)
+		require.NoError(t, err)
+		_, err = a.Check(t.Context(), other)
+		require.ErrorIs(t, err, ErrMissingTopic)
+	})
+}

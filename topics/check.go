@@ -69,10 +69,22 @@ func (i TopicInfo) Compacted() bool {
 // even then (topics that exist, and Partitions when clicks exists).
 func (a *Admin) Check(ctx context.Context, names Names) (Layout, error) {
 	names = names.WithDefaults()
+	return a.check(ctx, names, names.All())
+}
+
+// CheckStream is Check of the topics the stream processor reads and writes
+// (clicks, purchases, recommendations and the dead-letter topic), leaving
+// out the catalogue and model topics.
+func (a *Admin) CheckStream(ctx context.Context, names Names) (Layout, error) {
+	names = names.WithDefaults()
+	return a.check(ctx, names, []Topic{names.Clicks, names.Purchases, names.Recommendations, names.DeadLetters})
+}
+
+func (a *Admin) check(ctx context.Context, names Names, which []Topic) (Layout, error) {
 	if err := names.Validate(); err != nil {
 		return Layout{}, err
 	}
-	infos, err := a.describe(ctx, names.All())
+	infos, err := a.describe(ctx, which)
 	var missing *MissingTopicsError
 	if err != nil && !errors.As(err, &missing) {
 		return Layout{}, err
