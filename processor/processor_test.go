@@ -168,7 +168,7 @@ func testEndToEnd(t *testing.T, brokers []string) {
 		users[r.UserID] = true
 	}
 	require.Len(t, users, len(want), "every user has a recommendation")
-	dead := readAll(t, brokers, names.DeadLetters, 1, 5*time.Second, func(ms []kafka.Message) bool { return len(ms) > 1 })
+	dead := readAll(t, brokers, names.DeadLetters, 2, 5*time.Second, func(ms []kafka.Message) bool { return len(ms) > 1 })
 	for _, m := range dead {
 		dl, err := topics.DecodeDeadLetter(m.Key, m.Value)
 		require.NoError(t, err)

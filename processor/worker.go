@@ -201,6 +201,10 @@ func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: cfg.Brokers, Topic: string(in.topic), Partition: int(id),
 		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 50 * time.Millisecond,
+		// The reader retries what goes wrong by itself; say what it was.
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			cfg.Logger.Debug("reader", "topic", in.topic, "partition", id, "msg", fmt.Sprintf(msg, args...))
+		}),
 	})
 	if err := r.SetOffset(offset); err != nil {
 		return errors.Join(fmt.Errorf("set offset of %s/%d to %d: %w", in.topic, id, offset, err), r.Close())
@@ -304,7 +308,19 @@ func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Re
 		drain(ins)
 		var lag *input
 		for _, in := range ins {
-			if len(in.queue) == 0 && time.Since(in.checked) >= hwmRefresh {
+			// Before a record of another input is taken, make sure this
+			// one holds nothing older on the broker: ask again if a record
+			// arrived elsewhere since the last answer. (A producer that
+			// writes a purchase and then a click has the purchase in the
+			// log before the click can be fetched, so the answer is
+			// exact; an answer older than that record is not.)
+			newest := time.Time{}
+			for _, o := range ins {
+				if o != in && o.last.After(newest) {
+					newest = o.last
+				}
+			}
+			if len(in.queue) == 0 && (in.checked.Before(newest) || time.Since(in.checked) >= hwmRefresh) {
 				in.checked = time.Now()
 				actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				if ends, err := p.admin.EndOffsets(actx, in.topic); err == nil {
