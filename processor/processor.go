@@ -106,8 +106,6 @@ type Processor struct {
 	recs   *kafka.Writer
 	dlq    *kafka.Writer
 
-	mu       sync.Mutex
-	owned    map[int32]bool
 	ready    atomic.Bool
 	noModel  sync.Once
 	fatalErr chan error
@@ -133,7 +131,7 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 		}
 	}
 	p := &Processor{cfg: cfg, db: db, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
-		owned: map[int32]bool{}, fatalErr: make(chan error, 1)}
+		fatalErr: make(chan error, 1)}
 	return p, nil
 }
 
@@ -147,17 +145,6 @@ func (p *Processor) Engine() *Engine { return p.engine.Load() }
 // Ready reports whether the processor is in a consumer group generation
 // with its partitions' state loaded.
 func (p *Processor) Ready() bool { return p.ready.Load() }
-
-// Owned returns the partition numbers this instance works on now.
-func (p *Processor) Owned() []int32 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]int32, 0, len(p.owned))
-	for id := range p.owned {
-		out = append(out, id)
-	}
-	return out
-}
 
 // Run joins the consumer group and processes until ctx ends or a fatal
 // error. On return the writers are closed; the store is the caller's.
@@ -235,12 +222,6 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup) error 
 				ids[int32(a.ID)][topics.Topic(topic)] = a.Offset
 			}
 		}
-		p.mu.Lock()
-		p.owned = map[int32]bool{}
-		for id := range ids {
-			p.owned[id] = true
-		}
-		p.mu.Unlock()
 		p.cfg.Logger.Info("partitions assigned", "generation", gen.ID, "partitions", len(ids))
 		var started sync.WaitGroup
 		for id, committed := range ids {

@@ -54,12 +54,6 @@ func (p *Producer) Send(ctx context.Context, events ...Event) error {
 	return nil
 }
 
-// SendRaw writes one record with the given value as it is, for tests and
-// tools that need malformed input.
-func (p *Producer) SendRaw(ctx context.Context, topic Topic, key, value []byte, at time.Time) error {
-	return p.w.WriteMessages(ctx, kafka.Message{Topic: string(topic), Key: key, Value: value, Time: at})
-}
-
 // Close flushes and closes the producer.
 func (p *Producer) Close() error { return p.w.Close() }
 

@@ -51,7 +51,7 @@ type digineticaRow struct {
 // came from: [DigineticaViewsFile], [DigineticaPurchasesFile] or
 // [DigineticaCategoriesFile] (paths relative to the data directory).
 func ParseDiginetica(views, purchases, categories io.Reader) ([]Session, map[string]Item, error) {
-	viewRows, err := parseDigineticaViews(views)
+	viewRows, err := parseDigineticaRows(views, digineticaViews)
 	if err != nil {
 		return nil, nil, withFile(err, DigineticaViewsFile)
 	}
@@ -63,7 +63,7 @@ func ParseDiginetica(views, purchases, categories io.Reader) ([]Session, map[str
 	}
 	var buyRows []digineticaRow
 	if purchases != nil {
-		all, err := parseDigineticaPurchases(purchases)
+		all, err := parseDigineticaRows(purchases, digineticaPurchases)
 		if err != nil {
 			return nil, nil, withFile(err, DigineticaPurchasesFile)
 		}
@@ -94,33 +94,24 @@ func ParseDiginetica(views, purchases, categories io.Reader) ([]Session, map[str
 	return b.finish(), items, nil
 }
 
-func parseDigineticaViews(r io.Reader) ([]digineticaRow, error) {
-	lr := newLineReader(r)
-	if err := lr.header(digineticaViewsHeader); err != nil {
-		return nil, err
-	}
-	var rows []digineticaRow
-	for {
-		line, n, ok := lr.next()
-		if !ok {
-			break
-		}
-		f, err := fields(line, n, ";", 5)
-		if err != nil {
-			return nil, err
-		}
-		row, err := digineticaRecord(n, f[0], f[1], f[2], f[3], f[4])
-		if err != nil {
-			return nil, err
-		}
-		rows = append(rows, row)
-	}
-	return rows, lr.err()
+// digineticaLayout says where a file's columns stand: its header, its
+// number of fields and the index of session, user, item, timeframe and
+// date.
+type digineticaLayout struct {
+	header string
+	fields int
+	cols   [5]int
 }
 
-func parseDigineticaPurchases(r io.Reader) ([]digineticaRow, error) {
+var (
+	digineticaViews     = digineticaLayout{digineticaViewsHeader, 5, [5]int{0, 1, 2, 3, 4}}
+	digineticaPurchases = digineticaLayout{digineticaPurchasesHeader, 6, [5]int{0, 1, 5, 2, 3}}
+)
+
+// parseDigineticaRows reads the views or the purchases file.
+func parseDigineticaRows(r io.Reader, l digineticaLayout) ([]digineticaRow, error) {
 	lr := newLineReader(r)
-	if err := lr.header(digineticaPurchasesHeader); err != nil {
+	if err := lr.header(l.header); err != nil {
 		return nil, err
 	}
 	var rows []digineticaRow
@@ -129,11 +120,12 @@ func parseDigineticaPurchases(r io.Reader) ([]digineticaRow, error) {
 		if !ok {
 			break
 		}
-		f, err := fields(line, n, ";", 6)
+		f, err := fields(line, n, ";", l.fields)
 		if err != nil {
 			return nil, err
 		}
-		row, err := digineticaRecord(n, f[0], f[1], f[5], f[2], f[3])
+		c := l.cols
+		row, err := digineticaRecord(n, f[c[0]], f[c[1]], f[c[2]], f[c[3]], f[c[4]])
 		if err != nil {
 			return nil, err
 		}
