@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/sessionrec/sessionrec/model"
 	"github.com/sessionrec/sessionrec/model/synth"
 	"github.com/sessionrec/sessionrec/processor"
-	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 )
 
@@ -87,16 +85,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	fmt.Fprintf(stderr, "model trained and %d items indexed in %s\n", len(catalog), time.Since(start).Round(time.Millisecond))
 
-	dir, err := os.MkdirTemp("", "sessionrec-bench-")
+	db, closeStore, err := openTempStore("sessionrec-bench-")
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
-	db, err := store.Open(dir, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, db.Close()) }()
+	defer func() { err = errors.Join(err, closeStore()) }()
 	reg := prometheus.NewRegistry()
 	proc, err := processor.New(processor.Config{Brokers: bl, Group: "bench" + sfx, Names: names, IdleAdvance: -1,
 		Logger: log, Metrics: processor.NewMetrics(reg), SessionTimeout: 6 * time.Second}, db)

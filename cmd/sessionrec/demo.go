@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/sessionrec/sessionrec/model"
 	"github.com/sessionrec/sessionrec/model/synth"
 	"github.com/sessionrec/sessionrec/processor"
-	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 )
 
@@ -73,16 +71,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	}
 	log.Info("model trained", "version", eng.Version(), "items", len(items), "sessions", m.Info.KeptSessions, "took", time.Since(start).Round(time.Millisecond))
 
-	dir, err := os.MkdirTemp("", "sessionrec-demo-")
+	db, closeStore, err := openTempStore("sessionrec-demo-")
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
-	db, err := store.Open(dir, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, db.Close()) }()
+	defer func() { err = errors.Join(err, closeStore()) }()
 	proc, err := processor.New(processor.Config{Brokers: brokers, Group: "sessionrec-demo", Names: names, IdleAdvance: -1, Logger: log}, db)
 	if err != nil {
 		return err

@@ -50,11 +50,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := df.load()
-	if err != nil {
-		return err
-	}
-	tc, err := mf.trainConfig(d)
+	d, tc, err := loadTraining(&df, &mf)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 	"github.com/sessionrec/sessionrec/topics/dataset"
 )
@@ -143,4 +146,29 @@ func (f *topicFlags) names() topics.Names {
 	n.Clicks, n.Purchases = topics.Topic(f.clicks), topics.Topic(f.purchases)
 	n.Recommendations, n.DeadLetters = topics.Topic(f.recommendations), topics.Topic(f.deadLetters)
 	return n
+}
+
+// loadTraining reads the chosen dataset and builds the trainer's config
+// for it.
+func loadTraining(df *dataFlags, mf *modelFlags) (*dataset.Dataset, model.TrainConfig, error) {
+	d, err := df.load()
+	if err != nil {
+		return nil, model.TrainConfig{}, err
+	}
+	tc, err := mf.trainConfig(d)
+	return d, tc, err
+}
+
+// openTempStore opens a store in a new temporary directory; done closes it
+// and removes the directory.
+func openTempStore(prefix string) (db *store.DB, done func() error, err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err = store.Open(dir, store.Options{})
+	if err != nil {
+		return nil, nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	return db, func() error { return errors.Join(db.Close(), os.RemoveAll(dir)) }, nil
 }

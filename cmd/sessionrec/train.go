@@ -26,11 +26,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := df.load()
-	if err != nil {
-		return err
-	}
-	tc, err := mf.trainConfig(d)
+	d, tc, err := loadTraining(&df, &mf)
 	if err != nil {
 		return err
 	}
