@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessionrec/sessionrec/topics"
 )
 
 // Metrics are the processor's Prometheus metrics. A nil *Metrics records
@@ -19,6 +21,8 @@ type Metrics struct {
 	noModelCount prometheus.Counter
 	watermark    *prometheus.GaugeVec
 	restarts     prometheus.Counter
+	sessionsOpen *prometheus.GaugeVec
+	lag          *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -53,8 +57,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_reader_restarts_total", Help: "Partition readers reopened after delivering nothing while records waited.",
 		}),
+		sessionsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sessionrec_sessions_open", Help: "Users with an open session, by owned partition.",
+		}, []string{"partition"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sessionrec_lag_records", Help: "Records of an owned input partition not yet applied: its end offset (read through kadm) minus the next offset in the store.",
+		}, []string{"topic", "partition"}),
 	}
-	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.commit, m.noModelCount, m.watermark, m.restarts)
+	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.commit, m.noModelCount, m.watermark, m.restarts,
+		m.sessionsOpen, m.lag)
 	return m
 }
 
@@ -70,15 +81,8 @@ func (m *Metrics) batch(partition int32, pd *pending, readAt, commitStart, done 
 	if m == nil {
 		return
 	}
-	for t, n := range pd.stats.byTopic {
-		dead := 0
-		for _, d := range pd.dead {
-			if d.Topic == t {
-				dead++
-			}
-		}
-		m.events.WithLabelValues(string(t), "dead_letter").Add(float64(dead))
-		m.events.WithLabelValues(string(t), "applied_or_duplicate").Add(float64(n - dead))
+	for tr, n := range pd.stats.results {
+		m.events.WithLabelValues(string(tr.topic), tr.result).Add(float64(n))
 	}
 	for reason, n := range pd.stats.dead {
 		m.deadLetters.WithLabelValues(reason).Add(float64(n))
@@ -90,6 +94,33 @@ func (m *Metrics) batch(partition int32, pd *pending, readAt, commitStart, done 
 	}
 	m.commit.Observe(done.Sub(commitStart).Seconds())
 	m.watermark.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(pd.cp.WatermarkMs) / 1000)
+}
+
+// open sets the number of users with an open session in a partition.
+func (m *Metrics) open(partition int32, n int) {
+	if m != nil {
+		m.sessionsOpen.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(n))
+	}
+}
+
+// lagged sets how many records of a topic's partition wait to be applied.
+func (m *Metrics) lagged(topic topics.Topic, partition int32, n int64) {
+	if m != nil {
+		m.lag.WithLabelValues(string(topic), strconv.Itoa(int(partition))).Set(float64(n))
+	}
+}
+
+// released drops the gauges of a partition this instance no longer owns.
+func (m *Metrics) released(partition int32, names ...topics.Topic) {
+	if m == nil {
+		return
+	}
+	p := strconv.Itoa(int(partition))
+	m.watermark.DeleteLabelValues(p)
+	m.sessionsOpen.DeleteLabelValues(p)
+	for _, t := range names {
+		m.lag.DeleteLabelValues(string(t), p)
+	}
 }
 
 func (m *Metrics) readerRestart() {

@@ -48,6 +48,12 @@ type partition struct {
 
 	cp         store.Checkpoint
 	maxEventMs int64 // highest event time applied, for the watermark
+	// open counts the partition's open sessions (users with an entry in
+	// the expiry index), for the metrics.
+	open int
+	// backlog: sessions the watermark ended are still open (see
+	// maxExpiries); the worker runs another batch without waiting.
+	backlog bool
 
 	// commitGroup hands offsets to the group committer; it never blocks.
 	commitGroup func(map[string]int64)
@@ -64,8 +70,22 @@ func newPartition(id int32, db *store.DB, z Sessionizer, lim topics.Limits, engi
 	}
 	p.cp = cp
 	p.maxEventMs = cp.WatermarkMs + z.withDefaults().Grace.Milliseconds()
+	if err := db.Expiring(id, 1<<62, func(string, int64) bool {
+		p.open++
+		return true
+	}); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
+
+// maxExpiries bounds the sessions one batch closes from the expiry index.
+// A watermark that jumps (idle advance after a quiet night, a replay)
+// can end thousands of sessions at once, and each closed session is
+// ranked again; closing them a slice per batch keeps the events read
+// with them from waiting for all of it. Sessions of users with events in
+// the batch are closed whatever this bound.
+const maxExpiries = 64
 
 // minWatermark is the watermark of a partition that has seen no event.
 const minWatermark = -1 << 62
@@ -85,9 +105,19 @@ func (p *partition) Next(topic topics.Topic) (int64, bool) {
 // Outcome counts of a batch, for the metrics.
 type batchStats struct {
 	applied, duplicates, closed int
-	dead                        map[string]int // by reason
-	published                   int
-	byTopic                     map[topics.Topic]int
+	// opened is the change in open sessions: sessions started minus
+	// sessions closed.
+	opened    int
+	dead      map[string]int // by reason
+	published int
+	// results counts input records by topic and result ("applied",
+	// "duplicate", "dead_letter").
+	results map[topicResult]int
+}
+
+type topicResult struct {
+	topic  topics.Topic
+	result string
 }
 
 // pending is a processed batch waiting to be published and committed.
@@ -97,6 +127,9 @@ type pending struct {
 	batch *store.Batch
 	cp    store.Checkpoint
 	stats batchStats
+	// backlog: the watermark ended more sessions than one batch closes;
+	// the rest close in the next batches.
+	backlog bool
 	// prevMaxEventMs restores the partition's high-water event time when
 	// the batch is aborted.
 	prevMaxEventMs int64
@@ -117,7 +150,7 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 	eng := p.engine()
 	pd := &pending{cp: store.Checkpoint{Offsets: maps.Clone(p.cp.Offsets), WatermarkMs: p.cp.WatermarkMs, Changelog: p.cp.Changelog}}
 	pd.stats.dead = map[string]int{}
-	pd.stats.byTopic = map[topics.Topic]int{}
+	pd.stats.results = map[topicResult]int{}
 	users := map[string]*userChange{}
 	get := func(id string) (*userChange, error) {
 		if u, ok := users[id]; ok {
@@ -137,11 +170,11 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 	maxEvent := p.maxEventMs
 	for _, r := range recs {
 		pd.cp.Offsets[string(r.Topic)] = r.Offset + 1
-		pd.stats.byTopic[r.Topic]++
 		dead := func(err error) {
 			dl := topics.NewDeadLetter(r.Topic, r.Partition, r.Offset, r.Key, r.Value, r.Time, err)
 			pd.dead = append(pd.dead, dl)
 			pd.stats.dead[dl.Reason]++
+			pd.stats.results[topicResult{r.Topic, "dead_letter"}]++
 		}
 		e, err := topics.DecodeEvent(r.Kind, r.Value, r.Time, now, p.limits)
 		if err != nil {
@@ -174,9 +207,11 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 			continue
 		case Duplicate:
 			pd.stats.duplicates++
+			pd.stats.results[topicResult{r.Topic, "duplicate"}]++
 			continue
 		}
 		pd.stats.applied++
+		pd.stats.results[topicResult{r.Topic, "applied"}]++
 		maxEvent = max(maxEvent, ms)
 		u.publish = true
 		u.src = topics.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, EventTime: e.Time}
@@ -192,6 +227,10 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 	// are not written yet).
 	var expiring []string
 	if err := p.db.Expiring(p.id, wm, func(id string, _ int64) bool {
+		if len(expiring) == maxExpiries {
+			pd.backlog = true
+			return false
+		}
 		expiring = append(expiring, id)
 		return true
 	}); err != nil {
@@ -238,8 +277,15 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 			}
 		}
 		err := pd.batch.PutUser(id, u.s)
+		newExpiry := p.z.ExpiryMs(u.s)
 		if err == nil {
-			err = pd.batch.SetExpiry(id, u.oldExpiry, p.z.ExpiryMs(u.s))
+			err = pd.batch.SetExpiry(id, u.oldExpiry, newExpiry)
+		}
+		switch {
+		case u.oldExpiry == 0 && newExpiry != 0:
+			pd.stats.opened++
+		case u.oldExpiry != 0 && newExpiry == 0:
+			pd.stats.opened--
 		}
 		if err != nil {
 			return nil, errors.Join(err, pd.batch.Abort())
@@ -259,6 +305,8 @@ func (p *partition) commit(pd *pending, sync bool) error {
 		return err
 	}
 	p.cp = pd.cp
+	p.open += pd.stats.opened
+	p.backlog = pd.backlog
 	return nil
 }
 

@@ -246,3 +246,45 @@ func TestPartitionWithoutModelKeepsState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), s.Applied)
 }
+
+// A watermark that ends more sessions than one batch may close closes them
+// a slice per batch: the batch says there is a backlog, the following
+// (empty) batches close the rest, and every session ends exactly once.
+func TestPartitionClosesAJumpOfSessionsInSlices(t *testing.T) {
+	p, db := newTestPartition(t, true)
+	var r recorder
+	shop := synth.NewShop(1)
+	item := shop.Items[shop.ByTopic[0][0]].ID
+	users := 2*maxExpiries + 10
+	var recs []Record
+	for i := range users {
+		recs = append(recs, r.rec(t, topics.KindClick, fmt.Sprintf("u%03d", i), item, time.Duration(i)*time.Millisecond, ""))
+	}
+	pd := run(t, p, recs...)
+	require.False(t, pd.backlog)
+	require.Equal(t, users, p.open)
+
+	// One event an hour later moves the watermark past every session but
+	// its own.
+	pd = run(t, p, r.rec(t, topics.KindClick, "late-user", item, time.Hour, ""))
+	require.True(t, pd.backlog)
+	require.Equal(t, maxExpiries, pd.stats.closed)
+	closed := pd.stats.closed
+	for batches := 0; p.backlog; batches++ {
+		require.Less(t, batches, users, "the backlog drains")
+		pd = run(t, p)
+		require.LessOrEqual(t, pd.stats.closed, maxExpiries)
+		closed += pd.stats.closed
+	}
+	require.Equal(t, users, closed, "every ended session closed once")
+	require.Equal(t, 1, p.open, "only the late user's session is open")
+	n := 0
+	require.NoError(t, db.Expiring(3, 1<<62, func(string, int64) bool { n++; return true }))
+	require.Equal(t, 1, n)
+	for i := range users {
+		s, err := db.User(3, fmt.Sprintf("u%03d", i))
+		require.NoError(t, err)
+		require.Empty(t, s.Events, "user %d: session closed", i)
+		require.Equal(t, uint64(1), s.Sessions)
+	}
+}

@@ -55,6 +55,9 @@ type Config struct {
 	// SessionTimeout and HeartbeatInterval of the consumer group. Defaults
 	// 10s and 1s.
 	SessionTimeout, HeartbeatInterval time.Duration
+	// LagInterval is how often the lag metric asks the brokers for the
+	// input partitions' end offsets. Default 5s; negative turns it off.
+	LagInterval time.Duration
 }
 
 func (c *Config) fill() error {
@@ -91,6 +94,9 @@ func (c *Config) fill() error {
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = time.Second
 	}
+	if c.LagInterval == 0 {
+		c.LagInterval = 5 * time.Second
+	}
 	c.Sessions.fill()
 	return c.Names.Validate()
 }
@@ -109,6 +115,12 @@ type Processor struct {
 	ready    atomic.Bool
 	noModel  sync.Once
 	fatalErr chan error
+
+	// owned maps each partition a worker runs to the offsets its store
+	// holds (the checkpoint's map, never changed once committed), for the
+	// lag metric.
+	mu    sync.Mutex
+	owned map[int32]map[string]int64
 }
 
 // New builds a processor over an open store; the caller keeps ownership of
@@ -131,7 +143,7 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 		}
 	}
 	p := &Processor{cfg: cfg, db: db, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
-		fatalErr: make(chan error, 1)}
+		fatalErr: make(chan error, 1), owned: map[int32]map[string]int64{}}
 	return p, nil
 }
 
@@ -179,7 +191,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("processor: join group %s: %w", cfg.Group, err)
 	}
+	var lagLoop sync.WaitGroup
+	lctx, stopLag := context.WithCancel(ctx)
+	if cfg.Metrics != nil && cfg.LagInterval > 0 {
+		lagLoop.Go(func() { p.measureLag(lctx) })
+	}
 	runErr := p.loop(ctx, group)
+	stopLag()
+	lagLoop.Wait()
 	p.ready.Store(false)
 	return errors.Join(runErr, group.Close(), p.recs.Close(), p.dlq.Close())
 }
@@ -249,6 +268,58 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup) error 
 			return nil
 		case <-ended:
 			p.ready.Store(false)
+		}
+	}
+}
+
+// own records the offsets a partition's store holds after a commit.
+func (p *Processor) own(id int32, offsets map[string]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.owned[id] = offsets
+}
+
+// release forgets a partition this instance no longer runs, and its gauges.
+func (p *Processor) release(id int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.owned, id)
+	p.cfg.Metrics.released(id, p.cfg.Names.Clicks, p.cfg.Names.Purchases)
+}
+
+// measureLag sets the lag metric of every owned partition each
+// LagInterval: the input topics' end offsets, read through kadm, minus the
+// next offsets in the store.
+func (p *Processor) measureLag(ctx context.Context) {
+	t := time.NewTicker(p.cfg.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, topic := range []topics.Topic{p.cfg.Names.Clicks, p.cfg.Names.Purchases} {
+			actx, cancel := context.WithTimeout(ctx, p.cfg.LagInterval)
+			ends, err := p.admin.EndOffsets(actx, topic)
+			cancel()
+			if err != nil {
+				p.cfg.Logger.Debug("lag: end offsets", "topic", topic, "err", err)
+				continue
+			}
+			p.mu.Lock()
+			for id, offs := range p.owned {
+				end, ok := ends[id]
+				if !ok {
+					continue
+				}
+				next, ok := offs[string(topic)]
+				if !ok {
+					next = 0 // nothing applied yet: the partition from its start
+				}
+				p.cfg.Metrics.lagged(topic, id, max(end-next, 0))
+			}
+			p.mu.Unlock()
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -52,7 +53,7 @@ func readAll(t *testing.T, brokers []string, topic topics.Topic, partitions int,
 	var msgs []kafka.Message
 	var wg sync.WaitGroup
 	for p := range partitions {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: string(topic), Partition: p, MaxWait: 50 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: string(topic), Partition: p, MaxWait: 500 * time.Millisecond})
 		wg.Go(func() {
 			defer func() { _ = r.Close() }() // a reader cut off by the test's deadline
 			for {
@@ -110,8 +111,9 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	eng, err := testEngine()
 	require.NoError(t, err)
 	var logs syncBuffer
+	reg := prometheus.NewRegistry()
 	p, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Brokers: brokers, Group: "g" + string(names.Clicks), Names: names, IdleAdvance: -1,
-		SessionTimeout: 6 * time.Second}, db)
+		SessionTimeout: 6 * time.Second, Metrics: NewMetrics(reg), LagInterval: 50 * time.Millisecond}, db)
 	require.NoError(t, err)
 	p.SetEngine(eng)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -199,6 +201,56 @@ func testEndToEnd(t *testing.T, brokers []string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	// The metrics agree: every event counted by its result, the lag of
+	// every input partition down to zero, the open sessions those of the
+	// store.
+	var total uint64
+	for _, n := range want {
+		total += n
+	}
+	metric := func(name string, labels map[string]string) float64 {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		sum := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		series:
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+						continue series
+					}
+				}
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+		return sum
+	}
+	require.InDelta(t, float64(total), metric("sessionrec_events_total", map[string]string{"result": "applied"}), 0)
+	require.InDelta(t, 1, metric("sessionrec_events_total", map[string]string{"result": "dead_letter", "topic": string(names.Clicks)}), 0)
+	require.InDelta(t, 1, metric("sessionrec_dead_letters_total", map[string]string{"reason": topics.ReasonMalformed}), 0)
+	open := 0
+	for _, part := range []int32{0, 1} {
+		require.NoError(t, db.Expiring(part, 1<<62, func(string, int64) bool { open++; return true }))
+	}
+	require.Positive(t, open)
+	require.InDelta(t, float64(open), metric("sessionrec_sessions_open", nil), 0)
+	lagSeries := func() int {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "sessionrec_lag_records" {
+				return len(mf.GetMetric())
+			}
+		}
+		return 0
+	}
+	require.Eventually(t, func() bool {
+		return lagSeries() == 4 && metric("sessionrec_lag_records", nil) == 0
+	}, 30*time.Second, 50*time.Millisecond, "lag of both topics' 2 partitions reaches 0")
 
 	// A clean shutdown.
 	start := time.Now()

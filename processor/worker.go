@@ -41,6 +41,19 @@ type input struct {
 // how far its partition goes.
 const hwmRefresh = 100 * time.Millisecond
 
+// commitRetry is how long a failed group commit waits before it is sent
+// again.
+const commitRetry = 500 * time.Millisecond
+
+// readerMaxWait is how long a fetch may wait on the broker for records. A
+// fetch returns as soon as one record is there, so this is not latency; but
+// kafka-go also uses it as the connection's read deadline for the fetch, so
+// a broker slower than that to answer (a loaded machine, a cold connection)
+// fails every fetch and the reader never delivers. 50 ms did exactly that
+// under load; 500 ms leaves a slow broker time to answer, and costs at most
+// that much when a reader is closed mid-fetch.
+const readerMaxWait = 500 * time.Millisecond
+
 type fetched struct {
 	rec Record
 	hwm int64
@@ -114,6 +127,9 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 			return err
 		}
 	}
+	p.own(id, part.cp.Offsets)
+	cfg.Metrics.open(id, part.open)
+	defer p.release(id)
 	readyOnce()
 	// The group's offsets are only a fallback for a partition whose store
 	// is lost, so they are committed off the worker's path: a slow or
@@ -125,12 +141,28 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 	var committer sync.WaitGroup
 	committer.Go(func() {
 		for offs := range commits {
-			m := map[string]map[int]int64{}
-			for t, o := range offs {
-				m[t] = map[int]int64{int(id): o}
-			}
-			if err := gen.CommitOffsets(m); err != nil && ctx.Err() == nil {
-				cfg.Logger.Warn("commit group offsets", "partition", id, "err", err)
+			// A failed commit is sent again until it lands, newer offsets
+			// replace it, or the generation ends: the last batch of a
+			// stream must not leave the group's offsets behind for good.
+			for {
+				m := map[string]map[int]int64{}
+				for t, o := range offs {
+					m[t] = map[int]int64{int(id): o}
+				}
+				err := gen.CommitOffsets(m)
+				if err == nil || ctx.Err() != nil {
+					break
+				}
+				cfg.Logger.Warn("commit group offsets, retrying", "partition", id, "err", err)
+				select {
+				case newer, ok := <-commits:
+					if !ok {
+						return
+					}
+					offs = newer
+				case <-ctx.Done():
+				case <-time.After(commitRetry):
+				}
 			}
 		}
 	})
@@ -155,7 +187,7 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 	batch := make([]Record, 0, cfg.BatchSize)
 	for {
 		var idleMs int64
-		if !drain(ins) {
+		if !drain(ins) && !part.backlog {
 			// Nothing fetched: wait for a record, the idle tick or the end.
 			select {
 			case <-ctx.Done():
@@ -182,7 +214,7 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 		if len(batch) > 0 {
 			lastRead = cfg.Now()
 		}
-		if len(batch) == 0 && idleMs == 0 {
+		if len(batch) == 0 && idleMs == 0 && !part.backlog {
 			continue
 		}
 		if err := p.step(ctx, part, batch, idleMs); err != nil {
@@ -200,7 +232,9 @@ func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in
 	cfg := p.cfg
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: cfg.Brokers, Topic: string(in.topic), Partition: int(id),
-		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 50 * time.Millisecond,
+		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: readerMaxWait,
+		// The worker tracks lag itself; no background offset requests.
+		ReadLagInterval: -1,
 		// The reader retries what goes wrong by itself; say what it was.
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			cfg.Logger.Debug("reader", "topic", in.topic, "partition", id, "msg", fmt.Sprintf(msg, args...))
@@ -385,6 +419,8 @@ func (p *Processor) step(ctx context.Context, part *partition, batch []Record, i
 		return err
 	}
 	cfg.Metrics.batch(part.id, pd, readAt, start, cfg.Now())
+	cfg.Metrics.open(part.id, part.open)
+	p.own(part.id, pd.cp.Offsets)
 	if len(batch) > 0 {
 		part.commitGroup(pd.cp.Offsets)
 	}

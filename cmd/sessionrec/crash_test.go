@@ -39,12 +39,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	clusters := map[string][]string{"kfake": c.ListenAddrs()}
-	// Against the real broker this test has found an open bug: under the
-	// load of the whole suite, an instance restarted after a SIGKILL can get
-	// no records at all from its partition readers (reopened readers
-	// neither). Until it is fixed the real-broker run is opt-in, so that
-	// `make test` stays a reliable gate; SESSIONREC_CRASH_REAL=1 runs it.
-	if b := os.Getenv("SESSIONREC_BROKERS"); b != "" && os.Getenv("SESSIONREC_CRASH_REAL") == "1" {
+	if b := os.Getenv("SESSIONREC_BROKERS"); b != "" {
 		clusters["real"] = brokerList(b)
 	}
 	bin := filepath.Join(t.TempDir(), "sessionrec")

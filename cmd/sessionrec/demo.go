@@ -112,7 +112,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	})
 	for p := range demoPartitions {
 		g.Go(func() error {
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: string(names.Recommendations), Partition: p, MaxWait: 50 * time.Millisecond})
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: string(names.Recommendations), Partition: p, MaxWait: 500 * time.Millisecond})
 			for {
 				msg, err := r.ReadMessage(gctx)
 				if err != nil {
