@@ -8,11 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -40,6 +44,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		duration   = fs.Duration("duration", 30*time.Second, "length of the latency phase")
 		partitions = fs.Int("partitions", 4, "partitions of the topics")
 		index      = fs.String("index", "auto", "similarity index: exact, ivf or auto")
+		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of both phases to this file (go tool pprof)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -123,9 +128,29 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return n
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return errors.Join(err, f.Close())
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			err = errors.Join(err, f.Close())
+		}()
+	}
+
 	// Phase 1: sustained throughput.
-	load := liveEvents(shop, *users, *events, time.Now().Add(-time.Hour), 5*time.Second)
+	// Event times of this phase end a minute before the next phase starts,
+	// so the sessions it opens are still open then, as in a shop that runs
+	// on (rather than all of them ending at once when the clock jumps).
+	const loadRate = 10_000
+	loadStart := time.Now().Add(-time.Minute - time.Duration(*events)*time.Second/loadRate)
+	load := liveEvents(shop, *users, *events, loadStart, 5*time.Second, loadRate)
 	start = time.Now()
+	cpu0 := cpuTime()
 	if _, err := topics.Replay(ctx, prod, load, topics.ReplayConfig{}); err != nil {
 		return err
 	}
@@ -138,24 +163,29 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 	}
 	took := time.Since(start)
+	fmt.Fprintf(stderr, "throughput phase: %.2f cores busy\n", (cpuTime()-cpu0).Seconds()/took.Seconds())
 	fmt.Fprintf(stdout, "broker %s, %d items (index %s), %d users, %d partitions\n", kind, len(catalog), *index, *users, *partitions)
 	fmt.Fprintf(stdout, "throughput: %d events in %s = %.0f events/s (produced in %s)\n", len(load), took.Round(time.Millisecond),
 		float64(len(load))/took.Seconds(), produced.Round(time.Millisecond))
 
 	// Phase 2: latency at a fixed rate, events stamped as they are sent.
+	before, err := histograms(reg)
+	if err != nil {
+		return err
+	}
 	ends, err := adm.EndOffsets(ctx, names.Recommendations)
 	if err != nil {
 		return err
 	}
 	n := *rate * int(duration.Seconds())
-	live := liveEvents(shop, *users, n, time.Now().Add(time.Second), time.Duration(float64(*users)/float64(*rate)*float64(time.Second)))
+	live := liveEvents(shop, *users, n, time.Now().Add(time.Second), time.Duration(float64(*users)/float64(*rate)*float64(time.Second)), *rate)
 	var mu sync.Mutex
 	var lat []time.Duration
 	phase := time.Now().Truncate(time.Millisecond)
 	rctx, rstop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for p := range *partitions {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: bl, Topic: string(names.Recommendations), Partition: p, MaxWait: 10 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: bl, Topic: string(names.Recommendations), Partition: p, MaxWait: 500 * time.Millisecond})
 		if err := r.SetOffset(ends[int32(p)]); err != nil {
 			rstop()
 			return err
@@ -197,26 +227,97 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	fmt.Fprintf(stdout, "latency: %d events at %.0f events/s over %s; %d records: event-to-consumer p50 %s, p99 %s, max %s\n",
 		len(live), float64(len(live))/sent.Seconds(), sent.Round(time.Millisecond), len(lat),
 		q(0.5).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
+	after, err := histograms(reg)
+	if err != nil {
+		return err
+	}
+	for name, h := range after {
+		fmt.Fprintf(stderr, "latency phase, %s: %s\n", name, h.since(before[name]))
+	}
 	stop()
 	return <-runErr
 }
 
-// liveEvents makes n events of the shop's users, starting at start, each
-// user clicking every gap on average in back-to-back sessions.
-func liveEvents(shop *synth.Shop, users, n int, start time.Time, gap time.Duration) []topics.Event {
+// liveEvents makes n events of the shop's users, in the order their
+// sessions make them (each user clicking about every gap), stamped evenly
+// from start at rate events/s: the stream a shop at that rate produces.
+func liveEvents(shop *synth.Shop, users, n int, start time.Time, gap time.Duration, rate int) []topics.Event {
 	sessions := shop.Sessions(uint64(start.UnixNano()), synth.SessionConfig{Users: users, Sessions: n/3 + users,
 		Start: start, Spacing: time.Millisecond, EventGap: gap, Rest: gap})
 	stream := synth.Stream(sessions)
 	out := make([]topics.Event, 0, n)
+	step := time.Second / time.Duration(rate)
 	for _, e := range stream {
 		if len(out) == n {
 			break
 		}
-		ev := topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: e.Time.Truncate(time.Millisecond)}
+		at := start.Add(time.Duration(len(out)) * step).Truncate(time.Millisecond)
+		ev := topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: at}
 		if e.Purchase {
 			ev.Kind, ev.Quantity = topics.KindPurchase, 1
 		}
 		out = append(out, ev)
 	}
 	return out
+}
+
+// histogram is a Prometheus histogram's cumulative bucket counts.
+type histogram struct {
+	bounds []float64
+	counts []uint64
+}
+
+// histograms snapshots the processor's latency histograms.
+func histograms(reg *prometheus.Registry) (map[string]histogram, error) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]histogram{}
+	for _, mf := range mfs {
+		if mf.GetType() != dto.MetricType_HISTOGRAM || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		var h histogram
+		for _, b := range mf.GetMetric()[0].GetHistogram().GetBucket() {
+			h.bounds = append(h.bounds, b.GetUpperBound())
+			h.counts = append(h.counts, b.GetCumulativeCount())
+		}
+		out[mf.GetName()] = h
+	}
+	return out, nil
+}
+
+// since describes the observations made after before: count, and the
+// bucket bounds of p50, p99 and the maximum.
+func (h histogram) since(before histogram) string {
+	d := make([]uint64, len(h.counts))
+	for i := range d {
+		d[i] = h.counts[i]
+		if i < len(before.counts) {
+			d[i] -= before.counts[i]
+		}
+	}
+	if len(d) == 0 || d[len(d)-1] == 0 {
+		return "no observations"
+	}
+	n := d[len(d)-1]
+	q := func(f float64) string {
+		for i, c := range d {
+			if float64(c) >= f*float64(n) {
+				return fmt.Sprintf("<= %gms", h.bounds[i]*1000)
+			}
+		}
+		return "above the last bucket"
+	}
+	return fmt.Sprintf("%d observations, p50 %s, p99 %s, max %s", n, q(0.5), q(0.99), q(1))
+}
+
+// cpuTime returns the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
