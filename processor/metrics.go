@@ -23,6 +23,11 @@ type Metrics struct {
 	restarts     prometheus.Counter
 	sessionsOpen *prometheus.GaugeVec
 	lag          *prometheus.GaugeVec
+	requests     *prometheus.CounterVec
+	requestTime  *prometheus.HistogramVec
+	modelInfo    *prometheus.GaugeVec
+	modelLoaded  prometheus.Gauge
+	catalogItems prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -63,9 +68,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sessionrec_lag_records", Help: "Records of an owned input partition not yet applied: its end offset (read through kadm) minus the next offset in the store.",
 		}, []string{"topic", "partition"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_http_requests_total", Help: "Query API requests by route and status code.",
+		}, []string{"route", "status"}),
+		requestTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sessionrec_http_request_seconds", Help: "Query API request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"route"}),
+		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sessionrec_model_info", Help: "1 for the model version serving, by version; absent when no model is loaded.",
+		}, []string{"version"}),
+		modelLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionrec_model_loaded_timestamp_seconds", Help: "When the serving model was loaded, Unix seconds.",
+		}),
+		catalogItems: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionrec_catalog_items", Help: "Items in the serving catalogue.",
+		}),
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.commit, m.noModelCount, m.watermark, m.restarts,
-		m.sessionsOpen, m.lag)
+		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems)
 	return m
 }
 
@@ -127,4 +148,27 @@ func (m *Metrics) readerRestart() {
 	if m != nil {
 		m.restarts.Inc()
 	}
+}
+
+// request records a query API request.
+func (m *Metrics) request(route string, status int, took time.Duration) {
+	if m != nil {
+		m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+		m.requestTime.WithLabelValues(route).Observe(took.Seconds())
+	}
+}
+
+// model records the engine now serving; nil when none is.
+func (m *Metrics) model(e *Engine, at time.Time) {
+	if m == nil {
+		return
+	}
+	m.modelInfo.Reset()
+	if e == nil {
+		m.catalogItems.Set(0)
+		return
+	}
+	m.modelInfo.WithLabelValues(e.Version()).Set(1)
+	m.modelLoaded.Set(float64(at.UnixNano()) / 1e9)
+	m.catalogItems.Set(float64(e.catalog.Len()))
 }

@@ -116,11 +116,14 @@ type Processor struct {
 	noModel  sync.Once
 	fatalErr chan error
 
-	// owned maps each partition a worker runs to the offsets its store
-	// holds (the checkpoint's map, never changed once committed), for the
-	// lag metric.
+	// owned maps each partition a worker runs to its last committed
+	// checkpoint (whose offsets map is never changed once committed): the
+	// offsets for the lag metric, the watermark for the query API's clock.
 	mu    sync.Mutex
-	owned map[int32]map[string]int64
+	owned map[int32]store.Checkpoint
+	// partitions is the input topics' partition count, 0 until Run has
+	// checked the topics.
+	partitions atomic.Int32
 }
 
 // New builds a processor over an open store; the caller keeps ownership of
@@ -143,13 +146,16 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 		}
 	}
 	p := &Processor{cfg: cfg, db: db, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
-		fatalErr: make(chan error, 1), owned: map[int32]map[string]int64{}}
+		fatalErr: make(chan error, 1), owned: map[int32]store.Checkpoint{}}
 	return p, nil
 }
 
 // SetEngine makes e the model of every event handled from now on; nil
 // unloads the model. An event is handled by one engine from start to end.
-func (p *Processor) SetEngine(e *Engine) { p.engine.Store(e) }
+func (p *Processor) SetEngine(e *Engine) {
+	p.engine.Store(e)
+	p.cfg.Metrics.model(e, p.cfg.Now())
+}
 
 // Engine returns the current engine, nil when no model is loaded.
 func (p *Processor) Engine() *Engine { return p.engine.Load() }
@@ -169,9 +175,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer adm.Close()
 	p.admin = adm
 	// Refuse to run when clicks and purchases are not co-partitioned.
-	if _, err := adm.CheckStream(ctx, cfg.Names); err != nil {
+	layout, err := adm.CheckStream(ctx, cfg.Names)
+	if err != nil {
 		return err
 	}
+	p.partitions.Store(layout.Partitions)
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: cfg.Group, Brokers: cfg.Brokers,
 		Topics: []string{string(cfg.Names.Clicks), string(cfg.Names.Purchases)},
@@ -272,11 +280,11 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup) error 
 	}
 }
 
-// own records the offsets a partition's store holds after a commit.
-func (p *Processor) own(id int32, offsets map[string]int64) {
+// own records a partition's checkpoint after a commit.
+func (p *Processor) own(id int32, cp store.Checkpoint) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.owned[id] = offsets
+	p.owned[id] = cp
 }
 
 // release forgets a partition this instance no longer runs, and its gauges.
@@ -308,12 +316,12 @@ func (p *Processor) measureLag(ctx context.Context) {
 				continue
 			}
 			p.mu.Lock()
-			for id, offs := range p.owned {
+			for id, cp := range p.owned {
 				end, ok := ends[id]
 				if !ok {
 					continue
 				}
-				next, ok := offs[string(topic)]
+				next, ok := cp.Offsets[string(topic)]
 				if !ok {
 					next = 0 // nothing applied yet: the partition from its start
 				}

@@ -3,10 +3,13 @@ package processor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -251,6 +254,21 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	require.Eventually(t, func() bool {
 		return lagSeries() == 4 && metric("sessionrec_lag_records", nil) == 0
 	}, 30*time.Second, 50*time.Millisecond, "lag of both topics' 2 partitions reaches 0")
+
+	// The query API answers for every user from the running processor's
+	// state (it owns both partitions).
+	srv := httptest.NewServer(p.Handler(reg))
+	defer srv.Close()
+	for u := range want {
+		resp, err := http.Get(srv.URL + "/v1/users/" + u + "/recommendations?k=3")
+		require.NoError(t, err)
+		var r RecommendationsResponse
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+		require.NoError(t, resp.Body.Close())
+		require.Equal(t, http.StatusOK, resp.StatusCode, u)
+		require.Len(t, r.Items, 3, u)
+		require.NotEmpty(t, r.Intents, u)
+	}
 
 	// A clean shutdown.
 	start := time.Now()

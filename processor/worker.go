@@ -127,7 +127,7 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 			return err
 		}
 	}
-	p.own(id, part.cp.Offsets)
+	p.own(id, part.cp)
 	cfg.Metrics.open(id, part.open)
 	defer p.release(id)
 	readyOnce()
@@ -420,7 +420,7 @@ func (p *Processor) step(ctx context.Context, part *partition, batch []Record, i
 	}
 	cfg.Metrics.batch(part.id, pd, readAt, start, cfg.Now())
 	cfg.Metrics.open(part.id, part.open)
-	p.own(part.id, pd.cp.Offsets)
+	p.own(part.id, pd.cp)
 	if len(batch) > 0 {
 		part.commitGroup(pd.cp.Offsets)
 	}

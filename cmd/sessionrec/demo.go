@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
@@ -30,6 +32,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		users    = fs.Int("users", 200, "shoppers in the synthetic shop")
 		speed    = fs.Float64("speed", 30, "how many times faster than real time the shop's events are sent")
 		seed     = fs.Uint64("seed", 1, "seed of the synthetic shop")
+		httpAddr = fs.String("http", "localhost:8080", "address of the query API, /metrics, /healthz and /readyz (empty: none)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,11 +79,25 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return err
 	}
 	defer func() { err = errors.Join(err, closeStore()) }()
-	proc, err := processor.New(processor.Config{Brokers: brokers, Group: "sessionrec-demo", Names: names, IdleAdvance: -1, Logger: log}, db)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	proc, err := processor.New(processor.Config{Brokers: brokers, Group: "sessionrec-demo", Names: names, IdleAdvance: -1, Logger: log,
+		Metrics: processor.NewMetrics(reg)}, db)
 	if err != nil {
 		return err
 	}
 	proc.SetEngine(eng)
+	if *httpAddr != "" {
+		addr, stopHTTP, err := serveHTTP(*httpAddr, proc.Handler(reg), log)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+		// The address, and a user whose recommendations to ask for, on
+		// stderr: stdout holds only the records.
+		u := shop.Sessions(*seed+1, synth.SessionConfig{Users: *users, Sessions: 1})[0][0].UserID
+		fmt.Fprintf(stderr, "query API on http://%s, e.g. curl 'http://%s/v1/users/%s/recommendations?k=5&diversity=0.5'\n", addr, addr, u)
+	}
 
 	// Live traffic: new sessions of the same shoppers, from now on.
 	live := synth.Stream(shop.Sessions(*seed+1, synth.SessionConfig{Users: *users, Sessions: 20000, Spacing: time.Second, Start: time.Now().Truncate(time.Second)}))

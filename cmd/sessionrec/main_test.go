@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -101,9 +106,51 @@ func TestCommandErrors(t *testing.T) {
 	}
 }
 
-func TestDemoPrintsRecommendations(t *testing.T) {
-	var out, errOut bytes.Buffer
-	require.NoError(t, run(t.Context(), []string{"demo", "--duration", "8s"}, &out, &errOut), errOut.String())
+func TestDemoPrintsRecommendationsAndServesTheAPI(t *testing.T) {
+	var out, errOut lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(t.Context(), []string{"demo", "--duration", "12s", "--http", "127.0.0.1:0"}, &out, &errOut)
+	}()
+
+	// The demo says where its API is and names a user to ask about.
+	addrLine := regexp.MustCompile(`query API on (http://[^,]+), e\.g\. curl '[^']*/v1/users/([^/]+)/recommendations`)
+	var base, user string
+	require.Eventually(t, func() bool {
+		m := addrLine.FindStringSubmatch(errOut.String())
+		if m == nil {
+			return false
+		}
+		base, user = m[1], m[2]
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "the demo prints its API address")
+	get := func(path string) (int, []byte) {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, resp.Body.Close()) }()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, b
+	}
+	// Once the user's first events are applied, 5 items with intents.
+	var rec struct {
+		Intents []topics.Intent          `json:"intents"`
+		Items   []topics.RecommendedItem `json:"items"`
+	}
+	require.Eventually(t, func() bool {
+		status, body := get("/v1/users/" + user + "/recommendations?k=5&diversity=0.5")
+		return status == http.StatusOK && json.Unmarshal(body, &rec) == nil
+	}, 10*time.Second, 50*time.Millisecond, "recommendations for %s", user)
+	require.Len(t, rec.Items, 5)
+	require.NotEmpty(t, rec.Intents)
+	status, body := get("/v1/users/" + user + "/recommendations?k=abc")
+	require.Equal(t, http.StatusBadRequest, status, "%s", body)
+	require.Contains(t, string(body), `"error":"parameter k:`)
+	status, body = get("/metrics")
+	require.Equal(t, http.StatusOK, status)
+	require.Regexp(t, `sessionrec_model_info\{version="m-[0-9a-f]+"\} 1`, string(body))
+
+	require.NoError(t, <-done, errOut.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.NotEmpty(t, lines[0], "the demo prints recommendation lines; stderr:\n%s", errOut.String())
 	for _, l := range lines {
@@ -116,4 +163,23 @@ func TestDemoPrintsRecommendations(t *testing.T) {
 				"item %s credits intent %s, which the record lists", it.ItemID, it.Intent)
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to write from the command's
+// goroutines while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -33,7 +33,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		dataDir     = fs.String("data-dir", "sessionrec-data", "directory of the Pebble state")
 		modelFile   = fs.String("model", "", "model artefact to recommend with (none: state is kept, nothing is published)")
 		catalogFile = fs.String("catalog", "", "catalogue: JSON lines {\"item_id\",\"name\",\"category\",\"brand\",\"price\"} (default: the model's id-only items)")
-		httpAddr    = fs.String("http", "localhost:9090", "address of /metrics, /healthz and /readyz")
+		httpAddr    = fs.String("http", "localhost:9090", "address of the query API (/v1/...), /metrics, /healthz and /readyz")
 		gap         = fs.Duration("session-gap", 20*time.Minute, "a session ends after this long without events (event time)")
 		grace       = fs.Duration("grace", time.Minute, "how late an event may arrive and still be placed")
 		idle        = fs.Duration("idle-advance", 30*time.Second, "advance an idle partition's watermark by the wall clock after this long (negative: never)")

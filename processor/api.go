@@ -1,0 +1,433 @@
+package processor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// The query API (see openapi.json, served at GET /v1/openapi.json):
+//
+//	GET /v1/users/{id}/recommendations  fresh recommendations from the
+//	                                    user's current state, with knobs
+//	GET /v1/users/{id}/session          the current session and intents
+//	GET /v1/items/{id}/similar          the items closest to one item
+//
+// Every answer is JSON; an error is {"error": "..."} with its status: 400
+// for a bad parameter (the message names it), 404 for an unknown user or
+// item, 421 for a user whose partition another instance owns, 503 while no
+// model is loaded or the instance is not in the group.
+
+// apiParam is a query parameter of the API. The parsers and the OpenAPI
+// test both read this table, so the description cannot drift from the
+// code.
+type apiParam struct {
+	name string
+	// typ is the OpenAPI type: integer, number, boolean or string.
+	typ string
+}
+
+// recommendationParams are the knobs of GET /v1/users/{id}/recommendations.
+var recommendationParams = []apiParam{
+	{"k", "integer"}, {"diversity", "number"}, {"history", "number"}, {"half_life", "string"},
+	{"exclude_seen", "boolean"}, {"category", "string"}, {"brand", "string"},
+	{"min_price", "number"}, {"max_price", "number"},
+}
+
+// similarParams are the parameters of GET /v1/items/{id}/similar.
+var similarParams = []apiParam{{"k", "integer"}}
+
+// RecommendationsResponse is the answer of GET /v1/users/{id}/recommendations:
+// the recommendation record the processor would publish, computed now with
+// the request's knobs, without the input record that triggered it.
+type RecommendationsResponse struct {
+	UserID       string                   `json:"user_id"`
+	SessionID    string                   `json:"session_id"`
+	Intents      []topics.Intent          `json:"intents"`
+	Items        []topics.RecommendedItem `json:"items"`
+	Knobs        topics.Knobs             `json:"knobs"`
+	ModelVersion string                   `json:"model_version"`
+	ProducedAt   time.Time                `json:"produced_at"`
+}
+
+// SessionResponse is the answer of GET /v1/users/{id}/session.
+type SessionResponse struct {
+	UserID    string `json:"user_id"`
+	SessionID string `json:"session_id"`
+	// Events are the current session's events, oldest first.
+	Events []SessionEvent `json:"events"`
+	// Intents are the current session's intents.
+	Intents []topics.Intent `json:"intents"`
+	// PastIntents are the intents kept from previous sessions, newest
+	// first.
+	PastIntents []topics.Intent `json:"past_intents"`
+	// Applied counts the user's events applied, all sessions.
+	Applied uint64 `json:"applied"`
+	// SessionsClosed counts the user's sessions closed.
+	SessionsClosed uint64 `json:"sessions_closed"`
+	ModelVersion   string `json:"model_version"`
+}
+
+// SessionEvent is one event of a session.
+type SessionEvent struct {
+	ItemID string    `json:"item_id"`
+	Kind   string    `json:"kind"`
+	Time   time.Time `json:"ts"`
+}
+
+// SimilarResponse is the answer of GET /v1/items/{id}/similar.
+type SimilarResponse struct {
+	ItemID       string        `json:"item_id"`
+	Items        []SimilarItem `json:"items"`
+	ModelVersion string        `json:"model_version"`
+}
+
+// SimilarItem is an item and its cosine similarity to the asked one.
+type SimilarItem struct {
+	ItemID string  `json:"item_id"`
+	Score  float64 `json:"score"`
+}
+
+// errorResponse is the body of every error.
+type errorResponse struct {
+	Error string `json:"error"`
+	// Partition and Owner are set on 421: the user's partition and the
+	// API address of the instance that owns it, "" when unknown.
+	Partition *int32 `json:"partition,omitempty"`
+	Owner     string `json:"owner,omitempty"`
+}
+
+// apiError is an error with its HTTP status.
+type apiError struct {
+	status int
+	body   errorResponse
+}
+
+func (e *apiError) Error() string { return e.body.Error }
+
+func badParam(name, want, got string) *apiError {
+	return &apiError{status: http.StatusBadRequest, body: errorResponse{
+		Error: fmt.Sprintf("parameter %s: want %s, got %q", name, want, got)}}
+}
+
+func notFound(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusNotFound, body: errorResponse{Error: fmt.Sprintf(format, args...)}}
+}
+
+func unavailable(msg string) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, body: errorResponse{Error: msg}}
+}
+
+// query reads typed query parameters, keeping the first error.
+type query struct {
+	v   map[string][]string
+	err *apiError
+}
+
+func (q *query) raw(name string) (string, bool) {
+	vs, ok := q.v[name]
+	if !ok || len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+func (q *query) int(name string, def, lo, hi int) int {
+	s, ok := q.raw(name)
+	if !ok || q.err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		q.err = badParam(name, fmt.Sprintf("an integer from %d to %d", lo, hi), s)
+		return def
+	}
+	return n
+}
+
+func (q *query) float(name string, def, lo, hi float64) float64 {
+	s, ok := q.raw(name)
+	if !ok || q.err != nil {
+		return def
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || f < lo || f > hi {
+		want := fmt.Sprintf("a number from %g to %g", lo, hi)
+		if math.IsInf(hi, 1) {
+			want = fmt.Sprintf("a number >= %g", lo)
+		}
+		q.err = badParam(name, want, s)
+		return def
+	}
+	return f
+}
+
+func (q *query) bool(name string, def bool) bool {
+	s, ok := q.raw(name)
+	if !ok || q.err != nil {
+		return def
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		q.err = badParam(name, "true or false", s)
+		return def
+	}
+	return b
+}
+
+func (q *query) duration(name string, def time.Duration) time.Duration {
+	s, ok := q.raw(name)
+	if !ok || q.err != nil {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		q.err = badParam(name, "a positive duration such as 90m or 24h", s)
+		return def
+	}
+	return d
+}
+
+func (q *query) string(name string) string {
+	s, _ := q.raw(name)
+	return s
+}
+
+// checkKnown fails on a parameter the route does not take: a typo must not
+// silently fall back to a default.
+func (q *query) checkKnown(params []apiParam) {
+	if q.err != nil {
+		return
+	}
+	for name := range q.v {
+		known := false
+		for _, p := range params {
+			known = known || p.name == name
+		}
+		if !known {
+			takes := "none"
+			if len(params) > 0 {
+				names := make([]string, len(params))
+				for i, p := range params {
+					names[i] = p.name
+				}
+				takes = strings.Join(names, ", ")
+			}
+			q.err = &apiError{status: http.StatusBadRequest, body: errorResponse{
+				Error: fmt.Sprintf("parameter %s: unknown; this route takes %s", name, takes)}}
+			return
+		}
+	}
+}
+
+// routeAPI adds the query API's routes to mux.
+func (p *Processor) routeAPI(mux *http.ServeMux, observe func(route string, status int, took time.Duration)) {
+	handle := func(pattern string, h func(r *http.Request) (any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			body, err := h(r)
+			status := http.StatusOK
+			if err != nil {
+				var ae *apiError
+				if !errors.As(err, &ae) {
+					p.cfg.Logger.Error("api", "route", pattern, "err", err)
+					ae = &apiError{status: http.StatusInternalServerError, body: errorResponse{Error: "internal error"}}
+				}
+				status, body = ae.status, ae.body
+			}
+			writeJSON(w, status, body)
+			observe(pattern, status, time.Since(start))
+		})
+	}
+	handle("GET /v1/users/{id}/recommendations", p.apiRecommendations)
+	handle("GET /v1/users/{id}/session", p.apiSession)
+	handle("GET /v1/items/{id}/similar", p.apiSimilar)
+	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error: encode the answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// userState returns the stored state of a user this instance owns, and
+// the partition's watermark.
+func (p *Processor) userState(id string) (*store.UserState, int64, error) {
+	n := p.partitions.Load()
+	if n == 0 {
+		return nil, 0, unavailable("not running: the partition layout is not known yet")
+	}
+	parts := make([]int, n)
+	for i := range parts {
+		parts[i] = i
+	}
+	part := int32((&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(id)}, parts...))
+	p.mu.Lock()
+	cp, owned := p.owned[part]
+	p.mu.Unlock()
+	if !owned {
+		return nil, 0, &apiError{status: http.StatusMisdirectedRequest, body: errorResponse{
+			Error:     fmt.Sprintf("user %q is in partition %d, which this instance does not own", id, part),
+			Partition: &part, Owner: p.ownerOf(part)}}
+	}
+	s, err := p.db.User(part, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, notFound("user %q: no events seen", id)
+	}
+	return s, cp.WatermarkMs, err
+}
+
+// ownerOf returns the API address of the instance that owns a partition,
+// "" when unknown. Members do not advertise their API addresses yet.
+func (p *Processor) ownerOf(int32) string { return "" }
+
+func (p *Processor) engineOrUnavailable() (*Engine, error) {
+	e := p.Engine()
+	if e == nil {
+		return nil, unavailable("no model loaded")
+	}
+	return e, nil
+}
+
+func (p *Processor) apiRecommendations(r *http.Request) (any, error) {
+	e, err := p.engineOrUnavailable()
+	if err != nil {
+		return nil, err
+	}
+	d := e.knobs
+	q := &query{v: r.URL.Query()}
+	q.checkKnown(recommendationParams)
+	diversity, history := q.float("diversity", d.Diversity, 0, 1), q.float("history", d.History, 0, 1)
+	o := model.RankOptions{
+		K:         q.int("k", d.K, 1, model.MaxK),
+		Diversity: float32(diversity),
+		History:   float32(history),
+		HalfLife:  q.duration("half_life", d.HalfLife),
+		Filter: model.Filter{
+			Category: q.string("category"), Brand: q.string("brand"),
+			MinPrice: q.float("min_price", 0, 0, math.Inf(1)), MaxPrice: q.float("max_price", 0, 0, math.Inf(1)),
+		},
+	}
+	excludeSeen := q.bool("exclude_seen", d.ExcludeSeen)
+	if q.err == nil && o.Filter.MaxPrice > 0 && o.Filter.MinPrice > o.Filter.MaxPrice {
+		q.err = badParam("max_price", fmt.Sprintf("a number >= min_price (%g)", o.Filter.MinPrice), q.string("max_price"))
+	}
+	if q.err != nil {
+		return nil, q.err
+	}
+	id := r.PathValue("id")
+	s, wm, err := p.userState(id)
+	if err != nil {
+		return nil, err
+	}
+	// Past intents fade by event time, as in the published records: the
+	// partition's clock is its watermark, or the user's last event when
+	// that is later.
+	o.Now = time.UnixMilli(max(s.LastEventMs, wm))
+	now := p.cfg.Now()
+	cur := p.cfg.Sessions.Current(s)
+	session := e.Intents(cur)
+	for _, ev := range cur {
+		if excludeSeen || (ev.Kind == store.Purchase && !d.KeepPurchased) {
+			o.Filter.Exclude = append(o.Filter.Exclude, ev.ItemID)
+		}
+	}
+	rk, err := e.catalog.Rank(session, pastIntents(s.Past), o)
+	if err != nil {
+		return nil, err
+	}
+	rec := e.record(id, s, rk, topics.Source{}, now)
+	rec.Knobs = topics.Knobs{K: o.K, Diversity: diversity, History: history,
+		HalfLifeSeconds: o.HalfLife.Seconds(), ExcludeSeen: excludeSeen, ExcludePurchased: !d.KeepPurchased,
+		Category: o.Filter.Category, Brand: o.Filter.Brand, MinPrice: o.Filter.MinPrice, MaxPrice: o.Filter.MaxPrice}
+	return RecommendationsResponse{UserID: rec.UserID, SessionID: rec.SessionID, Intents: nonNil(rec.Intents),
+		Items: nonNil(rec.Items), Knobs: rec.Knobs, ModelVersion: rec.ModelVersion, ProducedAt: now.UTC()}, nil
+}
+
+func (p *Processor) apiSession(r *http.Request) (any, error) {
+	q := &query{v: r.URL.Query()}
+	if q.checkKnown(nil); q.err != nil {
+		return nil, q.err
+	}
+	id := r.PathValue("id")
+	s, _, err := p.userState(id)
+	if err != nil {
+		return nil, err
+	}
+	out := SessionResponse{UserID: id, SessionID: s.SessionID, Applied: s.Applied, SessionsClosed: s.Sessions,
+		Events: []SessionEvent{}, Intents: []topics.Intent{}, PastIntents: []topics.Intent{}}
+	cur := p.cfg.Sessions.Current(s)
+	for _, ev := range cur {
+		kind := "click"
+		if ev.Kind == store.Purchase {
+			kind = "purchase"
+		}
+		out.Events = append(out.Events, SessionEvent{ItemID: ev.ItemID, Kind: kind, Time: time.UnixMilli(ev.TimeMs).UTC()})
+	}
+	if e := p.Engine(); e != nil {
+		out.ModelVersion = e.version
+		for _, in := range e.Intents(cur) {
+			out.Intents = append(out.Intents, topics.Intent{ID: in.ID, Items: in.Items, Coherence: float64(in.Coherence),
+				Weight: float64(in.Weight), Current: in.Current})
+		}
+	}
+	for _, in := range s.Past {
+		out.PastIntents = append(out.PastIntents, topics.Intent{ID: in.ID, Items: in.Items, Coherence: float64(in.Coherence),
+			Weight: float64(in.Weight), Past: true})
+	}
+	return out, nil
+}
+
+func (p *Processor) apiSimilar(r *http.Request) (any, error) {
+	e, err := p.engineOrUnavailable()
+	if err != nil {
+		return nil, err
+	}
+	q := &query{v: r.URL.Query()}
+	q.checkKnown(similarParams)
+	k := q.int("k", e.knobs.K, 1, model.MaxK)
+	if q.err != nil {
+		return nil, q.err
+	}
+	id := r.PathValue("id")
+	row, ok := e.catalog.Row(id)
+	if !ok {
+		return nil, notFound("item %q is not in the catalogue", id)
+	}
+	rk, err := e.catalog.Rank([]model.Intent{{ID: id, Items: []string{id}, Centroid: e.catalog.Vector(row), Weight: 1}}, nil,
+		model.RankOptions{K: k, Filter: model.Filter{Exclude: []string{id}}})
+	if err != nil {
+		return nil, err
+	}
+	out := SimilarResponse{ItemID: id, ModelVersion: e.version, Items: make([]SimilarItem, 0, len(rk.Items))}
+	for _, it := range rk.Items {
+		out.Items = append(out.Items, SimilarItem{ItemID: it.ItemID, Score: float64(it.Score)})
+	}
+	return out, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,344 @@
+package processor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionrec/sessionrec/model/synth"
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// apiFixture is a processor that has not joined a group but owns
+// partition 0 of 2, with two users' sessions applied to it: "cat" (cat food
+// then a cat toy) and "nopast" (one click).
+type apiFixture struct {
+	p    *Processor
+	srv  *httptest.Server
+	reg  *prometheus.Registry
+	shop *synth.Shop
+	// cat and single are users of partition 0; other is a user of
+	// partition 1, which the fixture does not own.
+	cat, single, other string
+	// unknown is a user of partition 0 without events.
+	unknown string
+}
+
+func newAPIFixture(t *testing.T) *apiFixture {
+	t.Helper()
+	db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	eng, err := testEngine()
+	require.NoError(t, err)
+	p, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Now: func() time.Time { return t0.Add(time.Hour) }}, db)
+	require.NoError(t, err)
+	p.SetEngine(eng)
+	p.partitions.Store(2)
+	p.own(0, store.Checkpoint{})
+
+	f := &apiFixture{p: p, reg: prometheus.NewRegistry(), shop: synth.NewShop(1)}
+	p.cfg.Metrics = NewMetrics(f.reg)
+	part, err := newPartition(0, db, Sessionizer{}, topics.Limits{}, p.Engine)
+	require.NoError(t, err)
+	var r recorder
+	var recs []Record
+	// Users are placed as the producer places them: murmur2 over 2
+	// partitions. Pick users of partition 0 and one of partition 1.
+	users := map[int][]string{}
+	for i := 0; len(users[0]) < 3 || len(users[1]) < 1; i++ {
+		id := fmt.Sprintf("user-%d", i)
+		pt := (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(id)}, 0, 1)
+		users[pt] = append(users[pt], id)
+	}
+	cat, single := users[0][0], users[0][1]
+	f.cat, f.single, f.other, f.unknown = cat, single, users[1][0], users[0][2]
+	food, toy := f.shop.ByTopic[0], f.shop.ByTopic[1]
+	for i, it := range []int{food[0], food[1], food[2], toy[0], toy[1]} {
+		recs = append(recs, r.rec(t, topics.KindClick, cat, f.shop.Items[it].ID, time.Duration(i)*time.Minute, ""))
+	}
+	recs = append(recs, r.rec(t, topics.KindPurchase, cat, f.shop.Items[food[1]].ID, 5*time.Minute, ""))
+	recs = append(recs, r.rec(t, topics.KindClick, single, f.shop.Items[food[3]].ID, 0, ""))
+	pd, err := part.process(recs, 0, t0)
+	require.NoError(t, err)
+	require.NoError(t, part.commit(pd, false))
+
+	f.srv = httptest.NewServer(p.Handler(f.reg))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// get fetches path and decodes the JSON answer into out (when non-nil),
+// returning the status.
+func (f *apiFixture) get(t *testing.T, path string, out any) int {
+	t.Helper()
+	resp, err := http.Get(f.srv.URL + path)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, resp.Body.Close()) }()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"), "body: %s", body)
+	if out != nil {
+		require.NoError(t, json.Unmarshal(body, out), "body: %s", body)
+	}
+	return resp.StatusCode
+}
+
+func TestAPIRecommendations(t *testing.T) {
+	f := newAPIFixture(t)
+	cat := f.cat
+	var r RecommendationsResponse
+	require.Equal(t, http.StatusOK, f.get(t, "/v1/users/"+cat+"/recommendations?k=5&diversity=0.5", &r))
+	require.Equal(t, cat, r.UserID)
+	require.Len(t, r.Items, 5)
+	require.Len(t, r.Intents, 2, "cat food and a cat toy are two intents")
+	ids := map[string]bool{}
+	for _, in := range r.Intents {
+		ids[in.ID] = true
+	}
+	bought := f.shop.Items[f.shop.ByTopic[0][1]].ID
+	for _, it := range r.Items {
+		require.True(t, ids[it.Intent], "item %s credited to intent %s, which is listed", it.ItemID, it.Intent)
+		require.NotEqual(t, bought, it.ItemID, "purchased items are excluded")
+	}
+	require.Equal(t, 5, r.Knobs.K)
+	require.InDelta(t, 0.5, r.Knobs.Diversity, 1e-9)
+	require.Equal(t, f.p.Engine().Version(), r.ModelVersion)
+
+	// Filters hold: a category keeps that category's items only.
+	toyCat := f.shop.Items[f.shop.ByTopic[1][0]].Category
+	require.Equal(t, http.StatusOK, f.get(t, "/v1/users/"+cat+"/recommendations?k=3&category="+toyCat, &r))
+	require.Len(t, r.Items, 3)
+	for _, it := range r.Items {
+		require.Equal(t, toyCat, f.shop.Items[slices.IndexFunc(f.shop.Items, func(x synth.Item) bool { return x.ID == it.ItemID })].Category)
+	}
+	require.Equal(t, toyCat, r.Knobs.Category)
+
+	// exclude_seen drops every clicked item.
+	require.Equal(t, http.StatusOK, f.get(t, "/v1/users/"+cat+"/recommendations?k=20&exclude_seen=true", &r))
+	seen := map[string]bool{}
+	for _, in := range r.Intents {
+		for _, it := range in.Items {
+			seen[it] = true
+		}
+	}
+	for _, it := range r.Items {
+		require.False(t, seen[it.ItemID], "seen item %s", it.ItemID)
+	}
+
+	// The request is counted by route and status.
+	mfs, err := f.reg.Gather()
+	require.NoError(t, err)
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "sessionrec_http_requests_total" {
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["route"] == "GET /v1/users/{id}/recommendations" && labels["status"] == "200" {
+					found = true
+					require.InDelta(t, 3, m.GetCounter().GetValue(), 0)
+				}
+			}
+		}
+	}
+	require.True(t, found, "requests counted")
+}
+
+func TestAPIErrors(t *testing.T) {
+	f := newAPIFixture(t)
+	cat := f.cat
+	for _, c := range []struct {
+		path, param string
+		status      int
+	}{
+		{"/v1/users/" + cat + "/recommendations?k=abc", "k", 400},
+		{"/v1/users/" + cat + "/recommendations?k=0", "k", 400},
+		{"/v1/users/" + cat + "/recommendations?k=1001", "k", 400},
+		{"/v1/users/" + cat + "/recommendations?diversity=1.5", "diversity", 400},
+		{"/v1/users/" + cat + "/recommendations?diversity=NaN", "diversity", 400},
+		{"/v1/users/" + cat + "/recommendations?history=-1", "history", 400},
+		{"/v1/users/" + cat + "/recommendations?half_life=soon", "half_life", 400},
+		{"/v1/users/" + cat + "/recommendations?half_life=-1h", "half_life", 400},
+		{"/v1/users/" + cat + "/recommendations?exclude_seen=maybe", "exclude_seen", 400},
+		{"/v1/users/" + cat + "/recommendations?min_price=-3", "min_price", 400},
+		{"/v1/users/" + cat + "/recommendations?min_price=10&max_price=5", "max_price", 400},
+		{"/v1/users/" + cat + "/recommendations?kk=5", "kk", 400},
+		{"/v1/users/" + cat + "/session?k=5", "k", 400},
+		{"/v1/items/x/similar?k=abc", "k", 400},
+		{"/v1/users/" + f.unknown + "/recommendations", "", 404},
+		{"/v1/users/" + f.unknown + "/session", "", 404},
+		{"/v1/items/no-such-item/similar", "", 404},
+		{"/v1/users/" + f.other + "/recommendations", "", 421},
+		{"/v1/users/" + f.other + "/session", "", 421},
+	} {
+		var e errorResponse
+		require.Equal(t, c.status, f.get(t, c.path, &e), c.path)
+		require.NotEmpty(t, e.Error, c.path)
+		if c.param != "" {
+			require.Contains(t, e.Error, "parameter "+c.param+":", c.path)
+		}
+		if c.status == 421 {
+			require.NotNil(t, e.Partition)
+			require.Equal(t, int32(1), *e.Partition)
+		}
+	}
+
+	// Without a model: 503 for what needs one.
+	f.p.SetEngine(nil)
+	var e errorResponse
+	require.Equal(t, http.StatusServiceUnavailable, f.get(t, "/v1/users/"+cat+"/recommendations", &e))
+	require.Contains(t, e.Error, "no model")
+	require.Equal(t, http.StatusServiceUnavailable, f.get(t, "/v1/items/x/similar", &e))
+}
+
+func TestAPISessionAndSimilar(t *testing.T) {
+	f := newAPIFixture(t)
+	cat := f.cat
+	var s SessionResponse
+	require.Equal(t, http.StatusOK, f.get(t, "/v1/users/"+cat+"/session", &s))
+	require.Equal(t, cat, s.UserID)
+	require.Len(t, s.Events, 6)
+	require.Equal(t, "purchase", s.Events[5].Kind)
+	require.Len(t, s.Intents, 2)
+	require.Equal(t, uint64(6), s.Applied)
+	require.NotEmpty(t, s.SessionID)
+	require.Empty(t, s.PastIntents)
+
+	item := f.shop.Items[f.shop.ByTopic[0][0]]
+	var sim SimilarResponse
+	require.Equal(t, http.StatusOK, f.get(t, "/v1/items/"+item.ID+"/similar?k=4", &sim))
+	require.Len(t, sim.Items, 4)
+	same := 0
+	for i, it := range sim.Items {
+		require.NotEqual(t, item.ID, it.ItemID, "not the item itself")
+		if i > 0 {
+			require.LessOrEqual(t, it.Score, sim.Items[i-1].Score, "most similar first")
+		}
+		if slices.Contains(f.shop.ByTopic[0], slices.IndexFunc(f.shop.Items, func(x synth.Item) bool { return x.ID == it.ItemID })) {
+			same++
+		}
+	}
+	require.GreaterOrEqual(t, same, 3, "similar items share the item's topic")
+}
+
+// TestOpenAPIMatchesTheCode keeps openapi.json true: its routes are the
+// handler's, its parameters the parsers' table (name and type), and every
+// response schema's properties are the JSON fields of the Go type the
+// handler writes, all required except those omitted when empty.
+func TestOpenAPIMatchesTheCode(t *testing.T) {
+	var spec struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name     string `json:"name"`
+				In       string `json:"in"`
+				Required bool   `json:"required"`
+				Schema   struct {
+					Type string `json:"type"`
+				} `json:"schema"`
+			} `json:"parameters"`
+			Responses map[string]struct {
+				Content map[string]struct {
+					Schema struct {
+						Ref string `json:"$ref"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Required   []string                   `json:"required"`
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(openAPI, &spec))
+
+	params := map[string][]apiParam{
+		"/v1/users/{id}/recommendations": recommendationParams,
+		"/v1/users/{id}/session":         nil,
+		"/v1/items/{id}/similar":         similarParams,
+	}
+	schemas := map[string]reflect.Type{
+		"Recommendations": reflect.TypeFor[RecommendationsResponse](),
+		"Session":         reflect.TypeFor[SessionResponse](),
+		"SessionEvent":    reflect.TypeFor[SessionEvent](),
+		"Similar":         reflect.TypeFor[SimilarResponse](),
+		"SimilarItem":     reflect.TypeFor[SimilarItem](),
+		"Intent":          reflect.TypeFor[topics.Intent](),
+		"Knobs":           reflect.TypeFor[topics.Knobs](),
+		"RecommendedItem": reflect.TypeFor[topics.RecommendedItem](),
+		"Error":           reflect.TypeFor[errorResponse](),
+	}
+	require.Len(t, spec.Paths, len(params), "the spec's routes")
+	f := newAPIFixture(t)
+	for path, ops := range spec.Paths {
+		want, ok := params[path]
+		require.True(t, ok, "route %s is in the spec but not the code", path)
+		require.Len(t, ops, 1, path)
+		op, ok := ops["get"]
+		require.True(t, ok, "%s: GET", path)
+		var got []apiParam
+		for _, p := range op.Parameters {
+			if p.In == "path" {
+				require.Equal(t, "id", p.Name, path)
+				require.True(t, p.Required, path)
+				continue
+			}
+			require.Equal(t, "query", p.In, path)
+			got = append(got, apiParam{p.Name, p.Schema.Type})
+		}
+		require.Equal(t, want, got, "%s: query parameters", path)
+		// The route is served: an unknown id gives a JSON error, not the
+		// mux's plain-text 404.
+		var e errorResponse
+		status := f.get(t, strings.ReplaceAll(path, "{id}", "no-such-id"), &e)
+		require.Contains(t, []int{404, 421}, status, path)
+		for code, resp := range op.Responses {
+			for _, c := range resp.Content {
+				name := strings.TrimPrefix(c.Schema.Ref, "#/components/schemas/")
+				_, ok := schemas[name]
+				require.True(t, ok, "%s %s: schema %s", path, code, name)
+			}
+		}
+	}
+	require.Len(t, spec.Components.Schemas, len(schemas))
+	for name, typ := range schemas {
+		s, ok := spec.Components.Schemas[name]
+		require.True(t, ok, "schema %s", name)
+		var fields, required []string
+		for i := range typ.NumField() {
+			tag := typ.Field(i).Tag.Get("json")
+			fname, opts, _ := strings.Cut(tag, ",")
+			fields = append(fields, fname)
+			if opts != "omitempty" {
+				required = append(required, fname)
+			}
+		}
+		slices.Sort(fields)
+		slices.Sort(required)
+		props := make([]string, 0, len(s.Properties))
+		for p := range s.Properties {
+			props = append(props, p)
+		}
+		slices.Sort(props)
+		require.Equal(t, fields, props, "schema %s: properties", name)
+		req := slices.Sorted(slices.Values(s.Required))
+		require.Equal(t, required, req, "schema %s: required", name)
+	}
+}
