@@ -14,6 +14,8 @@ import (
 //	'u' partition(4) userID                         -> UserState
 //	'c' partition(4)                                -> Checkpoint
 //	'e' partition(4) expiryMs(8) userID             -> empty: the expiry index
+//	'i' itemID                                      -> catalogue item (the items topic's value)
+//	'o' partition(4)                                -> next offset of the items topic's partition
 //
 // expiryMs is an event time in Unix milliseconds, stored big-endian with the
 // sign bit flipped so that byte order is numeric order for negative times
@@ -23,6 +25,8 @@ const (
 	prefixUser       = 'u'
 	prefixCheckpoint = 'c'
 	prefixExpiry     = 'e'
+	prefixItem       = 'i'
+	prefixItemOffset = 'o'
 )
 
 var schemaKey = []byte{prefixMeta, 's', 'c', 'h', 'e', 'm', 'a'}
@@ -76,3 +80,11 @@ func parseExpiryKey(k []byte) (partition int32, expiryMs int64, userID string, e
 	}
 	return int32(binary.BigEndian.Uint32(k[1:])), int64(binary.BigEndian.Uint64(k[5:]) ^ (1 << 63)), string(k[13:]), nil
 }
+
+func itemKey(itemID string) []byte {
+	k := make([]byte, 1, 1+len(itemID))
+	k[0] = prefixItem
+	return append(k, itemID...)
+}
+
+func itemOffsetKey(partition int32) []byte { return partKey(prefixItemOffset, partition, 0) }
