@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // IndexBuilder builds an Index over n rows of dim unit-length vectors.
@@ -15,16 +16,38 @@ func ExactIndexBuilder(dim int, vectors []float32) (Index, error) {
 }
 
 // Catalog holds the recommendable items with their unit-length vectors and
-// an index over them. It is read-only once built and safe for concurrent
-// use.
+// an index over them. It is safe for concurrent use, and it changes while
+// it serves: Put adds or replaces an item, its vector encoded from its
+// features at once (cold start), and Remove withdraws one.
+//
+// Rows are never changed or reused once written. The index covers the
+// rows of the last build; rows added since ("fresh") are scanned exactly
+// by every search, and a replaced or removed row is skipped. When the
+// fresh rows grow past an eighth of the indexed ones (and 1,024), the index
+// is rebuilt in the background over all rows, and swapped in when done.
 type Catalog struct {
-	items []Item
-	rows  map[string]int32
+	model *Model
+	build IndexBuilder
 	dim   int
-	vecs  []float32 // row-major unit vectors; a zero row is an item without a vector
+
+	mu    sync.RWMutex
+	items []Item
+	// rows maps every item ID to its latest row, removed items too: their
+	// vectors still place the clicks a session made on them among its
+	// intents, although they are never recommended.
+	rows  map[string]int32
+	vecs  []float32        // row-major unit vectors; a zero row is an item without a vector
 	cats  [][]string
 	brand []string
-	index Index
+	dead  []bool // rows replaced or removed
+	ndead int    // how many are
+	index Index  // over rows [0, indexed)
+	// indexed is the number of rows the index covers; rows from there on
+	// are fresh.
+	indexed    int
+	rebuilding bool
+	// cold counts the items added by Put.
+	cold int
 }
 
 // NewCatalog encodes items with m, normalises their vectors and builds the
@@ -36,11 +59,14 @@ func NewCatalog(m *Model, items []Item, build IndexBuilder) (*Catalog, error) {
 		build = ExactIndexBuilder
 	}
 	c := &Catalog{
+		model: m,
+		build: build,
 		items: items,
 		rows:  make(map[string]int32, len(items)),
 		dim:   m.Dims.Total(),
 		cats:  make([][]string, len(items)),
 		brand: make([]string, len(items)),
+		dead:  make([]bool, len(items)),
 	}
 	c.vecs = make([]float32, len(items)*c.dim)
 	for i, it := range items {
@@ -59,39 +85,184 @@ func NewCatalog(m *Model, items []Item, build IndexBuilder) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: build catalog index: %w", err)
 	}
-	c.index = idx
+	c.index, c.indexed = idx, len(items)
 	return c, nil
 }
 
-// Len returns the number of items.
-func (c *Catalog) Len() int { return len(c.items) }
+// Len returns the number of items in the catalogue, removed ones not
+// counted.
+func (c *Catalog) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.items) - c.ndead
+}
 
-// Dim returns the length of the item vectors.
+// Cold returns how many items Put has embedded since the catalogue was
+// built.
+func (c *Catalog) Cold() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.cold
+}
+
+// Dim returns the vector length.
 func (c *Catalog) Dim() int { return c.dim }
 
-// Row returns the row of the item with the given ID.
+// Row returns the row of an item ID; a removed item keeps its row (see
+// Live).
 func (c *Catalog) Row(id string) (int32, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	r, ok := c.rows[id]
 	return r, ok
 }
 
-// Item returns the item at row r.
-func (c *Catalog) Item(r int32) Item { return c.items[r] }
+// Item returns the item of row r.
+func (c *Catalog) Item(r int32) Item {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.items[r]
+}
+
+// Items returns the live items, in row order. The slice is the caller's.
+func (c *Catalog) Items() []Item {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]Item, 0, len(c.items)-c.ndead)
+	for r, it := range c.items {
+		if !c.dead[r] {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// Put adds an item, or replaces the item of the same ID: its vector is
+// encoded from its features by the catalogue's model at once (names,
+// categories and brands the model has not seen get its unknown rows), and
+// it is recommendable as soon as Put returns.
+func (c *Catalog) Put(it Item) error {
+	if it.ID == "" {
+		return fmt.Errorf("model: catalog item has an empty ID")
+	}
+	v := make([]float32, c.dim)
+	Normalize(c.model.Encode(it, v))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.rows[it.ID]; ok && !c.dead[old] {
+		c.dead[old] = true
+		c.ndead++
+	}
+	r := int32(len(c.items))
+	c.items = append(c.items, it)
+	c.vecs = append(c.vecs, v...)
+	c.cats = append(c.cats, it.Categories())
+	c.brand = append(c.brand, it.BrandKey())
+	c.dead = append(c.dead, false)
+	c.rows[it.ID] = r
+	c.cold++
+	if fresh := len(c.items) - c.indexed; !c.rebuilding && fresh > max(1024, c.indexed/8) {
+		c.rebuilding = true
+		go c.rebuild(len(c.items))
+	}
+	return nil
+}
+
+// Remove withdraws an item: it is never recommended again (its vector
+// still serves intent detection). It reports whether the catalogue held
+// the item live.
+func (c *Catalog) Remove(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.rows[id]
+	if !ok || c.dead[r] {
+		return false
+	}
+	c.dead[r] = true
+	c.ndead++
+	return true
+}
+
+// Live reports whether the catalogue holds the item and it is not removed.
+func (c *Catalog) Live(id string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.rows[id]
+	return ok && !c.dead[r]
+}
+
+// rebuild builds the index over the first n rows, which never change, and
+// swaps it in. A failed build keeps the old index (the fresh rows are
+// still scanned) and allows the next Put to try again.
+func (c *Catalog) rebuild(n int) {
+	c.mu.RLock()
+	vecs := c.vecs[:n*c.dim : n*c.dim]
+	c.mu.RUnlock()
+	idx, err := c.build(c.dim, vecs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rebuilding = false
+	if err == nil {
+		c.index, c.indexed = idx, n
+	}
+}
 
 // Vector returns the unit vector of row r. The slice is owned by the
 // catalogue and must not be modified.
 func (c *Catalog) Vector(r int32) []float32 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.vector(r)
+}
+
+// vector is Vector for callers that hold c.mu.
+func (c *Catalog) vector(r int32) []float32 {
 	return c.vecs[int(r)*c.dim : (int(r)+1)*c.dim : (int(r)+1)*c.dim]
+}
+
+// search returns the k best live rows for q that accept takes: the index's
+// and the fresh rows', merged. The caller holds c.mu.
+func (c *Catalog) search(q []float32, k int, accept func(int32) bool, dst []Hit) []Hit {
+	live := accept
+	if c.ndead > 0 {
+		live = func(r int32) bool { return !c.dead[r] && (accept == nil || accept(r)) }
+	}
+	base := len(dst)
+	dst = c.index.Search(q, k, live, dst)
+	fresh := len(c.items) - c.indexed
+	if fresh == 0 {
+		return dst
+	}
+	found := slices.Clone(dst[base:])
+	top := newTopK(dst[:base], k)
+	for _, h := range found {
+		if top.admits(h) {
+			top.push(h)
+		}
+	}
+	qu := make([]float32, c.dim)
+	unitVector(qu, q)
+	scores := make([]float32, fresh)
+	dots(qu, c.vecs[c.indexed*c.dim:], c.dim, scores)
+	for i, v := range scores {
+		h := Hit{Row: int32(c.indexed + i), Score: v}
+		if top.admits(h) && (live == nil || live(h.Row)) {
+			top.push(h)
+		}
+	}
+	return top.appendTo(dst[:base])
 }
 
 // SessionItems looks up the vectors of the given item IDs, in order, for
 // IntentDetector.Detect. Unknown IDs get a nil vector, which the detector
 // leaves out. The vectors are owned by the catalogue.
 func (c *Catalog) SessionItems(ids []string, dst []SessionItem) []SessionItem {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	for _, id := range ids {
 		si := SessionItem{ID: id}
 		if r, ok := c.rows[id]; ok {
-			si.Vec = c.Vector(r)
+			si.Vec = c.vector(r)
 		}
 		dst = append(dst, si)
 	}

@@ -133,6 +133,8 @@ func (c *Catalog) Rank(session, past []Intent, o RankOptions) (Ranking, error) {
 		return Ranking{}, err
 	}
 	intents := o.weigh(session, past)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	accept := c.accept(o.Filter)
 	want := o.K
 	if o.Diversity > 0 {
@@ -146,7 +148,7 @@ func (c *Catalog) Rank(session, past []Intent, o RankOptions) (Ranking, error) {
 		if len(in.Centroid) != c.dim {
 			continue
 		}
-		hits = c.index.Search(in.Centroid, want, accept, hits[:0])
+		hits = c.search(in.Centroid, want, accept, hits[:0])
 		for _, h := range hits {
 			s := in.Weight * h.Score
 			if i, ok := best[h.Row]; ok {
@@ -217,10 +219,10 @@ func (c *Catalog) mmr(order []int, cands []Recommendation, rows []int32, k int, 
 		}
 		used[bi] = true
 		picked = append(picked, order[bi])
-		pv := c.Vector(rows[order[bi]])
+		pv := c.vector(rows[order[bi]])
 		for j, ci := range order {
 			if !used[j] {
-				maxSim[j] = max(maxSim[j], Dot(pv, c.Vector(rows[ci])))
+				maxSim[j] = max(maxSim[j], Dot(pv, c.vector(rows[ci])))
 			}
 		}
 	}
@@ -235,6 +237,8 @@ func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float
 	if err := o.fill(); err != nil {
 		return err
 	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	for i := range dst {
 		dst[i] = float32(math.Inf(-1))
 	}

@@ -1,0 +1,177 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// liveShop is a model trained on the synthetic shop and a catalogue of its
+// items, built with build.
+func liveShop(t *testing.T, build IndexBuilder) (*shop, *Model, *Catalog) {
+	t.Helper()
+	s := newShop(1, 3000)
+	m, err := Train(s.corpus, TrainConfig{Epochs: 5, Seed: 1, Workers: 1})
+	require.NoError(t, err)
+	c, err := NewCatalog(m, slices.Clone(s.items), build)
+	require.NoError(t, err)
+	return s, m, c
+}
+
+// topicIntent is an intent made of the first three items of a topic.
+func topicIntent(c *Catalog, s *shop, topic int) []Intent {
+	ids := []string{s.items[s.byTopic[topic][0]].ID, s.items[s.byTopic[topic][1]].ID, s.items[s.byTopic[topic][2]].ID}
+	centroid := make([]float32, c.Dim())
+	for _, si := range c.SessionItems(ids, nil) {
+		axpy(1, si.Vec, centroid)
+	}
+	return []Intent{{ID: ids[0], Items: ids, Centroid: centroid, Weight: 1}}
+}
+
+func rankedIDs(t *testing.T, c *Catalog, intents []Intent, k int) []string {
+	t.Helper()
+	r, err := c.Rank(intents, nil, RankOptions{K: k})
+	require.NoError(t, err)
+	out := make([]string, len(r.Items))
+	for i, it := range r.Items {
+		out[i] = it.ItemID
+	}
+	return out
+}
+
+// A new item gets its vector from its features the moment it is put, and
+// is recommended for the intent it belongs to, before anyone clicked it
+// and without retraining; a removed item is never recommended again.
+func TestCatalogColdStartAndRemove(t *testing.T) {
+	for _, ix := range []struct {
+		name  string
+		build IndexBuilder
+	}{
+		{"exact", nil},
+		{"ivf", func(dim int, v []float32) (Index, error) {
+			return NewIVFIndex(dim, v, IVFConfig{Lists: 8, Probe: 2, Workers: 1})
+		}},
+	} {
+		t.Run(ix.name, func(t *testing.T) {
+			s, _, c := liveShop(t, ix.build)
+			n := c.Len()
+			intents := topicIntent(c, s, 0)
+			like := s.items[s.byTopic[0][3]]
+
+			// A brand-new item, named, categorised and priced like topic 0's.
+			fresh := Item{ID: "brand-new-1", Name: like.Name, Category: like.Category, Brand: like.Brand, Price: like.Price}
+			require.False(t, c.Live(fresh.ID))
+			require.NoError(t, c.Put(fresh))
+			require.True(t, c.Live(fresh.ID))
+			require.Equal(t, n+1, c.Len())
+			require.Equal(t, 1, c.Cold())
+			require.Contains(t, rankedIDs(t, c, intents, 10), fresh.ID, "the cold item is recommended for its topic")
+			require.NotContains(t, rankedIDs(t, c, topicIntent(c, s, 1), 10), fresh.ID, "but not for another topic")
+
+			// Replaced with another topic's features, it moves there.
+			other := s.items[s.byTopic[1][3]]
+			moved := Item{ID: fresh.ID, Name: other.Name, Category: other.Category, Brand: other.Brand, Price: other.Price}
+			require.NoError(t, c.Put(moved))
+			require.Equal(t, n+1, c.Len(), "a replaced item is counted once")
+			require.NotContains(t, rankedIDs(t, c, intents, 10), fresh.ID)
+			require.Contains(t, rankedIDs(t, c, topicIntent(c, s, 1), 10), fresh.ID)
+
+			// Removed items never come back, even when every item is asked for.
+			gone := rankedIDs(t, c, intents, 3)
+			for _, id := range append(gone, fresh.ID) {
+				require.True(t, c.Remove(id), id)
+				require.False(t, c.Remove(id), "%s: removed twice", id)
+			}
+			all := rankedIDs(t, c, intents, n+1)
+			require.Len(t, all, n+1-4)
+			for _, id := range append(gone, fresh.ID) {
+				require.NotContains(t, all, id)
+				require.False(t, c.Live(id))
+				// A removed item's clicks still place the session's intents.
+				require.NotNil(t, c.SessionItems([]string{id}, nil)[0].Vec)
+			}
+			require.Len(t, c.Items(), n+1-4)
+		})
+	}
+}
+
+// Past an eighth of the catalogue, fresh items are indexed in the
+// background; results are the same before and after.
+func TestCatalogRebuildsItsIndex(t *testing.T) {
+	s, _, c := liveShop(t, nil)
+	intents := topicIntent(c, s, 2)
+	var added []string
+	for i := range 1100 {
+		it := s.items[i%len(s.items)]
+		it.ID = fmt.Sprintf("copy-%d", i)
+		require.NoError(t, c.Put(it))
+		added = append(added, it.ID)
+	}
+	scores := func() []float32 {
+		r, err := c.Rank(intents, nil, RankOptions{K: 50})
+		require.NoError(t, err)
+		out := make([]float32, len(r.Items))
+		for i, it := range r.Items {
+			out[i] = it.Score
+		}
+		return out
+	}
+	before := scores()
+	require.Eventually(t, func() bool {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		return !c.rebuilding
+	}, timeoutRebuild, tick)
+	c.mu.RLock()
+	indexed := c.indexed
+	c.mu.RUnlock()
+	require.GreaterOrEqual(t, indexed, len(s.items)+1025, "the fresh rows were indexed")
+	// The same scores (tied copies may swap places: the index and the
+	// fresh scan normalise the query separately, to the last bit).
+	after := scores()
+	require.Len(t, after, len(before))
+	for i := range before {
+		require.InDelta(t, before[i], after[i], 1e-5, "rank %d", i)
+	}
+	require.Equal(t, len(s.items)+len(added), c.Len())
+}
+
+// Ranking, putting and removing at once: run under -race.
+func TestCatalogConcurrentUse(t *testing.T) {
+	s, _, c := liveShop(t, nil)
+	intents := topicIntent(c, s, 0)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := range 300 {
+				it := s.items[(i+w)%len(s.items)]
+				it.ID = fmt.Sprintf("w%d-%d", w, i)
+				if err := c.Put(it); err != nil {
+					t.Error(err)
+				}
+				if i%3 == 0 {
+					c.Remove(it.ID)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 300 {
+			if _, err := c.Rank(intents, nil, RankOptions{K: 10}); err != nil {
+				t.Error(err)
+			}
+			c.SessionItems([]string{"w0-1", s.items[0].ID}, nil)
+		}
+	})
+	wg.Wait()
+	require.Equal(t, len(s.items)+2*200, c.Len())
+}
+
+const (
+	timeoutRebuild = 30 * time.Second
+	tick           = 10 * time.Millisecond
+)
