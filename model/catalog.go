@@ -36,7 +36,7 @@ type Catalog struct {
 	// vectors still place the clicks a session made on them among its
 	// intents, although they are never recommended.
 	rows  map[string]int32
-	vecs  []float32        // row-major unit vectors; a zero row is an item without a vector
+	vecs  []float32 // row-major unit vectors; a zero row is an item without a vector
 	cats  [][]string
 	brand []string
 	dead  []bool // rows replaced or removed
@@ -196,7 +196,7 @@ func (c *Catalog) Live(id string) bool {
 // still scanned) and allows the next Put to try again.
 func (c *Catalog) rebuild(n int) {
 	c.mu.RLock()
-	vecs := c.vecs[:n*c.dim : n*c.dim]
+	vecs := c.vecs[: n*c.dim : n*c.dim]
 	c.mu.RUnlock()
 	idx, err := c.build(c.dim, vecs)
 	c.mu.Lock()
