@@ -28,6 +28,7 @@ type Metrics struct {
 	modelInfo    *prometheus.GaugeVec
 	modelLoaded  prometheus.Gauge
 	catalogItems prometheus.Gauge
+	coldItems    prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -82,11 +83,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionrec_model_loaded_timestamp_seconds", Help: "When the serving model was loaded, Unix seconds.",
 		}),
 		catalogItems: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sessionrec_catalog_items", Help: "Items in the serving catalogue.",
+			Name: "sessionrec_catalog_items", Help: "Items in the catalogue (the items topic's, else the model's).",
+		}),
+		coldItems: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_catalog_cold_items_total", Help: "Items embedded from their features as they arrived on the items topic, while a model served.",
 		}),
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.commit, m.noModelCount, m.watermark, m.restarts,
-		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems)
+		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems)
 	return m
 }
 
@@ -171,4 +175,25 @@ func (m *Metrics) model(e *Engine, at time.Time) {
 	m.modelInfo.WithLabelValues(e.Version()).Set(1)
 	m.modelLoaded.Set(float64(at.UnixNano()) / 1e9)
 	m.catalogItems.Set(float64(e.catalog.Len()))
+}
+
+// catalog sets the catalogue size.
+func (m *Metrics) catalog(n int) {
+	if m != nil {
+		m.catalogItems.Set(float64(n))
+	}
+}
+
+// coldItem counts an item embedded as it arrived.
+func (m *Metrics) coldItem() {
+	if m != nil {
+		m.coldItems.Inc()
+	}
+}
+
+// deadLetter counts a dead letter outside a poll batch (the items topic's).
+func (m *Metrics) deadLetter(reason string) {
+	if m != nil {
+		m.deadLetters.WithLabelValues(reason).Inc()
+	}
 }

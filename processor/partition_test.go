@@ -16,14 +16,13 @@ import (
 	"github.com/sessionrec/sessionrec/topics"
 )
 
-// testEngine trains a small model on the synthetic shop once per test
-// binary.
-var testEngine = sync.OnceValues(func() (*Engine, error) {
+// testModel trains a small model on the synthetic shop once per test
+// binary, and returns it with the shop's catalogue.
+var testModel = sync.OnceValues(func() (*model.Model, error) {
 	shop := synth.NewShop(1)
-	items := make([]model.Item, len(shop.Items))
+	items := testItems(shop)
 	index := map[string]int32{}
-	for i, it := range shop.Items {
-		items[i] = model.Item{ID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
+	for i, it := range items {
 		index[it.ID] = int32(i)
 	}
 	c := model.Corpus{Items: items}
@@ -34,11 +33,25 @@ var testEngine = sync.OnceValues(func() (*Engine, error) {
 		}
 		c.Sessions = append(c.Sessions, evs)
 	}
-	m, err := model.Train(c, model.TrainConfig{Epochs: 10, Seed: 1})
+	return model.Train(c, model.TrainConfig{Epochs: 10, Seed: 1})
+})
+
+// testItems is the synthetic shop's catalogue.
+func testItems(shop *synth.Shop) []model.Item {
+	items := make([]model.Item, len(shop.Items))
+	for i, it := range shop.Items {
+		items[i] = model.Item{ID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
+	}
+	return items
+}
+
+// testEngine is an engine of testModel over the shop's catalogue.
+var testEngine = sync.OnceValues(func() (*Engine, error) {
+	m, err := testModel()
 	if err != nil {
 		return nil, err
 	}
-	return NewEngine(m, items, nil, model.IntentConfig{}, Knobs{K: 5})
+	return NewEngine(m, testItems(synth.NewShop(1)), nil, model.IntentConfig{}, Knobs{K: 5})
 })
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

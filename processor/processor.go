@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/sessionrec/sessionrec/model"
 	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 )
@@ -58,6 +59,23 @@ type Config struct {
 	// LagInterval is how often the lag metric asks the brokers for the
 	// input partitions' end offsets. Default 5s; negative turns it off.
 	LagInterval time.Duration
+	// Engine says how engines are built from a model (SetModel).
+	Engine EngineConfig
+	// Catalog seeds the catalogue (e.g. from a file); the items topic's
+	// records replace or withdraw these items.
+	Catalog []model.Item
+}
+
+// EngineConfig says how the processor builds an engine from a model and
+// the catalogue.
+type EngineConfig struct {
+	// Index builds the similarity index; nil means exact search.
+	Index model.IndexBuilder
+	// Intents configures the intent detector.
+	Intents model.IntentConfig
+	// Knobs are the ranking settings of published records and the
+	// query API's defaults.
+	Knobs Knobs
 }
 
 func (c *Config) fill() error {
@@ -124,6 +142,7 @@ type Processor struct {
 	// partitions is the input topics' partition count, 0 until Run has
 	// checked the topics.
 	partitions atomic.Int32
+	cat        *catalogue
 }
 
 // New builds a processor over an open store; the caller keeps ownership of
@@ -146,7 +165,7 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 		}
 	}
 	p := &Processor{cfg: cfg, db: db, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
-		fatalErr: make(chan error, 1), owned: map[int32]store.Checkpoint{}}
+		fatalErr: make(chan error, 1), owned: map[int32]store.Checkpoint{}, cat: newCatalogue(cfg.Catalog)}
 	return p, nil
 }
 
@@ -180,6 +199,43 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	p.partitions.Store(layout.Partitions)
+
+	// The catalogue first: events of items it has not read yet would be
+	// dead letters.
+	var follower sync.WaitGroup
+	fctx, stopFollowing := context.WithCancel(ctx)
+	defer func() {
+		stopFollowing()
+		follower.Wait()
+	}()
+	followErr := make(chan error, 1)
+	if _, err := adm.EndOffsets(ctx, cfg.Names.Items); err != nil {
+		var missing *topics.MissingTopicsError
+		if !errors.As(err, &missing) {
+			return err
+		}
+		cfg.Logger.Warn("no items topic: the catalogue is the model's and --catalog's", "topic", cfg.Names.Items)
+		p.cat.mu.Lock()
+		p.cat.markLoaded()
+		err := p.buildEngineLocked()
+		p.cat.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	} else {
+		follower.Go(func() {
+			if err := p.followItems(fctx); err != nil {
+				followErr <- fmt.Errorf("processor: follow the items topic: %w", err)
+			}
+		})
+		select {
+		case <-p.cat.loaded:
+		case err := <-followErr:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: cfg.Group, Brokers: cfg.Brokers,
 		Topics: []string{string(cfg.Names.Clicks), string(cfg.Names.Purchases)},
@@ -204,14 +260,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	if cfg.Metrics != nil && cfg.LagInterval > 0 {
 		lagLoop.Go(func() { p.measureLag(lctx) })
 	}
-	runErr := p.loop(ctx, group)
+	runErr := p.loop(ctx, group, followErr)
 	stopLag()
 	lagLoop.Wait()
 	p.ready.Store(false)
 	return errors.Join(runErr, group.Close(), p.recs.Close(), p.dlq.Close())
 }
 
-func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup) error {
+func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, followErr <-chan error) error {
 	backoff := 100 * time.Millisecond
 	for {
 		gen, err := group.Next(ctx)
@@ -271,6 +327,8 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup) error 
 		p.ready.Store(true)
 		select {
 		case err := <-p.fatalErr:
+			return err
+		case err := <-followErr:
 			return err
 		case <-ctx.Done():
 			return nil

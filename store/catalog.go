@@ -76,3 +76,6 @@ func (b *CatalogBatch) Commit() error {
 	}
 	return errors.Join(err, b.b.Close())
 }
+
+// Abort discards the batch.
+func (b *CatalogBatch) Abort() error { return b.b.Close() }

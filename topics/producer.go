@@ -54,6 +54,37 @@ func (p *Producer) Send(ctx context.Context, events ...Event) error {
 	return nil
 }
 
+// SendItems writes catalogue items to the items topic, keyed by item id,
+// and waits for the acknowledgements. Items are validated first; an
+// invalid one fails the call before anything is written.
+func (p *Producer) SendItems(ctx context.Context, items ...Item) error {
+	msgs := make([]kafka.Message, 0, len(items))
+	for _, it := range items {
+		v, err := it.Encode()
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, kafka.Message{Topic: string(p.names.Items), Key: []byte(it.ItemID), Value: v})
+	}
+	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("topics: produce %d items: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// WithdrawItems writes tombstones for the items to the items topic: the
+// processors never recommend them again.
+func (p *Producer) WithdrawItems(ctx context.Context, ids ...string) error {
+	msgs := make([]kafka.Message, 0, len(ids))
+	for _, id := range ids {
+		msgs = append(msgs, kafka.Message{Topic: string(p.names.Items), Key: []byte(id), Value: nil})
+	}
+	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("topics: withdraw %d items: %w", len(msgs), err)
+	}
+	return nil
+}
+
 // Close flushes and closes the producer.
 func (p *Producer) Close() error { return p.w.Close() }
 

@@ -80,7 +80,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
-	build, err := indexBuilder(*index, len(catalog))
+	build, err := indexBuilder(*index)
 	if err != nil {
 		return err
 	}

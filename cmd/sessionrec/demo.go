@@ -68,11 +68,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err != nil {
 		return err
 	}
-	eng, err := processor.NewEngine(m, items, nil, model.IntentConfig{}, processor.Knobs{K: 5, ExcludeSeen: true})
-	if err != nil {
+	log.Info("model trained", "version", m.Digest(), "items", len(items), "sessions", m.Info.KeptSessions, "took", time.Since(start).Round(time.Millisecond))
+
+	// The shop's catalogue on the items topic, as a shop publishes it.
+	prod := topics.NewProducer(brokers, names)
+	recs := make([]topics.Item, len(items))
+	for i, it := range items {
+		recs[i] = topics.Item{ItemID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
+	}
+	if err := errors.Join(prod.SendItems(ctx, recs...), prod.Close()); err != nil {
 		return err
 	}
-	log.Info("model trained", "version", eng.Version(), "items", len(items), "sessions", m.Info.KeptSessions, "took", time.Since(start).Round(time.Millisecond))
 
 	db, closeStore, err := openTempStore("sessionrec-demo-")
 	if err != nil {
@@ -82,11 +88,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	proc, err := processor.New(processor.Config{Brokers: brokers, Group: "sessionrec-demo", Names: names, IdleAdvance: -1, Logger: log,
-		Metrics: processor.NewMetrics(reg)}, db)
+		Metrics: processor.NewMetrics(reg), Engine: processor.EngineConfig{Knobs: processor.Knobs{K: 5, ExcludeSeen: true}}}, db)
 	if err != nil {
 		return err
 	}
-	proc.SetEngine(eng)
+	if err := proc.SetModel(m); err != nil {
+		return err
+	}
 	if *httpAddr != "" {
 		addr, stopHTTP, err := serveHTTP(*httpAddr, proc.Handler(reg), log)
 		if err != nil {

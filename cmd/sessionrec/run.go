@@ -66,21 +66,36 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	defer func() { err = errors.Join(err, db.Close()) }()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build, err := indexBuilder(*index)
+	if err != nil {
+		return err
+	}
+	var seed []model.Item
+	if *catalogFile != "" {
+		if seed, err = readCatalog(*catalogFile); err != nil {
+			return err
+		}
+	}
 	proc, err := processor.New(processor.Config{
 		Brokers: brokerList(*brokers), Group: *group, Names: tf.names(), BatchSize: *batchSize, SessionTimeout: *sessTimeout,
 		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace},
 		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: processor.NewMetrics(reg),
+		Engine: processor.EngineConfig{Index: build,
+			Knobs: processor.Knobs{K: *k, Diversity: *diversity, History: *history, HalfLife: *halfLife, ExcludeSeen: *excludeSeen}},
+		Catalog: seed,
 	}, db)
 	if err != nil {
 		return err
 	}
 	if *modelFile != "" {
-		eng, err := loadEngine(*modelFile, *catalogFile, *index, processor.Knobs{K: *k, Diversity: *diversity, History: *history, HalfLife: *halfLife, ExcludeSeen: *excludeSeen})
+		m, err := readModel(*modelFile)
 		if err != nil {
 			return err
 		}
-		proc.SetEngine(eng)
-		log.Info("model loaded", "version", eng.Version(), "file", *modelFile)
+		if err := proc.SetModel(m); err != nil {
+			return err
+		}
+		log.Info("model read; it serves once the catalogue is loaded", "version", m.Info.Version, "file", *modelFile)
 	}
 
 	ln, err := net.Listen("tcp", *httpAddr)
@@ -108,9 +123,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	return err
 }
 
-// loadEngine reads a model artefact and a catalogue file into an engine.
-func loadEngine(modelFile, catalogFile, index string, knobs processor.Knobs) (*processor.Engine, error) {
-	f, err := os.Open(modelFile)
+// readModel reads a model artefact file.
+func readModel(path string) (*model.Model, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -119,25 +134,15 @@ func loadEngine(modelFile, catalogFile, index string, knobs processor.Knobs) (*p
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load model %s: %w", modelFile, err)
+		return nil, fmt.Errorf("load model %s: %w", path, err)
 	}
-	items := m.IDItems()
-	if catalogFile != "" {
-		if items, err = readCatalog(catalogFile); err != nil {
-			return nil, err
-		}
-	}
-	build, err := indexBuilder(index, len(items))
-	if err != nil {
-		return nil, err
-	}
-	return processor.NewEngine(m, items, build, model.IntentConfig{}, knobs)
+	return m, nil
 }
 
 // indexBuilder chooses the similarity index: exact search scans every item
 // (about 1 ms per query at 100k items), IVF scans the closest clusters
 // (about 0.1 ms at recall@20 0.99; see the README's benchmarks).
-func indexBuilder(name string, items int) (model.IndexBuilder, error) {
+func indexBuilder(name string) (model.IndexBuilder, error) {
 	ivf := func(dim int, v []float32) (model.Index, error) {
 		return model.NewIVFIndex(dim, v, model.IVFConfig{Workers: 2})
 	}
@@ -147,10 +152,13 @@ func indexBuilder(name string, items int) (model.IndexBuilder, error) {
 	case "ivf":
 		return ivf, nil
 	case "auto":
-		if items > 20_000 {
-			return ivf, nil
-		}
-		return model.ExactIndexBuilder, nil
+		// Decided at each build, as the catalogue grows and shrinks.
+		return func(dim int, v []float32) (model.Index, error) {
+			if dim > 0 && len(v)/dim > 20_000 {
+				return ivf(dim, v)
+			}
+			return model.ExactIndexBuilder(dim, v)
+		}, nil
 	}
 	return nil, fmt.Errorf("-index %q: want exact, ivf or auto", name)
 }

@@ -1,0 +1,208 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// catalogue is the instance's copy of the items topic: every item, kept
+// in memory and in the store, applied to the serving engine as it changes.
+// It is the one place engines are built from, so that a model swap and an
+// item change never miss each other: both hold mu.
+type catalogue struct {
+	mu    sync.Mutex
+	items map[string]model.Item
+	// model is the model the next engine is built with; nil until one is
+	// set.
+	model *model.Model
+	// loaded is closed once the store's copy and the topic up to its end
+	// offsets at start are read.
+	loaded     chan struct{}
+	loadedOnce sync.Once
+}
+
+func newCatalogue(seed []model.Item) *catalogue {
+	c := &catalogue{items: make(map[string]model.Item, len(seed)), loaded: make(chan struct{})}
+	for _, it := range seed {
+		c.items[it.ID] = it
+	}
+	return c
+}
+
+func (c *catalogue) markLoaded() { c.loadedOnce.Do(func() { close(c.loaded) }) }
+
+func (c *catalogue) isLoaded() bool {
+	select {
+	case <-c.loaded:
+		return true
+	default:
+		return false
+	}
+}
+
+// toModelItem converts an items-topic record for the model.
+func toModelItem(it topics.Item) model.Item {
+	return model.Item{ID: it.ItemID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
+}
+
+// SetModel makes m the model of every event handled once it returns: it
+// builds an engine over the catalogue (the items topic's items, or the
+// model's own item IDs while the topic holds none) and swaps it in. Events
+// in flight finish with the engine they started with. Before Run has read
+// the catalogue, the model is kept and the engine is built once it has.
+func (p *Processor) SetModel(m *model.Model) error {
+	c := p.cat
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.model = m
+	if !c.isLoaded() {
+		return nil
+	}
+	return p.buildEngineLocked()
+}
+
+// buildEngineLocked builds the engine of the catalogue's model over its
+// items and serves it. The caller holds p.cat.mu.
+func (p *Processor) buildEngineLocked() error {
+	c := p.cat
+	if c.model == nil {
+		return nil
+	}
+	items := slices.SortedFunc(maps.Values(c.items), func(a, b model.Item) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	if len(items) == 0 {
+		items = c.model.IDItems()
+	}
+	start := p.cfg.Now()
+	e, err := NewEngine(c.model, items, p.cfg.Engine.Index, p.cfg.Engine.Intents, p.cfg.Engine.Knobs)
+	if err != nil {
+		return fmt.Errorf("processor: build the engine of model %s: %w", c.model.Info.Version, err)
+	}
+	p.SetEngine(e)
+	p.cfg.Logger.Info("model serving", "version", e.Version(), "items", len(items), "took", p.cfg.Now().Sub(start))
+	return nil
+}
+
+// followItems loads the store's copy of the catalogue, reads the items
+// topic from where the copy ends, builds the engine when caught up, and
+// then applies every change as it comes until ctx ends.
+func (p *Processor) followItems(ctx context.Context) error {
+	c := p.cat
+	from := map[int32]int64{}
+	c.mu.Lock()
+	err := p.db.Items(func(id string, v []byte) bool {
+		it, derr := topics.DecodeItem([]byte(id), v, p.cfg.Limits)
+		if derr != nil {
+			err := fmt.Errorf("processor: the store's copy of item %q: %w", id, derr)
+			p.cfg.Logger.Warn("skipping a stored item", "err", err)
+			return true
+		}
+		c.items[id] = toModelItem(it)
+		return true
+	})
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	infos, err := p.admin.EndOffsets(ctx, p.cfg.Names.Items)
+	if err != nil {
+		return err
+	}
+	for part := range infos {
+		o, err := p.db.ItemsOffset(part)
+		switch {
+		case err == nil:
+			from[part] = o
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	caughtUp := func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.isLoaded() {
+			return
+		}
+		c.markLoaded()
+		p.cfg.Metrics.catalog(len(c.items))
+		if err := p.buildEngineLocked(); err != nil {
+			p.cfg.Logger.Error("catalogue loaded, but no engine", "err", err)
+		}
+	}
+	return p.follow(ctx, p.cfg.Names.Items, from, func(m kafka.Message) error { return p.applyItem(ctx, m) }, caughtUp)
+}
+
+// applyItem applies one record of the items topic: a tombstone withdraws
+// the item, an item is added or replaced (its vector encoded at once), and
+// a record that is not an item goes to the dead-letter topic. The store's
+// copy and offset move in one batch.
+func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
+	c := p.cat
+	b := p.db.NewCatalogBatch()
+	id := string(m.Key)
+	var dead *topics.DeadLetter
+	c.mu.Lock()
+	eng := p.Engine()
+	if !c.isLoaded() {
+		eng = nil // the engine is built from the whole catalogue once loaded
+	}
+	if m.Value == nil {
+		delete(c.items, id)
+		if err := b.DeleteItem(id); err != nil {
+			c.mu.Unlock()
+			return errors.Join(err, b.Abort())
+		}
+		if eng != nil && eng.catalog.Remove(id) {
+			p.cfg.Logger.Debug("item withdrawn", "item", id)
+		}
+	} else if it, err := topics.DecodeItem(m.Key, m.Value, p.cfg.Limits); err != nil {
+		dl := topics.NewDeadLetter(p.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, err)
+		dead = &dl
+	} else {
+		mi := toModelItem(it)
+		c.items[id] = mi
+		if err := b.PutItem(id, m.Value); err != nil {
+			c.mu.Unlock()
+			return errors.Join(err, b.Abort())
+		}
+		if eng != nil {
+			if err := eng.catalog.Put(mi); err != nil {
+				c.mu.Unlock()
+				return errors.Join(err, b.Abort())
+			}
+			p.cfg.Metrics.coldItem()
+		}
+	}
+	n := len(c.items)
+	c.mu.Unlock()
+	if dead != nil {
+		p.cfg.Metrics.deadLetter(dead.Reason)
+		if err := p.publish(ctx, &pending{dead: []topics.DeadLetter{*dead}}); err != nil {
+			return errors.Join(err, b.Abort())
+		}
+	}
+	if err := b.SetOffset(int32(m.Partition), m.Offset+1); err != nil {
+		return errors.Join(err, b.Abort())
+	}
+	if c.isLoaded() {
+		p.cfg.Metrics.catalog(n)
+	}
+	return b.Commit()
+}

@@ -1,0 +1,93 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// follow reads every partition of a topic outside the consumer group, as
+// every instance reads the compacted items and models topics whole: from
+// the offsets in from (the start of a partition that has none), calling
+// apply for each record, one at a time, in offset order within a
+// partition. Once every partition has been read up to the end offsets it
+// had when follow started, caughtUp is called (at once for an empty
+// topic). follow returns nil when ctx ends, or the first error of apply
+// or of a reader.
+func (p *Processor) follow(ctx context.Context, topic topics.Topic, from map[int32]int64,
+	apply func(kafka.Message) error, caughtUp func()) error {
+	ends, err := p.admin.EndOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	firsts, err := p.admin.StartOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	behind := map[int32]int64{} // partition -> end offset still to reach
+	for part, end := range ends {
+		if max(from[part], firsts[part]) < end {
+			behind[part] = end
+		}
+	}
+	if len(behind) == 0 {
+		caughtUp()
+	}
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	msgs := make(chan kafka.Message, 64)
+	errs := make(chan error, len(ends))
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	for part := range ends {
+		start, ok := from[part]
+		if !ok {
+			start = kafka.FirstOffset
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: p.cfg.Brokers, Topic: string(topic), Partition: int(part),
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: readerMaxWait, ReadLagInterval: -1})
+		if err := r.SetOffset(start); err != nil {
+			return fmt.Errorf("follow %s/%d from %d: %w", topic, part, start, err)
+		}
+		readers.Go(func() {
+			defer func() { _ = r.Close() }() // a reader's close error is of no use once it stops
+			for {
+				m, err := r.FetchMessage(rctx)
+				if err != nil {
+					if rctx.Err() == nil {
+						errs <- fmt.Errorf("follow %s/%d: %w", topic, part, err)
+					}
+					return
+				}
+				select {
+				case msgs <- m:
+				case <-rctx.Done():
+					return
+				}
+			}
+		})
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errs:
+			return err
+		case m := <-msgs:
+			if err := apply(m); err != nil {
+				return err
+			}
+			part := int32(m.Partition)
+			if end, ok := behind[part]; ok && m.Offset+1 >= end {
+				delete(behind, part)
+				if len(behind) == 0 {
+					caughtUp()
+				}
+			}
+		}
+	}
+}
