@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -163,38 +161,15 @@ func indexBuilder(name string) (model.IndexBuilder, error) {
 	return nil, fmt.Errorf("-index %q: want exact, ivf or auto", name)
 }
 
-// catalogLine is one line of a catalogue file.
-type catalogLine struct {
-	ItemID   string  `json:"item_id"`
-	Name     string  `json:"name"`
-	Category string  `json:"category"`
-	Brand    string  `json:"brand"`
-	Price    float64 `json:"price"`
-}
-
+// readCatalog reads a catalogue file (see readItemFile) for the model.
 func readCatalog(path string) ([]model.Item, error) {
-	f, err := os.Open(path)
+	recs, err := readItemFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close() //nolint:errcheck // read-only
-	var items []model.Item
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var l catalogLine
-		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&l); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-		}
-		if l.ItemID == "" {
-			return nil, fmt.Errorf("%s:%d: item_id is empty", path, n)
-		}
-		items = append(items, model.Item{ID: l.ItemID, Name: l.Name, Category: l.Category, Brand: l.Brand, Price: l.Price})
+	items := make([]model.Item, len(recs))
+	for i, r := range recs {
+		items[i] = model.Item{ID: r.ItemID, Name: r.Name, Category: r.Category, Brand: r.Brand, Price: r.Price}
 	}
-	return items, sc.Err()
+	return items, nil
 }
