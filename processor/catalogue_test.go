@@ -109,7 +109,7 @@ func testLiveCatalogue(t *testing.T, brokers []string) {
 	require.True(t, p.Engine().Knows(fresh.ItemID), "events on it are applied, not dead letters")
 
 	// A malformed item record is a dead letter; the catalogue goes on.
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	require.NoError(t, w.WriteMessages(t.Context(), kafka.Message{Topic: string(names.Items), Key: []byte("bad"), Value: []byte(`{"item_id":"bad","price":-1}`)}))
 	require.NoError(t, w.Close())
 	dead := readAll(t, brokers, names.DeadLetters, 2, 30*time.Second, func(ms []kafka.Message) bool { return len(ms) >= 1 })

@@ -29,6 +29,9 @@ type Metrics struct {
 	modelLoaded  prometheus.Gauge
 	catalogItems prometheus.Gauge
 	coldItems    prometheus.Counter
+	rollouts     prometheus.Counter
+	rolloutTime  prometheus.Histogram
+	rejected     *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -85,12 +88,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		catalogItems: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sessionrec_catalog_items", Help: "Items in the catalogue (the items topic's, else the model's).",
 		}),
+		rollouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_model_rollouts_total", Help: "Models from the models topic verified and swapped in.",
+		}),
+		rolloutTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sessionrec_model_rollout_seconds", Help: "From a model's manifest to its engine serving: verify, read, encode the catalogue, build the index.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_model_rejected_total", Help: "Models from the models topic refused, by reason; the serving model keeps serving.",
+		}, []string{"reason"}),
 		coldItems: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_catalog_cold_items_total", Help: "Items embedded from their features as they arrived on the items topic, while a model served.",
 		}),
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.commit, m.noModelCount, m.watermark, m.restarts,
-		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems)
+		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
+		m.rollouts, m.rolloutTime, m.rejected)
 	return m
 }
 
@@ -195,5 +209,20 @@ func (m *Metrics) coldItem() {
 func (m *Metrics) deadLetter(reason string) {
 	if m != nil {
 		m.deadLetters.WithLabelValues(reason).Inc()
+	}
+}
+
+// rollout records a model swapped in from the models topic.
+func (m *Metrics) rollout(took time.Duration) {
+	if m != nil {
+		m.rollouts.Inc()
+		m.rolloutTime.Observe(took.Seconds())
+	}
+}
+
+// modelRejected counts a model refused.
+func (m *Metrics) modelRejected(reason string) {
+	if m != nil {
+		m.rejected.WithLabelValues(reason).Inc()
 	}
 }

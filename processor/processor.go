@@ -129,6 +129,8 @@ type Processor struct {
 	engine atomic.Pointer[Engine]
 	recs   *kafka.Writer
 	dlq    *kafka.Writer
+	// transport is the writers'; its idle connections close with Run.
+	transport *kafka.Transport
 
 	ready    atomic.Bool
 	noModel  sync.Once
@@ -151,11 +153,15 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	// The writers' own transport: kafka-go's shared default caches topic
+	// metadata, and would call a topic created meanwhile unknown.
+	tr := &kafka.Transport{}
 	w := func(t topics.Topic) *kafka.Writer {
 		return &kafka.Writer{
-			Addr:     kafka.TCP(cfg.Brokers...),
-			Topic:    string(t),
-			Balancer: &kafka.Murmur2Balancer{},
+			Transport: tr,
+			Addr:      kafka.TCP(cfg.Brokers...),
+			Topic:     string(t),
+			Balancer:  &kafka.Murmur2Balancer{},
 			// Records leave within milliseconds: the latency from event
 			// to recommendation is the product.
 			BatchTimeout: 2 * time.Millisecond,
@@ -164,7 +170,7 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 			RequiredAcks: kafka.RequireAll,
 		}
 	}
-	p := &Processor{cfg: cfg, db: db, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
+	p := &Processor{cfg: cfg, db: db, transport: tr, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
 		fatalErr: make(chan error, 1), owned: map[int32]store.Checkpoint{}, cat: newCatalogue(cfg.Catalog)}
 	return p, nil
 }
@@ -208,7 +214,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		stopFollowing()
 		follower.Wait()
 	}()
-	followErr := make(chan error, 1)
+	followErr := make(chan error, 2)
 	if _, err := adm.EndOffsets(ctx, cfg.Names.Items); err != nil {
 		var missing *topics.MissingTopicsError
 		if !errors.As(err, &missing) {
@@ -230,6 +236,28 @@ func (p *Processor) Run(ctx context.Context) error {
 		})
 		select {
 		case <-p.cat.loaded:
+		case err := <-followErr:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	// Then the models topic, whose newest model replaces --model's.
+	if _, err := adm.EndOffsets(ctx, cfg.Names.Models); err != nil {
+		var missing *topics.MissingTopicsError
+		if !errors.As(err, &missing) {
+			return err
+		}
+		cfg.Logger.Warn("no models topic: no live model rollout", "topic", cfg.Names.Models)
+	} else {
+		mf := newModelFollower(p)
+		follower.Go(func() {
+			if err := p.followModels(fctx, mf); err != nil {
+				followErr <- fmt.Errorf("processor: follow the models topic: %w", err)
+			}
+		})
+		select {
+		case <-mf.loaded:
 		case err := <-followErr:
 			return err
 		case <-ctx.Done():
@@ -264,7 +292,9 @@ func (p *Processor) Run(ctx context.Context) error {
 	stopLag()
 	lagLoop.Wait()
 	p.ready.Store(false)
-	return errors.Join(runErr, group.Close(), p.recs.Close(), p.dlq.Close())
+	err = errors.Join(runErr, group.Close(), p.recs.Close(), p.dlq.Close())
+	p.transport.CloseIdleConnections()
+	return err
 }
 
 func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, followErr <-chan error) error {

@@ -127,7 +127,7 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	// Produce ten users' sessions and one malformed record.
 	shop := synth.NewShop(1)
 	sessions := shop.Sessions(2, synth.SessionConfig{Users: 10, Sessions: 20})
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer func() { require.NoError(t, w.Close()) }()
 	want := map[string]uint64{}
 	var msgs []kafka.Message

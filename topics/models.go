@@ -124,7 +124,9 @@ func PublishModel(ctx context.Context, brokers []string, topic Topic, version st
 	sum := sha256.Sum256(artefact)
 	m := ModelManifest{Version: version, Size: int64(len(artefact)), SHA256: hex.EncodeToString(sum[:]),
 		Chunks: (len(artefact) + ModelChunkSize - 1) / ModelChunkSize, PublishedAt: time.Now().UTC()}
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: string(topic), BatchTimeout: 2 * time.Millisecond,
+	tr := &kafka.Transport{} // not the shared default's cached metadata
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Transport: tr, Addr: kafka.TCP(brokers...), Topic: string(topic), BatchTimeout: 2 * time.Millisecond,
 		RequiredAcks: kafka.RequireAll, BatchBytes: 2 * ModelChunkSize}
 	for i := range m.Chunks {
 		c := artefact[i*ModelChunkSize : min((i+1)*ModelChunkSize, len(artefact))]

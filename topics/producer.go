@@ -17,13 +17,18 @@ import (
 type Producer struct {
 	names Names
 	w     *kafka.Writer
+	tr    *kafka.Transport
 }
 
 // NewProducer returns a producer to the brokers' topics in names.
 func NewProducer(brokers []string, names Names) *Producer {
-	return &Producer{names: names.WithDefaults(), w: &kafka.Writer{
-		Addr:     kafka.TCP(brokers...),
-		Balancer: &kafka.Murmur2Balancer{},
+	// A transport of its own: kafka-go's shared default caches topic
+	// metadata and would call a topic created meanwhile unknown.
+	tr := &kafka.Transport{}
+	return &Producer{names: names.WithDefaults(), tr: tr, w: &kafka.Writer{
+		Transport: tr,
+		Addr:      kafka.TCP(brokers...),
+		Balancer:  &kafka.Murmur2Balancer{},
 		// Events go out within milliseconds; the default would hold each
 		// batch for a second.
 		BatchTimeout: 2 * time.Millisecond,
@@ -86,7 +91,11 @@ func (p *Producer) WithdrawItems(ctx context.Context, ids ...string) error {
 }
 
 // Close flushes and closes the producer.
-func (p *Producer) Close() error { return p.w.Close() }
+func (p *Producer) Close() error {
+	err := p.w.Close()
+	p.tr.CloseIdleConnections()
+	return err
+}
 
 // ReplayConfig paces Replay.
 type ReplayConfig struct {
