@@ -296,10 +296,6 @@ func (p *Processor) userState(id string) (*store.UserState, int64, error) {
 	return s, cp.WatermarkMs, err
 }
 
-// ownerOf returns the API address of the instance that owns a partition,
-// "" when unknown. Members do not advertise their API addresses yet.
-func (p *Processor) ownerOf(int32) string { return "" }
-
 func (p *Processor) engineOrUnavailable() (*Engine, error) {
 	e := p.Engine()
 	if e == nil {

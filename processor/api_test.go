@@ -1,9 +1,11 @@
 package processor
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sessionrec/sessionrec/model/synth"
 	"github.com/sessionrec/sessionrec/store"
@@ -340,5 +343,85 @@ func TestOpenAPIMatchesTheCode(t *testing.T) {
 		require.Equal(t, fields, props, "schema %s: properties", name)
 		req := slices.Sorted(slices.Values(s.Required))
 		require.Equal(t, required, req, "schema %s: required", name)
+	}
+}
+
+// Two instances share a group: each answers for the users of its own
+// partitions and sends a client asking about another's user to the owner
+// (421 with the owner's advertised address).
+func TestAPIMisdirectedNamesTheOwner(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	names := uniqueNames(t)
+	adm, err := topics.NewAdmin(brokers)
+	require.NoError(t, err)
+	defer adm.Close()
+	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 2}))
+	eng, err := testEngine()
+	require.NoError(t, err)
+
+	type instance struct {
+		p   *Processor
+		srv *httptest.Server
+	}
+	var insts []instance
+	for i := range 2 {
+		db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, db.Close()) })
+		p, err := New(Config{Brokers: brokers, Group: "g" + string(names.Clicks), Names: names, IdleAdvance: -1,
+			SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+			Advertise: fmt.Sprintf("instance-%d.example:8080", i)}, db)
+		require.NoError(t, err)
+		p.SetEngine(eng)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+		srv := httptest.NewServer(p.Handler(prometheus.NewRegistry()))
+		t.Cleanup(srv.Close)
+		insts = append(insts, instance{p, srv})
+	}
+	// Wait until the group settles with one partition each.
+	require.Eventually(t, func() bool {
+		for _, in := range insts {
+			in.p.mu.Lock()
+			n := len(in.p.owned)
+			in.p.mu.Unlock()
+			if !in.p.Ready() || n != 1 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 20*time.Millisecond)
+
+	for i, in := range insts {
+		in.p.mu.Lock()
+		var mine int32
+		for part := range in.p.owned {
+			mine = part
+		}
+		in.p.mu.Unlock()
+		// A user of the other partition.
+		var user string
+		for u := 0; user == ""; u++ {
+			id := fmt.Sprintf("u%d", u)
+			if int32((&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(id)}, 0, 1)) != mine {
+				user = id
+			}
+		}
+		resp, err := http.Get(in.srv.URL + "/v1/users/" + user + "/session")
+		require.NoError(t, err)
+		var e errorResponse
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
+		require.NoError(t, resp.Body.Close())
+		require.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode)
+		require.Equal(t, fmt.Sprintf("instance-%d.example:8080", 1-i), e.Owner, "instance %d names the owner", i)
+		require.Equal(t, 1-mine, *e.Partition)
 	}
 }

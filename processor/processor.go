@@ -64,6 +64,12 @@ type Config struct {
 	// Catalog seeds the catalogue (e.g. from a file); the items topic's
 	// records replace or withdraw these items.
 	Catalog []model.Item
+	// Advertise is the address of this instance's query API as other
+	// instances should give it to clients (host:port). It travels with
+	// the group membership, so that an instance asked about a user whose
+	// partition another owns can answer 421 with the owner. Empty: not
+	// advertised.
+	Advertise string
 }
 
 // EngineConfig says how the processor builds an engine from a model and
@@ -145,6 +151,11 @@ type Processor struct {
 	// checked the topics.
 	partitions atomic.Int32
 	cat        *catalogue
+
+	// owners caches which member's API owns each partition (ownerOf).
+	ownersMu sync.Mutex
+	owners   map[int32]string
+	ownersAt time.Time
 }
 
 // New builds a processor over an open store; the caller keeps ownership of
@@ -198,7 +209,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	defer adm.Close()
+	p.ownersMu.Lock() // ownerOf reads it from the API's goroutines
 	p.admin = adm
+	p.ownersMu.Unlock()
 	// Refuse to run when clicks and purchases are not co-partitioned.
 	layout, err := adm.CheckStream(ctx, cfg.Names)
 	if err != nil {
@@ -270,7 +283,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		// Range assignment gives partition p of clicks and of purchases
 		// to the same member: both topics have the same partition count
 		// and the members are ranged in the same order for each.
-		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		GroupBalancers:    []kafka.GroupBalancer{advertisingBalancer{addr: cfg.Advertise}},
 		SessionTimeout:    cfg.SessionTimeout,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		RebalanceTimeout:  cfg.SessionTimeout,
@@ -418,4 +431,44 @@ func (p *Processor) measureLag(ctx context.Context) {
 			p.mu.Unlock()
 		}
 	}
+}
+
+// advertisingBalancer is the range balancer with the member's query API
+// address as its user data.
+type advertisingBalancer struct {
+	kafka.RangeGroupBalancer
+	addr string
+}
+
+func (b advertisingBalancer) UserData() ([]byte, error) { return []byte(b.addr), nil }
+
+// ownersTTL is how long the partition owners read from the group
+// coordinator are used before they are read again.
+const ownersTTL = 2 * time.Second
+
+// ownerOf returns the advertised query API address of the member that owns
+// an input partition, "" when unknown.
+func (p *Processor) ownerOf(part int32) string {
+	p.ownersMu.Lock()
+	defer p.ownersMu.Unlock()
+	if p.admin == nil {
+		return ""
+	}
+	if time.Since(p.ownersAt) > ownersTTL {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		members, err := p.admin.GroupMembers(ctx, p.cfg.Group)
+		cancel()
+		if err != nil {
+			p.cfg.Logger.Debug("group members", "err", err)
+			return ""
+		}
+		p.owners = map[int32]string{}
+		for _, m := range members {
+			for _, q := range m.Assigned[p.cfg.Names.Clicks] {
+				p.owners[q] = string(m.UserData)
+			}
+		}
+		p.ownersAt = time.Now()
+	}
+	return p.owners[part]
 }

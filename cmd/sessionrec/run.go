@@ -32,6 +32,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		modelFile   = fs.String("model", "", "model artefact to recommend with (none: state is kept, nothing is published)")
 		catalogFile = fs.String("catalog", "", "catalogue: JSON lines {\"item_id\",\"name\",\"category\",\"brand\",\"price\"} (default: the model's id-only items)")
 		httpAddr    = fs.String("http", "localhost:9090", "address of the query API (/v1/...), /metrics, /healthz and /readyz")
+		advertise   = fs.String("advertise", "", "host:port of this instance's query API as clients reach it, given by other instances in their 421 answers (default: the --http address, with this host's name if it listens on all interfaces)")
 		gap         = fs.Duration("session-gap", 20*time.Minute, "a session ends after this long without events (event time)")
 		grace       = fs.Duration("grace", time.Minute, "how late an event may arrive and still be placed")
 		idle        = fs.Duration("idle-advance", 30*time.Second, "advance an idle partition's watermark by the wall clock after this long (negative: never)")
@@ -80,7 +81,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: processor.NewMetrics(reg),
 		Engine: processor.EngineConfig{Index: build,
 			Knobs: processor.Knobs{K: *k, Diversity: *diversity, History: *history, HalfLife: *halfLife, ExcludeSeen: *excludeSeen}},
-		Catalog: seed,
+		Catalog:   seed,
+		Advertise: advertiseAddr(*advertise, *httpAddr),
 	}, db)
 	if err != nil {
 		return err
@@ -172,4 +174,23 @@ func readCatalog(path string) ([]model.Item, error) {
 		items[i] = model.Item{ID: r.ItemID, Name: r.Name, Category: r.Category, Brand: r.Brand, Price: r.Price}
 	}
 	return items, nil
+}
+
+// advertiseAddr is the query API address other instances give clients:
+// the one asked for, else the listen address, with the host's name when it
+// listens on all interfaces.
+func advertiseAddr(advertise, listen string) string {
+	if advertise != "" {
+		return advertise
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
