@@ -406,7 +406,7 @@ func (p *Processor) apiSimilar(r *http.Request) (any, error) {
 	}
 	id := r.PathValue("id")
 	row, ok := e.catalog.Row(id)
-	if !ok {
+	if !ok || !e.catalog.Live(id) {
 		return nil, notFound("item %q is not in the catalogue", id)
 	}
 	rk, err := e.catalog.Rank([]model.Intent{{ID: id, Items: []string{id}, Centroid: e.catalog.Vector(row), Weight: 1}}, nil,
