@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sessionrec/sessionrec/model/synth"
 	"github.com/sessionrec/sessionrec/store"
@@ -349,11 +350,22 @@ func TestOpenAPIMatchesTheCode(t *testing.T) {
 // Two instances share a group: each answers for the users of its own
 // partitions and sends a client asking about another's user to the owner
 // (421 with the owner's advertised address).
+//
+// It runs on the real broker only: on kfake, a second member joining a
+// group of one has been seen to end up, like the first, with every
+// partition in the same generation (the members' assignments come from the
+// same client code, which the real broker passes), so the group never
+// settles there. make test sets SESSIONREC_BROKERS; without it this test
+// fails rather than pass untried.
 func TestAPIMisdirectedNamesTheOwner(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
+	b := os.Getenv("SESSIONREC_BROKERS")
+	if b == "" {
+		t.Fatal("SESSIONREC_BROKERS is not set: this test needs the real broker (make test starts one)")
+	}
+	testAPIMisdirected(t, strings.Split(b, ","))
+}
+
+func testAPIMisdirected(t *testing.T, brokers []string) {
 	names := uniqueNames(t)
 	adm, err := topics.NewAdmin(brokers)
 	require.NoError(t, err)
@@ -366,13 +378,15 @@ func TestAPIMisdirectedNamesTheOwner(t *testing.T) {
 		p   *Processor
 		srv *httptest.Server
 	}
+	var logs syncBuffer
 	var insts []instance
 	for i := range 2 {
 		db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, db.Close()) })
 		p, err := New(Config{Brokers: brokers, Group: "g" + string(names.Clicks), Names: names, IdleAdvance: -1,
-			SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+			SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
+			Logger:    slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("instance", i),
 			Advertise: fmt.Sprintf("instance-%d.example:8080", i)}, db)
 		require.NoError(t, err)
 		p.SetEngine(eng)
@@ -383,11 +397,24 @@ func TestAPIMisdirectedNamesTheOwner(t *testing.T) {
 			cancel()
 			require.NoError(t, <-done)
 		})
+		// One at a time: two admin clients asking kfake for metadata at
+		// the same moment have been seen to hang there (not on a real
+		// broker); the second joining is what makes the group rebalance.
+		waitReady(t, p, done)
 		srv := httptest.NewServer(p.Handler(prometheus.NewRegistry()))
 		t.Cleanup(srv.Close)
 		insts = append(insts, instance{p, srv})
 	}
 	// Wait until the group settles with one partition each.
+	stateOf := func() string {
+		var b strings.Builder
+		for i, in := range insts {
+			in.p.mu.Lock()
+			fmt.Fprintf(&b, "instance %d: ready %v, partitions %v; ", i, in.p.Ready(), slices.Collect(maps.Keys(in.p.owned)))
+			in.p.mu.Unlock()
+		}
+		return b.String()
+	}
 	require.Eventually(t, func() bool {
 		for _, in := range insts {
 			in.p.mu.Lock()
@@ -398,7 +425,7 @@ func TestAPIMisdirectedNamesTheOwner(t *testing.T) {
 			}
 		}
 		return true
-	}, 30*time.Second, 20*time.Millisecond)
+	}, 30*time.Second, 20*time.Millisecond, "the group never settled: %s\n%s", stateOf(), logs.String())
 
 	for i, in := range insts {
 		in.p.mu.Lock()
