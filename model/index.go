@@ -27,8 +27,10 @@ type Index interface {
 	// Search returns dst unchanged.
 	//
 	// accept is called on the calling goroutine, at most once per row, and
-	// only for rows that would enter the current best k, so it may be called
-	// for far fewer rows than Len(). Search does not retain q, accept or dst.
+	// only for rows that would enter the current best k (or, for an index
+	// that ranks candidates by an approximate score first, its current best
+	// candidates), so it may be called for far fewer rows than Len().
+	// Search does not retain q, accept or dst.
 	Search(q []float32, k int, accept func(row int32) bool, dst []Hit) []Hit
 	// Len returns the number of rows in the index.
 	Len() int

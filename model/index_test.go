@@ -369,6 +369,67 @@ func TestIVFProbeAllIsExact(t *testing.T) {
 	}
 }
 
+// float32IVFSearch is the reference of IVFIndex.Search without the half
+// precision scan: it probes the same lists (the best Probe() by centroid
+// score, then further ones in that order until k rows are accepted) and
+// ranks their accepted rows by float32 score, as Search did before it
+// scanned halves.
+func float32IVFSearch(x *IVFIndex, q []float32, k int, accept func(int32) bool) []Hit {
+	uq := make([]float32, x.dim)
+	unitVector(uq, q)
+	cent := make([]float32, x.Lists())
+	dots(uq, x.cent, x.dim, cent)
+	lists := refSearch(cent, x.Lists(), nil)
+	scores := make([]float32, x.n)
+	for r := range x.n {
+		dots(uq, x.data[r*x.dim:(r+1)*x.dim], x.dim, scores[r:r+1])
+	}
+	scanned := map[int32]bool{}
+	accepted := 0
+	for i, l := range lists {
+		if i >= x.probe && accepted >= k {
+			break
+		}
+		for _, r := range x.rows[x.offsets[l.Row]:x.offsets[l.Row+1]] {
+			scanned[r] = true
+			if accept == nil || accept(r) {
+				accepted++
+			}
+		}
+	}
+	return refSearch(scores, k, func(r int32) bool { return scanned[r] && (accept == nil || accept(r)) })
+}
+
+// TestIVFMatchesFloat32Scan checks that scanning half rows and re-scoring
+// the best of them in float32 loses nothing on the test data: Search
+// returns what a float32 scan of the same lists returns, rows, order and
+// scores, for every query.
+func TestIVFMatchesFloat32Scan(t *testing.T) {
+	d := newIVFTestData(t, 20_000)
+	ivf, err := NewIVFIndex(d.dim, d.vectors, IVFConfig{Rand: rand.New(rand.NewPCG(indexSeed, 9))})
+	require.NoError(t, err)
+	tests := []struct {
+		name   string
+		k      int
+		accept func(int32) bool
+	}{
+		{"k=1", 1, nil},
+		{"k=20", 20, nil},
+		{"k=200", 200, nil},
+		{"k=20 one row in 3", 20, func(r int32) bool { return r%3 == 0 }},
+		{"k=20 one row in 500 (fallback)", 20, func(r int32) bool { return r%500 == 0 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range len(d.queries) / d.dim {
+				want := float32IVFSearch(ivf, d.query(i), tc.k, tc.accept)
+				got := ivf.Search(d.query(i), tc.k, tc.accept, nil)
+				require.Equal(t, want, got, "query %d: Search got (second), float32 scan wants (first)", i)
+			}
+		})
+	}
+}
+
 func TestIVFFilter(t *testing.T) {
 	d := newIVFTestData(t, 5000)
 	exact, err := NewExactIndex(d.dim, d.vectors)

@@ -9,6 +9,12 @@ import "golang.org/x/sys/cpu"
 // It is read-only after package initialisation.
 var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// useF16C reports whether dotsF16 can run its assembly kernel, which also
+// needs the F16C conversions. Every AVX2 CPU has them, but the flag is
+// checked (x/sys/cpu reports it) rather than assumed, since a hypervisor may
+// mask CPUID bits one by one. It is read-only after package initialisation.
+var useF16C = useAVX2 && cpu.X86.HasF16C
+
 // kernelName names the kernels dot, axpy and dots run, for benchmark labels.
 func kernelName() string {
 	if useAVX2 {
@@ -34,6 +40,14 @@ func axpyAVX2(alpha float32, x, y []float32)
 //
 //go:noescape
 func dotsAVX2(q, rows []float32, dim int, out []float32)
+
+// dotsF16AVX2 sets out[i] = q·rows[i*stride:(i+1)*stride] for every i <
+// len(out), the rows being halves. Callers guarantee stride > 0, stride%8 ==
+// 0, len(q) == stride and len(rows) == len(out)*stride. Like dotsAVX2, it sums
+// every row in the same order whatever its position.
+//
+//go:noescape
+func dotsF16AVX2(q []float32, rows []uint16, stride int, out []float32)
 
 // dots4AVX2 sets out[i*n+j] = q[i*dim:(i+1)*dim]·rows[j*dim:(j+1)*dim] for
 // i < 4 and j < n = len(out)/4. Callers guarantee len(q) == 4*dim and
@@ -70,6 +84,21 @@ func dots(q, rows []float32, dim int, out []float32) {
 		return
 	}
 	dotsGeneric(q, rows, dim, out)
+}
+
+// dotsF16 sets out[i] to the inner product of q with row i of the row-major
+// half matrix rows, whose rows are stride halves long. It panics unless
+// stride is a positive multiple of 8, len(q) == stride and len(rows) ==
+// len(out)*stride.
+func dotsF16(q []float32, rows []uint16, stride int, out []float32) {
+	checkDotsF16(q, rows, stride, out)
+	if useF16C {
+		if len(out) > 0 {
+			dotsF16AVX2(q, rows, stride, out)
+		}
+		return
+	}
+	dotsF16Generic(q, rows, stride, out)
 }
 
 // dots4 scores four queries, stored contiguously in q, against the rows of

@@ -2,8 +2,9 @@
 
 #include "textflag.h"
 
-// AVX2+FMA kernels for vec_amd64.go. Operands are in Go assembler order
-// (sources first, destination last): VFMADD231PS m, a, acc is acc += a*m.
+// AVX2+FMA kernels for vec_amd64.go (dotsF16AVX2 also needs F16C). Operands
+// are in Go assembler order (sources first, destination last):
+// VFMADD231PS m, a, acc is acc += a*m.
 // Tails shorter than eight floats use VMASKMOVPS, which neither reads nor
 // writes (nor faults on) the masked-off lanes, so no kernel touches memory
 // outside its slices.
@@ -395,5 +396,151 @@ d4storeone:
 	JMP        d4row
 
 d4done:
+	VZEROUPPER
+	RET
+
+// func dotsF16AVX2(q []float32, rows []uint16, stride int, out []float32)
+//
+// dotsAVX2 for half rows: VCVTPH2PS widens eight halves from memory to eight
+// floats, which an FMA multiplies with eight floats of q. stride is a
+// multiple of 8 and both q and the rows are zero-padded to it, so there is
+// no tail. Rows are taken four at a time, each with two accumulators (even
+// and odd 8-half blocks), and a last group of fewer than four rows runs with
+// all four pointers on one row, so every row is summed in the same order.
+//
+// Each group first prefetches the group five ahead (20 rows, 4 KiB at dim
+// 100). An IVF list is a few hundred rows, too short a stream for the
+// hardware prefetcher alone to reach DRAM bandwidth: with the prefetch, a
+// scan of 127 random 250-row lists of a 1M-row matrix took about a quarter
+// less time (on an AMD EPYC), at a cost of about 15% on rows already in L2.
+// A group that would run past the end of rows is not prefetched: the next
+// list scanned lies elsewhere, and so no prefetch leaves the slice either.
+//
+// Registers: DX q, SI current row, BX row stride in bytes, DI out, CX rows
+// left, AX byte offset within the row (the offset in q is twice it), R12
+// bytes covered by 16-half blocks, R14 end of rows; R9 and R10 bound the
+// prefetch before they become row pointers.
+TEXT ·dotsF16AVX2(SB), NOSPLIT, $0-80
+	MOVQ q_base+0(FP), DX
+	MOVQ rows_base+24(FP), SI
+	MOVQ stride+48(FP), BX
+	MOVQ out_base+56(FP), DI
+	MOVQ out_len+64(FP), CX
+	MOVQ rows_len+32(FP), R14
+	LEAQ (SI)(R14*2), R14
+	MOVQ BX, R12
+	ANDQ $-16, R12
+	SHLQ $1, R12
+	SHLQ $1, BX
+
+f16row:
+	TESTQ CX, CX
+	JZ    f16done
+
+	// R9 = SI + 20*BX, R10 = R9 + 4*BX: the group five ahead.
+	LEAQ (SI)(BX*8), R9
+	LEAQ (R9)(BX*8), R9
+	LEAQ (R9)(BX*4), R9
+	LEAQ (R9)(BX*4), R10
+	CMPQ R10, R14
+	JA   f16rowptrs
+
+f16prefetch:
+	PREFETCHT0 (R9)
+	ADDQ       $64, R9
+	CMPQ       R9, R10
+	JB         f16prefetch
+
+f16rowptrs:
+	MOVQ  SI, R8
+	CMPQ  CX, $4
+	JL    f16one
+	LEAQ  (SI)(BX*1), R9
+	LEAQ  (R9)(BX*1), R10
+	LEAQ  (R10)(BX*1), R11
+	JMP   f16compute
+
+f16one:
+	MOVQ SI, R9
+	MOVQ SI, R10
+	MOVQ SI, R11
+
+f16compute:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   AX, AX
+	CMPQ   AX, R12
+	JGE    f16last8
+
+f16loop:
+	VMOVUPS     (DX)(AX*2), Y8
+	VMOVUPS     32(DX)(AX*2), Y9
+	VCVTPH2PS   (R8)(AX*1), Y10
+	VCVTPH2PS   16(R8)(AX*1), Y11
+	VCVTPH2PS   (R9)(AX*1), Y12
+	VCVTPH2PS   16(R9)(AX*1), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y11, Y9, Y4
+	VFMADD231PS Y12, Y8, Y1
+	VFMADD231PS Y13, Y9, Y5
+	VCVTPH2PS   (R10)(AX*1), Y10
+	VCVTPH2PS   16(R10)(AX*1), Y11
+	VCVTPH2PS   (R11)(AX*1), Y12
+	VCVTPH2PS   16(R11)(AX*1), Y13
+	VFMADD231PS Y10, Y8, Y2
+	VFMADD231PS Y11, Y9, Y6
+	VFMADD231PS Y12, Y8, Y3
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ        $32, AX
+	CMPQ        AX, R12
+	JL          f16loop
+
+f16last8:
+	// At most one 8-half block is left.
+	CMPQ        AX, BX
+	JGE         f16reduce
+	VMOVUPS     (DX)(AX*2), Y8
+	VCVTPH2PS   (R8)(AX*1), Y10
+	VCVTPH2PS   (R9)(AX*1), Y11
+	VCVTPH2PS   (R10)(AX*1), Y12
+	VCVTPH2PS   (R11)(AX*1), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y12, Y8, Y2
+	VFMADD231PS Y13, Y8, Y3
+
+f16reduce:
+	// As in dotsAVX2: X0 = [r0 r1 r2 r3].
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	CMPQ         CX, $4
+	JL           f16storeone
+	VMOVUPS      X0, (DI)
+	ADDQ         $16, DI
+	LEAQ         (SI)(BX*4), SI
+	SUBQ         $4, CX
+	JMP          f16row
+
+f16storeone:
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	ADDQ   BX, SI
+	DECQ   CX
+	JMP    f16row
+
+f16done:
 	VZEROUPPER
 	RET
