@@ -28,7 +28,7 @@ type modelFlags struct {
 // register adds the flags to fs. The eval command passes tuned defaults:
 // the settings chosen on the validation splits of the id-only datasets.
 func (f *modelFlags) register(fs *flag.FlagSet, keepAll bool, epochs int, lr float64) {
-	fs.StringVar(&f.dims, "dims", "auto", `sizes of the name,category,brand,price parts, e.g. "32,32,32,4"; "auto" gives a part the dataset has no data for 0 and its size to the name part`)
+	fs.StringVar(&f.dims, "dims", "auto", `sizes of the name,category,brand,price parts, e.g. "32,32,32,4"; "auto" gives a part the dataset (or the items topic) has no data for 0 and its size to the name part`)
 	fs.IntVar(&f.epochs, "epochs", epochs, "training epochs (0: the trainer's default)")
 	fs.IntVar(&f.negatives, "negatives", 0, "negative samples per pair (0: default)")
 	fs.IntVar(&f.part, "part", 10, "mean length of the random parts sessions are split into (0: default)")
@@ -43,9 +43,9 @@ func (f *modelFlags) register(fs *flag.FlagSet, keepAll bool, epochs int, lr flo
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed")
 }
 
-// trainConfig builds the trainer's config for a dataset.
-func (f *modelFlags) trainConfig(d *dataset.Dataset) (model.TrainConfig, error) {
-	dims, err := parseDims(f.dims, d)
+// trainConfig builds the trainer's config for a catalogue (by item id).
+func (f *modelFlags) trainConfig(items map[string]model.Item) (model.TrainConfig, error) {
+	dims, err := parseDims(f.dims, items)
 	if err != nil {
 		return model.TrainConfig{}, err
 	}
@@ -61,11 +61,13 @@ func (f *modelFlags) intentConfig() model.IntentConfig {
 	return model.IntentConfig{Window: f.window, MaxIntents: f.maxIntents}
 }
 
-func parseDims(s string, d *dataset.Dataset) (model.Dims, error) {
+// parseDims parses -dims; "auto" looks at the catalogue items for the
+// parts it has data for.
+func parseDims(s string, items map[string]model.Item) (model.Dims, error) {
 	if s == "auto" {
 		def := model.DefaultDims()
 		var cat, brand, price bool
-		for _, it := range d.Items {
+		for _, it := range items {
 			cat = cat || it.Category != ""
 			brand = brand || it.Brand != ""
 			price = price || it.Price > 0
@@ -128,24 +130,44 @@ func (f *dataFlags) load() (*dataset.Dataset, error) {
 	return dataset.Load(dir, f.name)
 }
 
-// topicFlags name the topics; every name is configurable.
+// topicFlags name the topics; every name is configurable. A command
+// registers the flags of the topics it uses; the others keep their
+// default names.
 type topicFlags struct {
-	clicks, purchases, recommendations, deadLetters string
+	clicks, purchases, recommendations, deadLetters, items, models string
 }
 
+// register adds the flags of the stream processor's topics: clicks,
+// purchases, recommendations and the dead-letter topic.
 func (f *topicFlags) register(fs *flag.FlagSet) {
 	d := topics.DefaultNames()
-	fs.StringVar(&f.clicks, "clicks-topic", string(d.Clicks), "clicks topic")
-	fs.StringVar(&f.purchases, "purchases-topic", string(d.Purchases), "purchases topic")
+	f.registerInputs(fs)
 	fs.StringVar(&f.recommendations, "recommendations-topic", string(d.Recommendations), "recommendations topic")
 	fs.StringVar(&f.deadLetters, "dlq-topic", string(d.DeadLetters), "dead-letter topic")
 }
 
+// registerReplay adds the flags of the topics train reads and writes:
+// clicks, purchases, items and models.
+func (f *topicFlags) registerReplay(fs *flag.FlagSet) {
+	d := topics.DefaultNames()
+	f.registerInputs(fs)
+	fs.StringVar(&f.items, "items-topic", string(d.Items), "items (catalogue) topic")
+	fs.StringVar(&f.models, "models-topic", string(d.Models), "models topic")
+}
+
+func (f *topicFlags) registerInputs(fs *flag.FlagSet) {
+	d := topics.DefaultNames()
+	fs.StringVar(&f.clicks, "clicks-topic", string(d.Clicks), "clicks topic")
+	fs.StringVar(&f.purchases, "purchases-topic", string(d.Purchases), "purchases topic")
+}
+
+// names returns the topic names: the flags', defaults for the others.
 func (f *topicFlags) names() topics.Names {
-	n := topics.DefaultNames()
-	n.Clicks, n.Purchases = topics.Topic(f.clicks), topics.Topic(f.purchases)
-	n.Recommendations, n.DeadLetters = topics.Topic(f.recommendations), topics.Topic(f.deadLetters)
-	return n
+	return topics.Names{
+		Clicks: topics.Topic(f.clicks), Purchases: topics.Topic(f.purchases),
+		Recommendations: topics.Topic(f.recommendations), DeadLetters: topics.Topic(f.deadLetters),
+		Items: topics.Topic(f.items), Models: topics.Topic(f.models),
+	}.WithDefaults()
 }
 
 // loadTraining reads the chosen dataset and builds the trainer's config
@@ -155,7 +177,7 @@ func loadTraining(df *dataFlags, mf *modelFlags) (*dataset.Dataset, model.TrainC
 	if err != nil {
 		return nil, model.TrainConfig{}, err
 	}
-	tc, err := mf.trainConfig(d)
+	tc, err := mf.trainConfig(modelItems(d))
 	return d, tc, err
 }
 

@@ -1,62 +1,243 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sessionrec/sessionrec/model"
+	"github.com/sessionrec/sessionrec/processor"
+	"github.com/sessionrec/sessionrec/topics"
 	"github.com/sessionrec/sessionrec/topics/dataset"
 )
+
+// train has two sources of sessions: a dataset's training split
+// (--dataset) or a replay of the topics (--brokers). Each flag can also
+// come from its SESSIONREC_ environment variable; the command line wins,
+// so that SESSIONREC_BROKERS in the environment does not turn
+// "train --dataset X" into a replay.
+
+// trainFlags are train's flags.
+type trainFlags struct {
+	out, version string
+	mf           modelFlags
+	df           dataFlags
+	// The replay.
+	brokers     string
+	tf          topicFlags
+	since       time.Duration
+	from, until timeFlag
+	gap, grace  time.Duration
+	publish     bool
+	replayOnly  []string // the flags only a replay takes
+}
+
+func (f *trainFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.out, "out", "model.bin", "where to write the model artefact")
+	fs.StringVar(&f.version, "version", "", "the model's version (default: its digest, m-<16 hex digits>)")
+	f.df.register(fs, dataset.Diginetica)
+	f.mf.register(fs, false, 0, 0)
+	before := map[string]bool{}
+	fs.VisitAll(func(fl *flag.Flag) { before[fl.Name] = true })
+	fs.StringVar(&f.brokers, "brokers", "", "train from the topics of these Kafka brokers (comma-separated) instead of a dataset")
+	f.tf.registerReplay(fs)
+	fs.DurationVar(&f.since, "since", 720*time.Hour, "with --brokers: replay the events of this long before now (0: from the start of the topics)")
+	fs.Var(&f.from, "from", "with --brokers: replay the events from this `time` on (RFC 3339 or 2006-01-02), instead of --since")
+	fs.Var(&f.until, "until", "with --brokers: replay the events before this `time` (default: all there are when train starts)")
+	fs.DurationVar(&f.gap, "session-gap", 20*time.Minute, "with --brokers: a session ends after this long without events, as in run")
+	fs.DurationVar(&f.grace, "grace", time.Minute, "with --brokers: how late an event may arrive and still be placed, as in run")
+	fs.BoolVar(&f.publish, "publish", false, "with --brokers: also publish the artefact to the models topic")
+	fs.VisitAll(func(fl *flag.Flag) {
+		if !before[fl.Name] {
+			f.replayOnly = append(f.replayOnly, fl.Name)
+		}
+	})
+}
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		out = fs.String("out", "model.bin", "where to write the model artefact")
-		mf  modelFlags
-		df  dataFlags
-	)
-	df.register(fs, dataset.Diginetica)
-	mf.register(fs, false, 0, 0)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	d, tc, err := loadTraining(&df, &mf)
+	var f trainFlags
+	f.register(fs)
+	onCommandLine, fromEnv, err := parseFlagSources(fs, args)
 	if err != nil {
 		return err
 	}
-	corpus := trainCorpus(d)
-	bar := newProgressBar(stderr)
+	replay, err := f.replayMode(onCommandLine, fromEnv)
+	if err != nil {
+		return err
+	}
+	if replay {
+		return trainFromTopics(ctx, &f, onCommandLine, stdout, stderr)
+	}
+	return trainFromDataset(ctx, &f, stdout, stderr)
+}
+
+// replayMode decides where the sessions come from: --dataset or --data
+// on the command line choose the dataset, --brokers the topics; failing
+// both, SESSIONREC_BROKERS chooses the topics unless SESSIONREC_DATASET is
+// set too; else the dataset (default diginetica).
+func (f *trainFlags) replayMode(onCommandLine, fromEnv map[string]bool) (bool, error) {
+	dataset := onCommandLine["dataset"] || onCommandLine["data"]
+	var replay bool
+	switch {
+	case dataset && onCommandLine["brokers"]:
+		return false, errors.New("train: give --dataset or --data (train on a dataset) or --brokers (train from the topics), not both")
+	case dataset, onCommandLine["brokers"]:
+		replay = !dataset
+	case fromEnv["dataset"] && fromEnv["brokers"]:
+		return false, errors.New("train: SESSIONREC_DATASET and SESSIONREC_BROKERS are both set: give --dataset or --brokers")
+	default:
+		replay = fromEnv["brokers"]
+	}
+	if !replay {
+		for _, name := range f.replayOnly {
+			if onCommandLine[name] {
+				return false, fmt.Errorf("train: --%s is for training from the topics (--brokers), not from a dataset", name)
+			}
+		}
+	}
+	return replay, nil
+}
+
+// trainFromDataset trains on a dataset's training sessions.
+func trainFromDataset(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) error {
+	d, tc, err := loadTraining(&f.df, &f.mf)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	tc.Progress = func(p model.Progress) { bar.update(p, time.Since(start)) }
-	m, err := model.Train(corpus, tc)
-	bar.done()
+	m, err := trainWithProgress(ctx, trainCorpus(d), tc, stderr)
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f, err := os.Create(*out)
-	if err != nil {
-		return err
-	}
-	if _, err := m.WriteTo(f); err != nil {
-		return errors.Join(fmt.Errorf("write %s: %w", *out, err), f.Close())
-	}
-	if err := f.Close(); err != nil {
+	if _, err := writeModel(m, f.out, f.version); err != nil {
 		return err
 	}
 	el := time.Since(start)
 	fmt.Fprintf(stdout, "model %s: %d of %d sessions kept, %d items, %d pairs in %s (%.0f pairs/s) -> %s\n",
-		m.Digest(), m.Info.KeptSessions, m.Info.Sessions, m.Info.TrainedItems, m.Info.Pairs,
-		el.Round(time.Millisecond), float64(m.Info.Pairs)/el.Seconds(), *out)
+		m.Info.Version, m.Info.KeptSessions, m.Info.Sessions, m.Info.TrainedItems, m.Info.Pairs,
+		el.Round(time.Millisecond), float64(m.Info.Pairs)/el.Seconds(), f.out)
 	return nil
+}
+
+// trainFromTopics replays the topics, trains, writes the artefact and,
+// with --publish, publishes it.
+func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[string]bool, stdout, stderr io.Writer) error {
+	start := time.Now()
+	brokers := brokerList(f.brokers)
+	if len(brokers) == 0 {
+		return errors.New("train: --brokers: no broker given")
+	}
+	cfg := replayConfig{
+		brokers: brokers, names: f.tf.names(), until: f.until.t, now: start,
+		sessions:    processor.Sessionizer{Gap: f.gap, Grace: f.grace},
+		checkModels: f.publish,
+	}
+	if err := cfg.names.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case !f.from.t.IsZero() && onCommandLine["since"]:
+		return errors.New("train: give --since or --from, not both")
+	case !f.from.t.IsZero():
+		cfg.from = f.from.t
+	case f.since < 0:
+		return fmt.Errorf("train: --since %s: want a duration >= 0", f.since)
+	case f.since > 0:
+		cfg.from = start.Add(-f.since)
+	}
+	if !cfg.until.IsZero() && !cfg.from.IsZero() && !cfg.until.After(cfg.from) {
+		return fmt.Errorf("train: --until %s is not after the start %s", f.until.String(), cfg.from.UTC().Format(time.RFC3339))
+	}
+	if f.gap <= 0 || f.grace < 0 {
+		return fmt.Errorf("train: --session-gap %s, --grace %s: want a gap > 0 and a grace >= 0", f.gap, f.grace)
+	}
+	var prog *readProgress
+	cfg.started = func(total int64) func() {
+		fmt.Fprintf(stderr, "replaying %s, %s and %s %s: %d records\n",
+			cfg.names.Clicks, cfg.names.Purchases, cfg.names.Items, describeSpan(cfg.from, cfg.until), total)
+		prog = startReadProgress(stderr, total)
+		return prog.add
+	}
+	corpus, items, st, err := replayCorpus(ctx, cfg)
+	if prog != nil {
+		prog.finish()
+	}
+	if err != nil {
+		return fmt.Errorf("train: replay: %w", err)
+	}
+	readTime := time.Since(start)
+	tc, err := f.mf.trainConfig(items)
+	if err != nil {
+		return err
+	}
+	m, err := trainWithProgress(ctx, corpus, tc, stderr)
+	if err != nil {
+		return errNoTraining(cfg, st, tc.KeepAll, err)
+	}
+	artefact, err := writeModel(m, f.out, f.version)
+	if err != nil {
+		return err
+	}
+	el := time.Since(start)
+	fmt.Fprintf(stdout, "model %s: %d of %d sessions kept, %d items (%d in the catalogue, %d trained), %d pairs; "+
+		"%d events read from %d partitions, %d applied, %d duplicates, skipped: %s; %d items records, skipped: %s; "+
+		"%s (read %s, train %s) -> %s\n",
+		m.Info.Version, m.Info.KeptSessions, m.Info.Sessions, m.Info.Items, st.catalogue, m.Info.TrainedItems, m.Info.Pairs,
+		st.events, st.partitions, st.applied, st.duplicates, skippedSummary(st.skipped), st.items, skippedSummary(st.badItems),
+		el.Round(time.Millisecond), readTime.Round(time.Millisecond), (el - readTime).Round(time.Millisecond), f.out)
+	if !f.publish {
+		return nil
+	}
+	man, err := topics.PublishModel(ctx, brokers, cfg.names.Models, m.Info.Version, artefact)
+	if err != nil {
+		return fmt.Errorf("train: publish: %w", err)
+	}
+	fmt.Fprintf(stdout, "published model %s to %s: %d chunks, %d bytes, sha256 %s\n",
+		man.Version, cfg.names.Models, man.Chunks, man.Size, man.SHA256)
+	return nil
+}
+
+// trainWithProgress trains with the progress bar on w.
+func trainWithProgress(ctx context.Context, c model.Corpus, tc model.TrainConfig, w io.Writer) (*model.Model, error) {
+	bar := newProgressBar(w)
+	start := time.Now()
+	tc.Progress = func(p model.Progress) { bar.update(p, time.Since(start)) }
+	m, err := model.Train(c, tc)
+	bar.done()
+	if err != nil {
+		return nil, err
+	}
+	return m, ctx.Err()
+}
+
+// writeModel writes m's artefact to path, as version (its digest when
+// empty), and returns the bytes written. m.Info.Version is set to the
+// version.
+func writeModel(m *model.Model, path, version string) ([]byte, error) {
+	if version == "" {
+		version = m.Digest()
+	}
+	if strings.Contains(version, "/") {
+		return nil, fmt.Errorf("train: --version %q: a version has no '/' (the models topic's chunk keys are <version>/<i>)", version)
+	}
+	m.Info.Version = version
+	var buf bytes.Buffer
+	if _, err := m.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return nil, fmt.Errorf("train: write %s: %w", path, err)
+	}
+	return b, nil
 }
 
 // trainCorpus turns a dataset's training sessions and catalogue into the
@@ -87,4 +268,52 @@ func trainCorpus(d *dataset.Dataset) model.Corpus {
 		c.Sessions = append(c.Sessions, evs)
 	}
 	return c
+}
+
+// parseFlagSources parses args into fs and then gives every flag the
+// command line did not set the value of its environment variable
+// (SESSIONREC_ and the name in upper case, dashes as underscores), as
+// parseWithEnv does; it also says which flags each set.
+func parseFlagSources(fs *flag.FlagSet, args []string) (onCommandLine, fromEnv map[string]bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	onCommandLine, fromEnv = map[string]bool{}, map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	fs.VisitAll(func(f *flag.Flag) {
+		if onCommandLine[f.Name] || err != nil {
+			return
+		}
+		name := "SESSIONREC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, e)
+			}
+			fromEnv[f.Name] = true
+		}
+	})
+	return onCommandLine, fromEnv, err
+}
+
+// timeFlag is a flag holding a time: RFC 3339, or a date (midnight UTC).
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.UTC().Format(time.RFC3339)
+}
+
+func (f *timeFlag) Set(s string) error {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			f.t = t
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a time: want RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02)", s)
 }
