@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -45,6 +48,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		partitions = fs.Int("partitions", 4, "partitions of the topics")
 		index      = fs.String("index", "auto", "similarity index: exact, ivf or auto")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of both phases to this file (go tool pprof)")
+		apiRate    = fs.Int("api-rate", 200, "query API requests/s during the latency phase (0: none)")
+		apiFor     = fs.Duration("api-duration", 10*time.Second, "how long the query API is asked, during the latency phase (from its third second)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -208,6 +213,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			}
 		})
 	}
+	// The query API at a fixed request rate meanwhile, for the users of
+	// the phase (a user not seen yet answers 404 and is counted).
+	apiDone := make(chan apiResult, 1)
+	if *apiRate > 0 {
+		users := map[string]bool{}
+		for _, e := range live {
+			users[e.UserID] = true
+		}
+		ids := slices.Sorted(maps.Keys(users))
+		srv := httptest.NewServer(proc.Handler(reg))
+		defer srv.Close()
+		go func() {
+			time.Sleep(2 * time.Second) // let the users' first events in
+			res, err := benchAPI(ctx, srv.URL, ids, *apiRate, *apiFor)
+			res.err = err
+			apiDone <- res
+		}()
+	}
 	start = time.Now()
 	if _, err := topics.Replay(ctx, prod, live, topics.ReplayConfig{Speed: 1, Chunk: 10 * time.Millisecond, Restamp: true}); err != nil {
 		rstop()
@@ -234,8 +257,89 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	for name, h := range after {
 		fmt.Fprintf(stderr, "latency phase, %s: %s\n", name, h.since(before[name]))
 	}
+
+	if *apiRate > 0 {
+		res := <-apiDone
+		if res.err != nil {
+			return res.err
+		}
+		fmt.Fprintf(stdout, "query API during the latency phase: %d requests at %.0f/s over %s (GET /v1/users/{id}/recommendations?k=10&diversity=0.3): p50 %s, p99 %s, max %s; %d not 200\n",
+			res.n, float64(res.n)/res.took.Seconds(), res.took.Round(time.Millisecond),
+			res.q(0.5).Round(time.Microsecond), res.q(0.99).Round(time.Microsecond), res.q(1).Round(time.Microsecond), res.failed)
+	}
 	stop()
 	return <-runErr
+}
+
+// apiResult is the outcome of a query API phase.
+type apiResult struct {
+	n, failed int
+	took      time.Duration
+	lat       []time.Duration // sorted
+	err       error
+}
+
+func (r apiResult) q(f float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, int(f*float64(len(r.lat))))]
+}
+
+// benchAPI asks for recommendations of users at rate requests/s for d. A
+// request's latency runs from when it was due, not when a worker got to
+// it, so a stall is not hidden by requests that wait for it (coordinated
+// omission).
+func benchAPI(ctx context.Context, base string, users []string, rate int, d time.Duration) (apiResult, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	n := int(float64(rate) * d.Seconds())
+	due := make(chan time.Time, n)
+	var mu sync.Mutex
+	var res apiResult
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Go(func() {
+			i := w
+			for at := range due {
+				u := users[i%len(users)]
+				i += 32
+				resp, err := client.Get(base + "/v1/users/" + u + "/recommendations?k=10&diversity=0.3")
+				ok := err == nil && resp.StatusCode == http.StatusOK
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body) // the body is read to time the whole answer
+					_ = resp.Body.Close()
+				}
+				took := time.Since(at)
+				mu.Lock()
+				res.lat = append(res.lat, took)
+				if !ok {
+					res.failed++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	start := time.Now()
+	step := time.Second / time.Duration(rate)
+	for i := range n {
+		at := start.Add(time.Duration(i) * step)
+		if wait := time.Until(at); wait > 0 {
+			select {
+			case <-ctx.Done():
+				close(due)
+				wg.Wait()
+				return res, ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		due <- at
+	}
+	close(due)
+	wg.Wait()
+	res.n, res.took = n, time.Since(start)
+	slices.Sort(res.lat)
+	return res, nil
 }
 
 // liveEvents makes n events of the shop's users, in the order their
