@@ -140,11 +140,13 @@ func (p *Processor) followItems(ctx context.Context) error {
 		if c.isLoaded() {
 			return
 		}
-		c.markLoaded()
 		p.cfg.Metrics.catalog(len(c.items))
 		if err := p.buildEngineLocked(); err != nil {
 			p.cfg.Logger.Error("catalogue loaded, but no engine", "err", err)
 		}
+		// Loaded only now: Run joins the group once this is closed, and
+		// the engine must serve by then.
+		c.markLoaded()
 	}
 	return p.follow(ctx, p.cfg.Names.Items, from, func(m kafka.Message) error { return p.applyItem(ctx, m) }, caughtUp)
 }
