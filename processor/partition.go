@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"time"
 
@@ -264,6 +265,10 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 	for _, id := range ids {
 		u := users[id]
 		if eng != nil && u.publish {
+			// Ranking is the CPU of a batch; between users, let a waiting
+			// goroutine run (a query API request, another partition's
+			// publish) rather than wait for the scheduler's 10 ms slice.
+			runtime.Gosched()
 			cur := p.z.Current(u.s)
 			session := eng.Intents(cur)
 			if sig := signature(session, u.s.Past); sig != u.s.PublishedSig {
