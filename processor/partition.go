@@ -25,6 +25,24 @@ type Record struct {
 	Time time.Time
 }
 
+// DecodeRecord decodes an input record as the processor does before it
+// applies it: the event codec (topics.DecodeEvent, with recordTime for an
+// event without its own time and now as the clock), and the record key
+// must be the event's user. The error is a *topics.ValidationError, whose
+// Reason is the dead letter's. Training replays (sessionrec train) decode
+// with it too, so that they read exactly what the processor applies.
+func DecodeRecord(kind topics.Kind, key, value []byte, recordTime, now time.Time, lim topics.Limits) (topics.Event, error) {
+	e, err := topics.DecodeEvent(kind, value, recordTime, now, lim)
+	if err != nil {
+		return topics.Event{}, err
+	}
+	if string(key) != e.UserID {
+		return topics.Event{}, &topics.ValidationError{Field: "user_id", Reason: topics.ReasonInvalidField,
+			Detail: fmt.Sprintf("user_id %q differs from the record key %q", e.UserID, key)}
+	}
+	return e, nil
+}
+
 // maxPast is how many intents of closed sessions a user keeps.
 const maxPast = 5
 
@@ -177,14 +195,9 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 			pd.stats.dead[dl.Reason]++
 			pd.stats.results[topicResult{r.Topic, "dead_letter"}]++
 		}
-		e, err := topics.DecodeEvent(r.Kind, r.Value, r.Time, now, p.limits)
+		e, err := DecodeRecord(r.Kind, r.Key, r.Value, r.Time, now, p.limits)
 		if err != nil {
 			dead(err)
-			continue
-		}
-		if string(r.Key) != e.UserID {
-			dead(&topics.ValidationError{Field: "user_id", Reason: topics.ReasonInvalidField,
-				Detail: fmt.Sprintf("user_id %q differs from the record key %q", e.UserID, r.Key)})
 			continue
 		}
 		if eng != nil && !eng.Knows(e.ItemID) {

@@ -34,9 +34,10 @@ import (
 // session is a training session; model.Train then keeps those with a
 // purchase (unless KeepAll) and at most MaxEvents events.
 //
-// TODO: this is the processor's per-partition loop without its store;
-// it belongs in processor/ (a processor.Replay) once that package is free
-// to change, so that the two cannot drift apart.
+// What a record becomes is the processor's own code: processor.DecodeRecord
+// and processor.Sessionizer. Only the loop around them is the replay's: it
+// keeps users in memory rather than in a store, and knows when the stream
+// ends.
 
 // replayConfig says what replayCorpus reads and how it sessionizes.
 type replayConfig struct {
@@ -345,13 +346,9 @@ func next(ctx context.Context, inputs []input) (*input, error) {
 // (processor/partition.go, process).
 func (p *partitionReplay) apply(kind topics.Kind, m kafka.Message) {
 	p.records++
-	e, err := topics.DecodeEvent(kind, m.Value, m.Time, p.now, p.limits)
+	e, err := processor.DecodeRecord(kind, m.Key, m.Value, m.Time, p.now, p.limits)
 	if err != nil {
 		p.skip(topics.ReasonOf(err))
-		return
-	}
-	if string(m.Key) != e.UserID {
-		p.skip(topics.ReasonInvalidField) // the processor's "user_id differs from the record key"
 		return
 	}
 	s, ok := p.users[e.UserID]
