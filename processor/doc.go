@@ -42,10 +42,26 @@
 // letter). When a partition reads nothing for IdleAdvance, its watermark
 // advances with the wall clock, so sessions close when traffic stops.
 //
-// # Models
+// # The catalogue and models
 //
-// The model is an Engine (catalogue, intent detector, knobs) behind an
-// atomic pointer: SetEngine swaps it between events, and an event is
-// handled by one engine from start to end. Without an engine, state is kept
-// and nothing is published.
+// Before it joins the group, every instance reads two compacted topics
+// whole, outside the group, and keeps following them (follow.go): the
+// items topic (catalogue.go), whose copy it keeps in the store so that a
+// restart reads only the tail, and the models topic (models.go), whose
+// newest verified model it serves. The model is an Engine (catalogue,
+// intent detector, knobs) behind an atomic pointer: SetModel builds one off
+// the hot path from the catalogue and swaps it in, and an event is handled
+// by one engine from start to end. An item that arrives later is encoded
+// into the serving engine's catalogue at once (cold start); a tombstone
+// withdraws it. A model refused (corrupt, truncated, incompatible) leaves
+// the serving one in place. Without an engine, state is kept and nothing is
+// published.
+//
+// # The query API
+//
+// Handler serves /metrics, /healthz, /readyz and the query API (api.go,
+// described by openapi.json): fresh recommendations from a user's stored
+// state with the request's knobs, the session and its intents, and similar
+// items. A user whose partition another member owns gets 421 with that
+// member's advertised address, which travels in the group membership.
 package processor

@@ -3,7 +3,9 @@
 // kept from closed sessions, what was last published), an index of open
 // sessions by the event time they expire, and a checkpoint holding the next
 // input offset of each topic, the partition's watermark and how far the
-// changelog has been applied.
+// changelog has been applied. Apart from the partitions, it keeps a copy of
+// the catalogue (the items topic's records and the offset read to), so that
+// a restarted instance reads only the topic's tail (catalog.go).
 //
 // # Exactly once
 //

@@ -44,6 +44,16 @@
 // ([DeadLetter.Headers]). Their JSON field names are stable; the golden
 // files in testdata show them whole.
 //
+// # The catalogue and models
+//
+// [Item] is the value of the compacted items topic, keyed by item id
+// ([DecodeItem] is as strict as the event decoder; a tombstone withdraws
+// the item). A model artefact travels on the compacted models topic as
+// chunks no larger than [ModelChunkSize] and then a [ModelManifest] with
+// its size and SHA-256 ([PublishModel]; [ModelManifest.Assemble] checks
+// them). [Producer.SendItems] and [Producer.WithdrawItems] write the
+// catalogue.
+//
 // # Administration
 //
 // [Admin] wraps a kadm client. [Admin.Create] creates the topics: inputs,
@@ -60,8 +70,11 @@
 // that must be compacted are ([ErrNotCompacted]); the [Layout] it returns
 // gives the partition count. [Admin.StartOffsets], [Admin.EndOffsets] and
 // [Admin.OffsetsAt] (the first offset at or after a time) bound replays,
-// and [Admin.Lag] reports a consumer group's lag per partition. Every
-// response is checked per topic and per partition, not only per call.
+// and [Admin.Lag] reports a consumer group's lag per partition;
+// [Admin.ReplayRanges] and [ReadRange] read a fixed offset range for a
+// training replay; [Admin.GroupMembers] says which member owns which
+// partition. Every response is checked per topic and per partition, not
+// only per call.
 //
 // The admin tests run against kfake, franz-go's in-process broker, and
 // again against a real Kafka when SESSIONREC_BROKERS is set, each test on
