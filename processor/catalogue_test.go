@@ -31,20 +31,7 @@ func TestLiveCatalogue(t *testing.T) {
 }
 
 func testLiveCatalogue(t *testing.T, brokers []string) {
-	names := uniqueNames(t)
-	adm, err := topics.NewAdmin(brokers)
-	require.NoError(t, err)
-	defer adm.Close()
-	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 2}))
-
-	shop := synth.NewShop(1)
-	var catalogue []topics.Item
-	for _, it := range testItems(shop) {
-		catalogue = append(catalogue, topics.Item{ItemID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price})
-	}
-	prod := topics.NewProducer(brokers, names)
-	defer func() { require.NoError(t, prod.Close()) }()
-	require.NoError(t, prod.SendItems(t.Context(), catalogue...))
+	names, adm, prod, shop, catalogue := shopOnTopics(t, brokers)
 
 	m, err := testModel()
 	require.NoError(t, err)
@@ -159,4 +146,25 @@ func testLiveCatalogue(t *testing.T, brokers []string) {
 	require.Equal(t, len(catalogue)+1, e.catalog.Len())
 	require.True(t, e.catalog.Live(another.ItemID))
 	require.False(t, e.catalog.Live(fresh.ItemID))
+}
+
+// shopOnTopics creates topics of the test's own (2 partitions) and puts
+// the synthetic shop's catalogue on the items topic. The admin and the
+// producer are closed when the test ends.
+func shopOnTopics(t *testing.T, brokers []string) (topics.Names, *topics.Admin, *topics.Producer, *synth.Shop, []topics.Item) {
+	t.Helper()
+	names := uniqueNames(t)
+	adm, err := topics.NewAdmin(brokers)
+	require.NoError(t, err)
+	t.Cleanup(adm.Close)
+	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 2}))
+	shop := synth.NewShop(1)
+	var catalogue []topics.Item
+	for _, it := range testItems(shop) {
+		catalogue = append(catalogue, topics.Item{ItemID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price})
+	}
+	prod := topics.NewProducer(brokers, names)
+	t.Cleanup(func() { require.NoError(t, prod.Close()) })
+	require.NoError(t, prod.SendItems(t.Context(), catalogue...))
+	return names, adm, prod, shop, catalogue
 }

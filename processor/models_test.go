@@ -14,7 +14,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionrec/sessionrec/model/synth"
 	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 )
@@ -31,19 +30,7 @@ func TestModelRollout(t *testing.T) {
 }
 
 func testModelRollout(t *testing.T, brokers []string) {
-	names := uniqueNames(t)
-	adm, err := topics.NewAdmin(brokers)
-	require.NoError(t, err)
-	defer adm.Close()
-	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 2}))
-	shop := synth.NewShop(1)
-	prod := topics.NewProducer(brokers, names)
-	defer func() { require.NoError(t, prod.Close()) }()
-	var catalogue []topics.Item
-	for _, it := range testItems(shop) {
-		catalogue = append(catalogue, topics.Item{ItemID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price})
-	}
-	require.NoError(t, prod.SendItems(t.Context(), catalogue...))
+	names, _, prod, shop, _ := shopOnTopics(t, brokers)
 	m, err := testModel()
 	require.NoError(t, err)
 	var buf bytes.Buffer
