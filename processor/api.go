@@ -36,17 +36,33 @@ type apiParam struct {
 	name string
 	// typ is the OpenAPI type: integer, number, boolean or string.
 	typ string
+	// lo and hi bound a number (hi +Inf: no upper bound); both 0 for
+	// other types.
+	lo, hi float64
 }
+
+// The parameters' bounds.
+var (
+	paramK        = apiParam{"k", "integer", 1, model.MaxK}
+	paramUnit     = func(name string) apiParam { return apiParam{name, "number", 0, 1} }
+	paramPrice    = func(name string) apiParam { return apiParam{name, "number", 0, math.Inf(1)} }
+	paramString   = func(name string) apiParam { return apiParam{name: name, typ: "string"} }
+	paramBoolean  = func(name string) apiParam { return apiParam{name: name, typ: "boolean"} }
+	paramDiv      = paramUnit("diversity")
+	paramHistory  = paramUnit("history")
+	paramMinPrice = paramPrice("min_price")
+	paramMaxPrice = paramPrice("max_price")
+)
 
 // recommendationParams are the knobs of GET /v1/users/{id}/recommendations.
 var recommendationParams = []apiParam{
-	{"k", "integer"}, {"diversity", "number"}, {"history", "number"}, {"half_life", "string"},
-	{"exclude_seen", "boolean"}, {"category", "string"}, {"brand", "string"},
-	{"min_price", "number"}, {"max_price", "number"},
+	paramK, paramDiv, paramHistory, paramString("half_life"),
+	paramBoolean("exclude_seen"), paramString("category"), paramString("brand"),
+	paramMinPrice, paramMaxPrice,
 }
 
 // similarParams are the parameters of GET /v1/items/{id}/similar.
-var similarParams = []apiParam{{"k", "integer"}}
+var similarParams = []apiParam{paramK}
 
 // RecommendationsResponse is the answer of GET /v1/users/{id}/recommendations:
 // the recommendation record the processor would publish, computed now with
@@ -140,10 +156,14 @@ func (q *query) raw(name string) (string, bool) {
 	if !ok || len(vs) == 0 {
 		return "", false
 	}
+	if len(vs) > 1 && q.err == nil {
+		q.err = badParam(name, "one value", strings.Join(vs, ","))
+	}
 	return vs[0], true
 }
 
-func (q *query) int(name string, def, lo, hi int) int {
+func (q *query) int(p apiParam, def int) int {
+	name, lo, hi := p.name, int(p.lo), int(p.hi)
 	s, ok := q.raw(name)
 	if !ok || q.err != nil {
 		return def
@@ -156,13 +176,14 @@ func (q *query) int(name string, def, lo, hi int) int {
 	return n
 }
 
-func (q *query) float(name string, def, lo, hi float64) float64 {
+func (q *query) float(p apiParam, def float64) float64 {
+	name, lo, hi := p.name, p.lo, p.hi
 	s, ok := q.raw(name)
 	if !ok || q.err != nil {
 		return def
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || f < lo || f > hi {
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < lo || f > hi {
 		want := fmt.Sprintf("a number from %g to %g", lo, hi)
 		if math.IsInf(hi, 1) {
 			want = fmt.Sprintf("a number >= %g", lo)
@@ -246,10 +267,15 @@ func (p *Processor) routeAPI(mux *http.ServeMux, observe func(route string, stat
 				}
 				status, body = ae.status, ae.body
 			}
-			writeJSON(w, status, body)
-			observe(pattern, status, time.Since(start))
+			observe(pattern, writeJSON(w, status, body), time.Since(start))
 		})
 	}
+	// Anything else is a JSON 404 (or 405 for another method on a route),
+	// counted like the rest.
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		observe("other", writeJSON(w, http.StatusNotFound, errorResponse{Error: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)}), time.Since(start))
+	})
 	handle("GET /v1/users/{id}/recommendations", p.apiRecommendations)
 	handle("GET /v1/users/{id}/session", p.apiSession)
 	handle("GET /v1/items/{id}/similar", p.apiSimilar)
@@ -259,14 +285,17 @@ func (p *Processor) routeAPI(mux *http.ServeMux, observe func(route string, stat
 	})
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
+// writeJSON writes body as JSON with status, and returns the status it
+// wrote: 500 when the body does not encode.
+func writeJSON(w http.ResponseWriter, status int, body any) int {
 	b, err := json.Marshal(body)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error: encode the answer"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(append(b, '\n')) // the client went away: nothing to do
+	return status
 }
 
 // userState returns the stored state of a user this instance owns, and
@@ -296,31 +325,33 @@ func (p *Processor) userState(id string) (*store.UserState, int64, error) {
 	return s, cp.WatermarkMs, err
 }
 
-func (p *Processor) engineOrUnavailable() (*Engine, error) {
-	e := p.Engine()
-	if e == nil {
-		return nil, unavailable("no model loaded")
+
+// knobs returns the defaults of the query API's knobs: the serving
+// engine's, else the configured ones (parameters are checked even without
+// a model).
+func (p *Processor) knobs(e *Engine) Knobs {
+	if e != nil {
+		return e.knobs
 	}
-	return e, nil
+	k := p.cfg.Engine.Knobs
+	k.fill()
+	return k
 }
 
 func (p *Processor) apiRecommendations(r *http.Request) (any, error) {
-	e, err := p.engineOrUnavailable()
-	if err != nil {
-		return nil, err
-	}
-	d := e.knobs
+	e := p.Engine()
+	d := p.knobs(e)
 	q := &query{v: r.URL.Query()}
 	q.checkKnown(recommendationParams)
-	diversity, history := q.float("diversity", d.Diversity, 0, 1), q.float("history", d.History, 0, 1)
+	diversity, history := q.float(paramDiv, d.Diversity), q.float(paramHistory, d.History)
 	o := model.RankOptions{
-		K:         q.int("k", d.K, 1, model.MaxK),
+		K:         q.int(paramK, d.K),
 		Diversity: float32(diversity),
 		History:   float32(history),
 		HalfLife:  q.duration("half_life", d.HalfLife),
 		Filter: model.Filter{
 			Category: q.string("category"), Brand: q.string("brand"),
-			MinPrice: q.float("min_price", 0, 0, math.Inf(1)), MaxPrice: q.float("max_price", 0, 0, math.Inf(1)),
+			MinPrice: q.float(paramMinPrice, 0), MaxPrice: q.float(paramMaxPrice, 0),
 		},
 	}
 	excludeSeen := q.bool("exclude_seen", d.ExcludeSeen)
@@ -329,6 +360,9 @@ func (p *Processor) apiRecommendations(r *http.Request) (any, error) {
 	}
 	if q.err != nil {
 		return nil, q.err
+	}
+	if e == nil {
+		return nil, unavailable("no model loaded")
 	}
 	id := r.PathValue("id")
 	s, wm, err := p.userState(id)
@@ -394,15 +428,15 @@ func (p *Processor) apiSession(r *http.Request) (any, error) {
 }
 
 func (p *Processor) apiSimilar(r *http.Request) (any, error) {
-	e, err := p.engineOrUnavailable()
-	if err != nil {
-		return nil, err
-	}
+	e := p.Engine()
 	q := &query{v: r.URL.Query()}
 	q.checkKnown(similarParams)
-	k := q.int("k", e.knobs.K, 1, model.MaxK)
+	k := q.int(paramK, p.knobs(e).K)
 	if q.err != nil {
 		return nil, q.err
+	}
+	if e == nil {
+		return nil, unavailable("no model loaded")
 	}
 	id := r.PathValue("id")
 	row, ok := e.catalog.Row(id)

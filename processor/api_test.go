@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -182,6 +183,9 @@ func TestAPIErrors(t *testing.T) {
 		{"/v1/users/" + cat + "/recommendations?exclude_seen=maybe", "exclude_seen", 400},
 		{"/v1/users/" + cat + "/recommendations?min_price=-3", "min_price", 400},
 		{"/v1/users/" + cat + "/recommendations?min_price=10&max_price=5", "max_price", 400},
+		{"/v1/users/" + cat + "/recommendations?min_price=inf", "min_price", 400},
+		{"/v1/users/" + cat + "/recommendations?max_price=1e999", "max_price", 400},
+		{"/v1/users/" + cat + "/recommendations?k=5&k=abc", "k", 400},
 		{"/v1/users/" + cat + "/recommendations?kk=5", "kk", 400},
 		{"/v1/users/" + cat + "/session?k=5", "k", 400},
 		{"/v1/items/x/similar?k=abc", "k", 400},
@@ -190,6 +194,8 @@ func TestAPIErrors(t *testing.T) {
 		{"/v1/items/no-such-item/similar", "", 404},
 		{"/v1/users/" + f.other + "/recommendations", "", 421},
 		{"/v1/users/" + f.other + "/session", "", 421},
+		{"/v1/nothing-here", "", 404},
+		{"/v1/users/" + cat, "", 404},
 	} {
 		var e errorResponse
 		require.Equal(t, c.status, f.get(t, c.path, &e), c.path)
@@ -209,6 +215,27 @@ func TestAPIErrors(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, f.get(t, "/v1/users/"+cat+"/recommendations", &e))
 	require.Contains(t, e.Error, "no model")
 	require.Equal(t, http.StatusServiceUnavailable, f.get(t, "/v1/items/x/similar", &e))
+	require.Equal(t, http.StatusBadRequest, f.get(t, "/v1/users/"+cat+"/recommendations?k=abc", &e), "parameters are checked first")
+
+	// Every answer is counted under the status it was sent with.
+	mfs, err := f.reg.Gather()
+	require.NoError(t, err)
+	counted := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "sessionrec_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "status" {
+					counted[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	require.InDelta(t, 0, counted["200"], 0, "no request of this test succeeds")
+	require.InDelta(t, 2, counted["503"], 0)
+	require.Positive(t, counted["404"])
 }
 
 func TestAPISessionAndSimilar(t *testing.T) {
@@ -253,7 +280,9 @@ func TestOpenAPIMatchesTheCode(t *testing.T) {
 				In       string `json:"in"`
 				Required bool   `json:"required"`
 				Schema   struct {
-					Type string `json:"type"`
+					Type    string   `json:"type"`
+					Minimum *float64 `json:"minimum"`
+					Maximum *float64 `json:"maximum"`
 				} `json:"schema"`
 			} `json:"parameters"`
 			Responses map[string]struct {
@@ -273,6 +302,15 @@ func TestOpenAPIMatchesTheCode(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(openAPI, &spec))
 
+	// What each route can answer: 200; 400 from the parameter checks
+	// (session: unknown parameters); 404 unknown user or item; 421 a user
+	// of another instance's partition; 503 no model, or (session) the
+	// partition layout not known yet.
+	statuses := map[string][]string{
+		"/v1/users/{id}/recommendations": {"200", "400", "404", "421", "503"},
+		"/v1/users/{id}/session":         {"200", "400", "404", "421", "503"},
+		"/v1/items/{id}/similar":         {"200", "400", "404", "503"},
+	}
 	params := map[string][]apiParam{
 		"/v1/users/{id}/recommendations": recommendationParams,
 		"/v1/users/{id}/session":         nil,
@@ -305,9 +343,19 @@ func TestOpenAPIMatchesTheCode(t *testing.T) {
 				continue
 			}
 			require.Equal(t, "query", p.In, path)
-			got = append(got, apiParam{p.Name, p.Schema.Type})
+			a := apiParam{name: p.Name, typ: p.Schema.Type}
+			if a.typ == "integer" || a.typ == "number" {
+				require.NotNil(t, p.Schema.Minimum, "%s %s: minimum", path, p.Name)
+				a.lo, a.hi = *p.Schema.Minimum, math.Inf(1)
+				if p.Schema.Maximum != nil {
+					a.hi = *p.Schema.Maximum
+				}
+			}
+			got = append(got, a)
 		}
-		require.Equal(t, want, got, "%s: query parameters", path)
+		require.Equal(t, want, got, "%s: query parameters, types and bounds", path)
+		codes := slices.Sorted(maps.Keys(op.Responses))
+		require.Equal(t, statuses[path], codes, "%s: the statuses the spec gives are the ones the route answers", path)
 		// The route is served: an unknown id gives a JSON error, not the
 		// mux's plain-text 404.
 		var e errorResponse

@@ -38,11 +38,13 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from map[int
 		caughtUp()
 	}
 	rctx, stop := context.WithCancel(ctx)
-	defer stop()
+	var readers sync.WaitGroup
+	defer func() {
+		stop() // before the wait: a failed apply must end the readers
+		readers.Wait()
+	}()
 	msgs := make(chan kafka.Message, 64)
 	errs := make(chan error, len(ends))
-	var readers sync.WaitGroup
-	defer readers.Wait()
 	for part := range ends {
 		start, ok := from[part]
 		if !ok {
