@@ -325,7 +325,6 @@ func (p *Processor) userState(id string) (*store.UserState, int64, error) {
 	return s, cp.WatermarkMs, err
 }
 
-
 // knobs returns the defaults of the query API's knobs: the serving
 // engine's, else the configured ones (parameters are checked even without
 // a model).
