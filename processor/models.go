@@ -37,10 +37,11 @@ type modelFollower struct {
 	chunks   map[string]map[int][]byte
 	versions []string
 	// caughtUp is set once the topic is read to its end offset at start;
-	// before that, only the newest manifest is kept, in latest, and served
-	// when caught up.
-	caughtUp bool
-	latest   *pendingModel
+	// before that, the newest manifests (maxPendingVersions) are kept in
+	// candidates, and once caught up the newest that verifies is served:
+	// a corrupt newest version does not leave an instance without a model.
+	caughtUp   bool
+	candidates []pendingModel
 	// loaded is closed once caught up and the newest model, if any, is
 	// served or refused.
 	loaded     chan struct{}
@@ -60,10 +61,12 @@ type pendingModel struct {
 func (p *Processor) followModels(ctx context.Context, f *modelFollower) error {
 	return p.follow(ctx, p.cfg.Names.Models, nil, f.apply, func() {
 		f.caughtUp = true
-		if f.latest != nil {
-			f.serve(*f.latest)
-			f.latest = nil
+		for i := len(f.candidates) - 1; i >= 0; i-- {
+			if f.serve(f.candidates[i]) {
+				break
+			}
 		}
+		f.candidates = nil
 		f.loadedOnce.Do(func() { close(f.loaded) })
 	})
 }
@@ -105,39 +108,43 @@ func (f *modelFollower) apply(m kafka.Message) error {
 	delete(f.chunks, version)
 	f.versions = slices.DeleteFunc(f.versions, func(v string) bool { return v == version })
 	if !f.caughtUp {
-		f.latest = &pm
+		f.candidates = append(f.candidates, pm)
+		if len(f.candidates) > maxPendingVersions {
+			f.candidates = f.candidates[1:]
+		}
 		return nil
 	}
 	f.serve(pm)
 	return nil
 }
 
-// serve verifies a model and swaps it in.
-func (f *modelFollower) serve(pm pendingModel) {
+// serve verifies a model and swaps it in; false when it is refused.
+func (f *modelFollower) serve(pm pendingModel) bool {
 	p := f.p
 	v := pm.manifest.Version
 	start := p.cfg.Now()
 	b, err := pm.manifest.Assemble(pm.chunks)
 	if err != nil {
 		f.refuse(v, rejectChunks, err)
-		return
+		return false
 	}
 	m, err := model.Read(bytes.NewReader(b))
 	switch {
 	case errors.Is(err, model.ErrFormatVersion) || errors.Is(err, model.ErrNotModel):
 		f.refuse(v, rejectIncompatible, err)
-		return
+		return false
 	case err != nil:
 		f.refuse(v, rejectArtefact, err)
-		return
+		return false
 	}
 	m.Info.Version = v
 	if err := p.SetModel(m); err != nil {
 		f.refuse(v, rejectBuild, err)
-		return
+		return false
 	}
 	p.cfg.Metrics.rollout(p.cfg.Now().Sub(start))
 	p.cfg.Logger.Info("model rolled out from the models topic", "version", v, "bytes", len(b), "took", p.cfg.Now().Sub(start))
+	return true
 }
 
 func (f *modelFollower) refuse(version, reason string, err error) {
