@@ -137,11 +137,11 @@ type topicFlags struct {
 	clicks, purchases, recommendations, deadLetters, items, models string
 }
 
-// register adds the flags of the stream processor's topics: clicks,
-// purchases, recommendations and the dead-letter topic.
+// register adds the flags of every topic: clicks, purchases, items,
+// models, recommendations and the dead-letter topic.
 func (f *topicFlags) register(fs *flag.FlagSet) {
 	d := topics.DefaultNames()
-	f.registerInputs(fs)
+	f.registerReplay(fs)
 	fs.StringVar(&f.recommendations, "recommendations-topic", string(d.Recommendations), "recommendations topic")
 	fs.StringVar(&f.deadLetters, "dlq-topic", string(d.DeadLetters), "dead-letter topic")
 }
