@@ -13,32 +13,38 @@ import (
 )
 
 // Knobs are the ranking settings of the recommendations the processor
-// publishes.
+// publishes, and the query API's defaults. Start from DefaultKnobs: a zero
+// field means zero, except K and HalfLife, which are taken from
+// DefaultKnobs when zero.
 type Knobs struct {
-	// K is the number of items per record. Default 10.
+	// K is the number of items per record.
 	K int
-	// Diversity in [0, 1]: maximal marginal relevance. Default 0.
+	// Diversity in [0, 1]: maximal marginal relevance.
 	Diversity float64
-	// History in [0, 1]: weight of past sessions' intents. Default 0.3.
+	// History in [0, 1]: weight of past sessions' intents; 0 ranks by the
+	// current session alone (past intents still serve a user without one).
 	History float64
-	// HalfLife of past intents. Default 24h.
+	// HalfLife of past intents.
 	HalfLife time.Duration
-	// ExcludeSeen drops items of the current session. Default false.
+	// ExcludeSeen drops items of the current session.
 	ExcludeSeen bool
 	// KeepPurchased keeps items the user bought in the current session;
 	// by default they are excluded.
 	KeepPurchased bool
 }
 
+// DefaultKnobs are the defaults of run's flags: 10 items, no diversity,
+// history 0.3 with a half-life of 24h, seen items kept, purchased ones
+// excluded.
+func DefaultKnobs() Knobs { return Knobs{K: 10, History: 0.3, HalfLife: 24 * time.Hour} }
+
 func (k *Knobs) fill() {
+	d := DefaultKnobs()
 	if k.K == 0 {
-		k.K = 10
-	}
-	if k.History == 0 {
-		k.History = 0.3
+		k.K = d.K
 	}
 	if k.HalfLife == 0 {
-		k.HalfLife = 24 * time.Hour
+		k.HalfLife = d.HalfLife
 	}
 }
 

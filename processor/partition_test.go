@@ -301,3 +301,15 @@ func TestPartitionClosesAJumpOfSessionsInSlices(t *testing.T) {
 		require.Equal(t, uint64(1), s.Sessions)
 	}
 }
+
+// A zero History means no weight for past sessions (run --history 0), not
+// the default; K and HalfLife take theirs when zero.
+func TestKnobsZeroIsZero(t *testing.T) {
+	k := Knobs{}
+	k.fill()
+	d := DefaultKnobs()
+	require.Zero(t, k.History)
+	require.Equal(t, d.K, k.K)
+	require.Equal(t, d.HalfLife, k.HalfLife)
+	require.InDelta(t, 0.3, d.History, 0)
+}

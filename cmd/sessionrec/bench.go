@@ -89,7 +89,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
-	eng, err := processor.NewEngine(m, catalog, build, model.IntentConfig{}, processor.Knobs{K: 10, ExcludeSeen: true})
+	eng, err := processor.NewEngine(m, catalog, build, model.IntentConfig{}, benchKnobs())
 	if err != nil {
 		return err
 	}
@@ -424,4 +424,11 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchKnobs are the defaults with the session's items left out.
+func benchKnobs() processor.Knobs {
+	k := processor.DefaultKnobs()
+	k.ExcludeSeen = true
+	return k
 }

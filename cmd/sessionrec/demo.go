@@ -88,7 +88,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	proc, err := processor.New(processor.Config{Brokers: brokers, Group: "sessionrec-demo", Names: names, IdleAdvance: -1, Logger: log,
-		Metrics: processor.NewMetrics(reg), Engine: processor.EngineConfig{Knobs: processor.Knobs{K: 5, ExcludeSeen: true}}}, db)
+		Metrics: processor.NewMetrics(reg), Engine: processor.EngineConfig{Knobs: demoKnobs()}}, db)
 	if err != nil {
 		return err
 	}
@@ -180,4 +180,11 @@ func shopCorpus(shop *synth.Shop, sessions [][]synth.Event) ([]model.Item, model
 		c.Sessions = append(c.Sessions, evs)
 	}
 	return items, c
+}
+
+// demoKnobs are the defaults with 5 items and the session's items left out.
+func demoKnobs() processor.Knobs {
+	k := processor.DefaultKnobs()
+	k.K, k.ExcludeSeen = 5, true
+	return k
 }
