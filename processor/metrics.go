@@ -17,6 +17,7 @@ type Metrics struct {
 	closed       prometheus.Counter
 	published    prometheus.Counter
 	latency      prometheus.Histogram
+	batchTime    prometheus.Histogram
 	commit       prometheus.Histogram
 	noModelCount prometheus.Counter
 	watermark    *prometheus.GaugeVec
@@ -50,7 +51,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionrec_recommendations_published_total", Help: "Recommendation records published.",
 		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "sessionrec_event_to_publish_seconds", Help: "From reading a poll batch to its records being acknowledged and its state committed.",
+			Name: "sessionrec_event_to_publish_seconds", Help: "Per published record: from the time of the event that triggered it to the brokers' acknowledgement of the record (a replay of old events shows their age).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+		}),
+		batchTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sessionrec_batch_seconds", Help: "Per poll batch: from reading it to its records acknowledged and its state committed.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -102,7 +107,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionrec_catalog_cold_items_total", Help: "Items embedded from their features as they arrived on the items topic, while a model served.",
 		}),
 	}
-	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.commit, m.noModelCount, m.watermark, m.restarts,
+	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
 		m.rollouts, m.rolloutTime, m.rejected)
 	return m
@@ -114,9 +119,9 @@ func (m *Metrics) noModel() {
 	}
 }
 
-// batch records a committed poll batch: read at readAt, committed to the
-// store from commitStart to done.
-func (m *Metrics) batch(partition int32, pd *pending, readAt, commitStart, done time.Time) {
+// batch records a committed poll batch: read at readAt, its records
+// acknowledged at acked, committed to the store from commitStart to done.
+func (m *Metrics) batch(partition int32, pd *pending, readAt, acked, commitStart, done time.Time) {
 	if m == nil {
 		return
 	}
@@ -128,9 +133,10 @@ func (m *Metrics) batch(partition int32, pd *pending, readAt, commitStart, done 
 	}
 	m.closed.Add(float64(pd.stats.closed))
 	m.published.Add(float64(pd.stats.published))
-	if pd.stats.published > 0 {
-		m.latency.Observe(done.Sub(readAt).Seconds())
+	for _, r := range pd.recs {
+		m.latency.Observe(acked.Sub(r.Source.EventTime).Seconds())
 	}
+	m.batchTime.Observe(done.Sub(readAt).Seconds())
 	m.commit.Observe(done.Sub(commitStart).Seconds())
 	m.watermark.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(pd.cp.WatermarkMs) / 1000)
 }

@@ -235,6 +235,17 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	require.InDelta(t, float64(total), metric("sessionrec_events_total", map[string]string{"result": "applied"}), 0)
 	require.InDelta(t, 1, metric("sessionrec_events_total", map[string]string{"result": "dead_letter", "topic": string(names.Clicks)}), 0)
 	require.InDelta(t, 1, metric("sessionrec_dead_letters_total", map[string]string{"reason": topics.ReasonMalformed}), 0)
+	// One event-to-publish observation per published record.
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var observed uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "sessionrec_event_to_publish_seconds" {
+			observed = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	require.Positive(t, observed)
+	require.InDelta(t, metric("sessionrec_recommendations_published_total", nil), float64(observed), 0)
 	open := 0
 	for _, part := range []int32{0, 1} {
 		require.NoError(t, db.Expiring(part, 1<<62, func(string, int64) bool { open++; return true }))

@@ -418,7 +418,7 @@ func (p *Processor) step(ctx context.Context, part *partition, batch []Record, i
 	if err := part.commit(pd, cfg.SyncCommits); err != nil {
 		return err
 	}
-	cfg.Metrics.batch(part.id, pd, readAt, start, cfg.Now())
+	cfg.Metrics.batch(part.id, pd, readAt, start, start, cfg.Now())
 	cfg.Metrics.open(part.id, part.open)
 	p.own(part.id, pd.cp)
 	if len(batch) > 0 {
