@@ -144,7 +144,46 @@ func testEndToEnd(t *testing.T, brokers []string) {
 			want[e.UserID]++
 		}
 	}
-	msgs = append(msgs, kafka.Message{Topic: string(names.Clicks), Key: []byte("user-0001"), Value: []byte("{not json"), Time: msgs[len(msgs)-1].Time})
+	// One record of every kind of bad input, after the stream: each must
+	// reach the dead-letter topic with its reason, and the partitions go on.
+	last := msgs[len(msgs)-1].Time
+	first := msgs[0].Time
+	item := shop.Items[0].ID
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	bad := []struct {
+		topic  topics.Topic
+		key    string
+		value  string
+		reason string
+	}{
+		{names.Clicks, "user-0001", "{not json", topics.ReasonMalformed},
+		{names.Clicks, "user-0001", `{"user_id":"user-0001","ts":"` + ts(last) + `"}`, topics.ReasonMissingField},
+		{names.Clicks, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","colour":"red"}`, topics.ReasonUnknownField},
+		{names.Clicks, "user-0001", `{"user_id":"user-0001","item_id":"no-such-item","ts":"` + ts(last) + `"}`, topics.ReasonUnknownItem},
+		{names.Clicks, "user-0001", `{"user_id":"user-0002","item_id":"` + item + `","ts":"` + ts(last) + `"}`, topics.ReasonInvalidField},
+		{names.Clicks, "", `{"user_id":"","item_id":"` + item + `","ts":"` + ts(last) + `"}`, topics.ReasonInvalidField},
+		{names.Clicks, strings.Repeat("u", 300), `{"user_id":"` + strings.Repeat("u", 300) + `","item_id":"` + item + `","ts":"` + ts(last) + `"}`, topics.ReasonInvalidField},
+		{names.Clicks, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"1999-12-31T23:59:59Z"}`, topics.ReasonTimestamp},
+		{names.Clicks, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"` + ts(time.Now().Add(48*time.Hour)) + `"}`, topics.ReasonTimestamp},
+		{names.Clicks, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","session_id":"` + strings.Repeat("s", 70<<10) + `"}`, topics.ReasonTooLarge},
+		{names.Clicks, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"` + ts(first) + `"}`, topics.ReasonLate},
+		{names.Purchases, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"` + ts(last) + `","quantity":0}`, topics.ReasonInvalidField},
+		{names.Purchases, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"` + ts(last) + `","price":-1}`, topics.ReasonInvalidField},
+		{names.Purchases, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"` + ts(last) + `","price":1e999}`, topics.ReasonInvalidField},
+	}
+	wantDead := map[string]int{}
+	for _, b := range bad {
+		msgs = append(msgs, kafka.Message{Topic: string(b.topic), Key: []byte(b.key), Value: []byte(b.value), Time: last})
+		wantDead[b.topic.String()+" "+b.reason]++
+	}
+	// And a good event after them: the partition kept going.
+	{
+		ev := topics.Event{Kind: topics.KindClick, UserID: "user-0001", ItemID: item, Time: last}
+		v, err := ev.Encode()
+		require.NoError(t, err)
+		msgs = append(msgs, kafka.Message{Topic: string(names.Clicks), Key: []byte("user-0001"), Value: v, Time: last})
+		want["user-0001"]++
+	}
 	// As a shop does: each event is written when it happens, in event-time
 	// order across both topics. (Writing a whole day at once lets one
 	// topic's records reach the log minutes of event time after the
@@ -173,17 +212,21 @@ func testEndToEnd(t *testing.T, brokers []string) {
 		users[r.UserID] = true
 	}
 	require.Len(t, users, len(want), "every user has a recommendation")
-	dead := readAll(t, brokers, names.DeadLetters, 2, 5*time.Second, func(ms []kafka.Message) bool { return len(ms) > 1 })
+	// Every bad record, and nothing else, is a dead letter with its
+	// reason, source and original bytes. (Read a little past the count
+	// expected, so that an extra one would show.)
+	dead := readAll(t, brokers, names.DeadLetters, 2, 5*time.Second, func(ms []kafka.Message) bool { return len(ms) > len(bad) })
+	gotDead := map[string]int{}
+	values := map[string]bool{}
 	for _, m := range dead {
 		dl, err := topics.DecodeDeadLetter(m.Key, m.Value)
 		require.NoError(t, err)
-		t.Logf("dead letter: %s %s", dl.Reason, dl.Error)
+		gotDead[dl.Topic.String()+" "+dl.Reason]++
+		values[string(dl.Value)] = true
+		require.Equal(t, string(m.Key), string(dl.Key))
 	}
-	require.Len(t, dead, 1, "only the malformed record is a dead letter")
-	dl, err := topics.DecodeDeadLetter(dead[0].Key, dead[0].Value)
-	require.NoError(t, err)
-	require.Equal(t, topics.ReasonMalformed, dl.Reason)
-	require.Equal(t, "{not json", string(dl.Value))
+	require.Equal(t, wantDead, gotDead, "dead letters by topic and reason")
+	require.True(t, values["{not json"], "the original bytes travel with the dead letter")
 
 	// Every event is applied exactly once.
 	applied := func() map[string]uint64 {
@@ -233,7 +276,8 @@ func testEndToEnd(t *testing.T, brokers []string) {
 		return sum
 	}
 	require.InDelta(t, float64(total), metric("sessionrec_events_total", map[string]string{"result": "applied"}), 0)
-	require.InDelta(t, 1, metric("sessionrec_events_total", map[string]string{"result": "dead_letter", "topic": string(names.Clicks)}), 0)
+	require.InDelta(t, float64(len(bad)-3), metric("sessionrec_events_total", map[string]string{"result": "dead_letter", "topic": string(names.Clicks)}), 0)
+	require.InDelta(t, 3, metric("sessionrec_events_total", map[string]string{"result": "dead_letter", "topic": string(names.Purchases)}), 0)
 	require.InDelta(t, 1, metric("sessionrec_dead_letters_total", map[string]string{"reason": topics.ReasonMalformed}), 0)
 	// One event-to-publish observation per published record.
 	mfs, err := reg.Gather()
