@@ -113,6 +113,7 @@ func testLiveCatalogue(t *testing.T, brokers []string) {
 		return len(ids) == 10 && !slices.Contains(ids, fresh.ItemID)
 	}, 30*time.Second, 50*time.Millisecond, "the withdrawn item disappears")
 	require.Equal(t, len(catalogue), p.Engine().catalog.Len())
+	require.False(t, p.Engine().Knows(fresh.ItemID), "events on a withdrawn item are dead letters, as after a restart")
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	cold := 0.0

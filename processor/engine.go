@@ -87,10 +87,10 @@ func NewEngine(m *model.Model, items []model.Item, build model.IndexBuilder, ic 
 func (e *Engine) Version() string { return e.version }
 
 // Knows reports whether the catalogue holds the item.
-func (e *Engine) Knows(itemID string) bool {
-	_, ok := e.catalog.Row(itemID)
-	return ok
-}
+//
+// A withdrawn item is not known: its events are dead letters, the same
+// before and after the next engine build or restart (which leave it out).
+func (e *Engine) Knows(itemID string) bool { return e.catalog.Live(itemID) }
 
 func (k Knobs) rankOptions(now time.Time, exclude []string) model.RankOptions {
 	return model.RankOptions{K: k.K, Diversity: float32(k.Diversity), History: float32(k.History), HalfLife: k.HalfLife, Now: now,
