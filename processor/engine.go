@@ -49,8 +49,10 @@ func (k *Knobs) fill() {
 }
 
 // Engine is what the processor recommends with: a catalogue encoded by a
-// trained model, the intent detector and the knobs. An Engine is immutable
-// and safe for concurrent use; a new model means a new Engine.
+// trained model, the intent detector and the knobs. It is safe for
+// concurrent use; its catalogue changes as items arrive and are withdrawn
+// (model.Catalog), everything else is fixed: a new model means a new
+// Engine.
 type Engine struct {
 	version  string
 	catalog  *model.Catalog

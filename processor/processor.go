@@ -458,8 +458,10 @@ func (p *Processor) ownerOf(part int32) string {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		members, err := p.admin.GroupMembers(ctx, p.cfg.Group)
 		cancel()
+		p.ownersAt = time.Now() // an answer or not, ask again only after the TTL
 		if err != nil {
 			p.cfg.Logger.Debug("group members", "err", err)
+			p.owners = nil
 			return ""
 		}
 		p.owners = map[int32]string{}
@@ -468,7 +470,6 @@ func (p *Processor) ownerOf(part int32) string {
 				p.owners[q] = string(m.UserData)
 			}
 		}
-		p.ownersAt = time.Now()
 	}
 	return p.owners[part]
 }
