@@ -43,9 +43,6 @@ func DecodeRecord(kind topics.Kind, key, value []byte, recordTime, now time.Time
 	return e, nil
 }
 
-// maxPast is how many intents of closed sessions a user keeps.
-const maxPast = 5
-
 // partition applies the records of one input partition number (of clicks
 // and purchases both) to the users of that partition. It is owned by one
 // goroutine.
@@ -79,7 +76,7 @@ type partition struct {
 }
 
 func newPartition(id int32, db *store.DB, z Sessionizer, lim topics.Limits, engine func() *Engine) (*partition, error) {
-	p := &partition{id: id, db: db, z: z, limits: lim, engine: engine}
+	p := &partition{id: id, db: db, z: z.withDefaults(), limits: lim, engine: engine}
 	cp, err := db.Checkpoint(id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -266,7 +263,7 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 			if eng != nil {
 				kept := keepIntents(eng.Intents(closed))
 				u.s.Past = slices.Concat(kept, u.s.Past)
-				u.s.Past = u.s.Past[:min(len(u.s.Past), maxPast)]
+				u.s.Past = u.s.Past[:min(len(u.s.Past), max(p.z.KeepIntents, 0))]
 			}
 			u.publish = true
 		}

@@ -313,3 +313,31 @@ func TestKnobsZeroIsZero(t *testing.T) {
 	require.Equal(t, d.HalfLife, k.HalfLife)
 	require.InDelta(t, 0.3, d.History, 0)
 }
+
+// A user keeps the intents of their last closed sessions, as many as
+// KeepIntents, newest first; a negative KeepIntents keeps none.
+func TestPartitionKeepsPastIntents(t *testing.T) {
+	shop := synth.NewShop(1)
+	for _, c := range []struct{ keep, want int }{{0, 4}, {2, 2}, {-1, 0}} {
+		db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
+		require.NoError(t, err)
+		e, err := testEngine()
+		require.NoError(t, err)
+		p, err := newPartition(3, db, Sessionizer{KeepIntents: c.keep}, topics.Limits{}, func() *Engine { return e })
+		require.NoError(t, err)
+		var r recorder
+		// Four sessions an hour apart, each about another topic; then one
+		// more event that closes the fourth.
+		for i := range 4 {
+			run(t, p, r.rec(t, topics.KindClick, "u1", shop.Items[shop.ByTopic[i][0]].ID, time.Duration(i)*time.Hour, ""))
+		}
+		run(t, p, r.rec(t, topics.KindClick, "u2", shop.Items[0].ID, 5*time.Hour, ""))
+		s, err := db.User(3, "u1")
+		require.NoError(t, err)
+		require.Len(t, s.Past, c.want, "keep %d", c.keep)
+		if c.want > 0 {
+			require.Equal(t, shop.Items[shop.ByTopic[3][0]].ID, s.Past[0].Items[0], "newest first")
+		}
+		require.NoError(t, db.Close())
+	}
+}

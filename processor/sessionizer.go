@@ -27,6 +27,10 @@ type Sessionizer struct {
 	// Grace is how late an event may arrive and still be placed. Default 1
 	// minute.
 	Grace time.Duration
+	// KeepIntents is how many intents of closed sessions a user keeps,
+	// newest first, for the next sessions' recommendations. Default 5;
+	// negative keeps none.
+	KeepIntents int
 }
 
 // Outcome says what Apply did with an event.
@@ -60,6 +64,9 @@ func (z *Sessionizer) fill() {
 	}
 	if z.Grace == 0 {
 		z.Grace = time.Minute
+	}
+	if z.KeepIntents == 0 {
+		z.KeepIntents = 5
 	}
 }
 

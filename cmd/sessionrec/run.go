@@ -35,6 +35,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		advertise   = fs.String("advertise", "", "host:port of this instance's query API as clients reach it, given by other instances in their 421 answers (default: the --http address, with this host's name if it listens on all interfaces)")
 		gap         = fs.Duration("session-gap", 20*time.Minute, "a session ends after this long without events (event time)")
 		grace       = fs.Duration("grace", time.Minute, "how late an event may arrive and still be placed")
+		keep        = fs.Int("keep-intents", 5, "intents of closed sessions a user keeps for the next sessions (0: none)")
 		idle        = fs.Duration("idle-advance", 30*time.Second, "advance an idle partition's watermark by the wall clock after this long (negative: never)")
 		k           = fs.Int("k", 10, "items per recommendation")
 		diversity   = fs.Float64("diversity", 0, "similarity (0) to diversity (1) trade-off")
@@ -77,7 +78,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	proc, err := processor.New(processor.Config{
 		Brokers: brokerList(*brokers), Group: *group, Names: tf.names(), BatchSize: *batchSize, SessionTimeout: *sessTimeout,
-		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace},
+		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace, KeepIntents: keepIntents(*keep)},
 		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: processor.NewMetrics(reg),
 		Engine: processor.EngineConfig{Index: build,
 			Knobs: processor.Knobs{K: *k, Diversity: *diversity, History: *history, HalfLife: *halfLife, ExcludeSeen: *excludeSeen}},
@@ -193,4 +194,13 @@ func advertiseAddr(advertise, listen string) string {
 		}
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// keepIntents maps the flag (0: none) to the sessionizer's setting (0:
+// the default, negative: none).
+func keepIntents(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
