@@ -31,6 +31,7 @@ type Metrics struct {
 	catalogItems prometheus.Gauge
 	coldItems    prometheus.Counter
 	rollouts     prometheus.Counter
+	rolling      prometheus.Gauge
 	rolloutTime  prometheus.Histogram
 	rejected     *prometheus.CounterVec
 }
@@ -96,6 +97,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		rollouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_model_rollouts_total", Help: "Models from the models topic verified and swapped in.",
 		}),
+		rolling: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionrec_model_rollout_in_progress", Help: "1 while a model from the models topic is verified and its engine built, else 0.",
+		}),
 		rolloutTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sessionrec_model_rollout_seconds", Help: "From a model's manifest to its engine serving: verify, read, encode the catalogue, build the index.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
@@ -109,7 +113,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
-		m.rollouts, m.rolloutTime, m.rejected)
+		m.rollouts, m.rolling, m.rolloutTime, m.rejected)
 	return m
 }
 
@@ -231,4 +235,14 @@ func (m *Metrics) modelRejected(reason string) {
 	if m != nil {
 		m.rejected.WithLabelValues(reason).Inc()
 	}
+}
+
+// rolloutStarted marks a rollout in progress; the function it returns ends
+// it.
+func (m *Metrics) rolloutStarted() func() {
+	if m == nil {
+		return func() {}
+	}
+	m.rolling.Set(1)
+	return func() { m.rolling.Set(0) }
 }

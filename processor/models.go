@@ -123,6 +123,7 @@ func (f *modelFollower) serve(pm pendingModel) bool {
 	p := f.p
 	v := pm.manifest.Version
 	start := p.cfg.Now()
+	defer p.cfg.Metrics.rolloutStarted()()
 	b, err := pm.manifest.Assemble(pm.chunks)
 	if err != nil {
 		f.refuse(v, rejectChunks, err)

@@ -181,10 +181,10 @@ func testCrash(t *testing.T, bin string, brokers []string, events []topics.Event
 	select {
 	case <-exited[cmd]:
 		require.True(t, cmd.ProcessState.Success(), "exit after SIGTERM: %v; stderr:\n%s", cmd.ProcessState, cmd.Stderr)
-	case <-time.After(15 * time.Second):
+	case <-time.After(5 * time.Second):
 		_ = cmd.Process.Kill()
 		<-exited[cmd]
-		t.Fatalf("no exit within 15s of SIGTERM; stderr:\n%s", cmd.Stderr)
+		t.Fatalf("no exit within 5s of SIGTERM; stderr:\n%s", cmd.Stderr)
 	}
 	t.Logf("%d kills (%d with events left); exit %v after SIGTERM", kills, midway, time.Since(stopAt).Round(time.Millisecond))
 
