@@ -22,6 +22,7 @@ type Metrics struct {
 	noModelCount prometheus.Counter
 	watermark    *prometheus.GaugeVec
 	restarts     prometheus.Counter
+	lost         *prometheus.CounterVec
 	sessionsOpen *prometheus.GaugeVec
 	lag          *prometheus.GaugeVec
 	requests     *prometheus.CounterVec
@@ -72,6 +73,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_reader_restarts_total", Help: "Partition readers reopened after delivering nothing while records waited.",
 		}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_records_lost_total", Help: "Input records deleted by the broker's retention before they were read, by topic.",
+		}, []string{"topic"}),
 		sessionsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sessionrec_sessions_open", Help: "Users with an open session, by owned partition.",
 		}, []string{"partition"}),
@@ -111,7 +115,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionrec_catalog_cold_items_total", Help: "Items embedded from their features as they arrived on the items topic, while a model served.",
 		}),
 	}
-	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts,
+	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts, m.lost,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
 		m.rollouts, m.rolling, m.rolloutTime, m.rejected)
 	return m
@@ -245,4 +249,11 @@ func (m *Metrics) rolloutStarted() func() {
 	}
 	m.rolling.Set(1)
 	return func() { m.rolling.Set(0) }
+}
+
+// lostRecords counts input records deleted before they were read.
+func (m *Metrics) lostRecords(topic topics.Topic, n int64) {
+	if m != nil {
+		m.lost.WithLabelValues(string(topic)).Add(float64(n))
+	}
 }

@@ -35,6 +35,10 @@ type input struct {
 	last time.Time
 	// stop ends the current reader goroutine.
 	stop context.CancelFunc
+	// reader is the current reader, for its statistics.
+	reader *kafka.Reader
+	// lost is told of offsets [from, to) that were skipped.
+	lost func(from, to int64)
 }
 
 // hwmRefresh is how often an input with nothing fetched asks the broker
@@ -62,10 +66,18 @@ type fetched struct {
 // push queues a fetched record. A record before next was queued already
 // (a replaced reader's last delivery racing its successor's first) and is
 // dropped, so no record is applied twice whatever the readers do.
+//
+// A record past next means the offsets between are gone: on these topics
+// (not compacted), the broker's retention deleted them before they were
+// read (records with old timestamps are deleted early: time retention goes
+// by record timestamp). That is said loudly through lost, never silently.
 func (in *input) push(f fetched) {
 	in.last = time.Now()
 	if f.rec.Offset < in.next {
 		return
+	}
+	if f.rec.Offset > in.next && in.next > 0 && in.lost != nil {
+		in.lost(in.next, f.rec.Offset)
 	}
 	in.queue = append(in.queue, f.rec)
 	in.next = f.rec.Offset + 1
@@ -122,6 +134,11 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 		}
 		in.hwm = ends[id]
 		in.next = max(start, 0)
+		in.lost = func(from, to int64) {
+			cfg.Logger.Error("records gone before they were read: the broker's retention deleted them (time retention goes by record timestamp, i.e. event time)",
+				"topic", in.topic, "partition", id, "from", from, "to", to)
+			cfg.Metrics.lostRecords(in.topic, to-from)
+		}
 		in.ch = make(chan fetched, cfg.BatchSize)
 		if err := p.startReader(rctx, &readers, in, id, start, readErr); err != nil {
 			return err
@@ -239,12 +256,15 @@ func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			cfg.Logger.Debug("reader", "topic", in.topic, "partition", id, "msg", fmt.Sprintf(msg, args...))
 		}),
+		Logger: kafka.LoggerFunc(func(msg string, args ...any) {
+			cfg.Logger.Debug("reader info", "topic", in.topic, "partition", id, "msg", fmt.Sprintf(msg, args...))
+		}),
 	})
 	if err := r.SetOffset(offset); err != nil {
 		return errors.Join(fmt.Errorf("set offset of %s/%d to %d: %w", in.topic, id, offset, err), r.Close())
 	}
 	rctx, stop := context.WithCancel(ctx)
-	in.stop, in.last = stop, time.Now()
+	in.stop, in.last, in.reader = stop, time.Now(), r
 	readers.Go(func() {
 		defer func() {
 			if err := r.Close(); err != nil {
@@ -296,8 +316,11 @@ func (p *Processor) watchReaders(ctx context.Context, readers *sync.WaitGroup, i
 			in.last = time.Now() // caught up, or unknown: look again later
 			continue
 		}
+		st := in.reader.Stats()
 		p.cfg.Logger.Warn("reader delivered nothing while records wait: reopening it",
-			"topic", in.topic, "partition", id, "offset", in.next, "end", ends[id])
+			"topic", in.topic, "partition", id, "offset", in.next, "end", ends[id],
+			"dials", st.Dials, "fetches", st.Fetches, "messages", st.Messages, "timeouts", st.Timeouts,
+			"errors", st.Errors, "reader_offset", st.Offset, "queue", st.QueueLength)
 		p.cfg.Metrics.readerRestart()
 		in.stop()
 	drop:

@@ -206,6 +206,12 @@ share.coordinator.state.topic.min.isr=1
 
 # Tests join groups and want their partitions now, not after the default 3 s.
 group.initial.rebalance.delay.ms=0
+
+# No time-based retention. The tests replay datasets with their own event
+# times (2015, 2016) as record timestamps; with the default 7 days, the
+# retention check (every 5 minutes) deleted those records mid-test, and a
+# reader found its next offset gone.
+log.retention.ms=-1
 EOF
 
 	# The broker logs to a file, never to the console of make test.
