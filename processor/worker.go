@@ -300,10 +300,11 @@ const readerStall = 10 * time.Second
 
 // watchReaders replaces the reader of an input that has delivered nothing
 // for readerStall although the broker holds records past the input's next
-// offset. A kafka-go partition reader has been seen to go quiet like this
-// after a rebalance on a real broker; a new reader at the offset the worker
-// knows is next resumes it. Records still in flight from the old reader are
-// dropped, as they would be read again.
+// offset: a reader whose connection went bad without an error. Records
+// still in flight from the old reader are dropped, as they would be read
+// again. (A reader that looks stuck because the broker deleted the records
+// it waits for, by retention, is not helped by this: the log start is past
+// them, see input.push.)
 func (p *Processor) watchReaders(ctx context.Context, readers *sync.WaitGroup, ins []*input, id int32, readErr chan<- error) error {
 	for _, in := range ins {
 		if len(in.queue) > 0 || time.Since(in.last) < readerStall {
