@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -95,6 +96,16 @@ func TestCatalogColdStartAndRemove(t *testing.T) {
 				require.NotNil(t, c.SessionItems([]string{id}, nil)[0].Vec)
 			}
 			require.Len(t, c.Items(), n+1-4)
+
+			// The dense scores cover every row, removed ones at -Inf.
+			rows := len(c.items)
+			dst, tmp := make([]float32, rows), make([]float32, rows)
+			require.NoError(t, c.Scores(intents, nil, RankOptions{}, dst, tmp))
+			for _, id := range append(gone, fresh.ID) {
+				r, _ := c.Row(id)
+				require.True(t, math.IsInf(float64(dst[r]), -1), id)
+			}
+			require.Error(t, c.Scores(intents, nil, RankOptions{}, dst[:n], tmp[:n]), "one entry per row")
 		})
 	}
 }

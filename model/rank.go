@@ -231,14 +231,18 @@ func (c *Catalog) mmr(order []int, cands []Recommendation, rows []int32, k int, 
 
 // Scores writes, for every catalogue row, the relevance Rank would give it
 // for the intents without diversity or filters: the best over intents of
-// weight times cosine. It is the dense form of Rank used by offline
-// evaluation; len(dst) must be Len(). tmp is scratch of the same length.
+// weight times cosine; a removed row scores -Inf. It is the dense form of
+// Rank used by offline evaluation; dst and tmp (scratch) must have one
+// entry per row: Len() while nothing was put or removed.
 func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float32) error {
 	if err := o.fill(); err != nil {
 		return err
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if len(dst) != len(c.items) || len(tmp) != len(c.items) {
+		return fmt.Errorf("model: scores of %d rows into %d and %d entries", len(c.items), len(dst), len(tmp))
+	}
 	for i := range dst {
 		dst[i] = float32(math.Inf(-1))
 	}
@@ -248,7 +252,9 @@ func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float
 		}
 		dots(in.Centroid, c.vecs, c.dim, tmp)
 		for i, s := range tmp {
-			dst[i] = max(dst[i], in.Weight*s)
+			if !c.dead[i] {
+				dst[i] = max(dst[i], in.Weight*s)
+			}
 		}
 	}
 	return nil
