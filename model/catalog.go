@@ -24,7 +24,8 @@ func ExactIndexBuilder(dim int, vectors []float32) (Index, error) {
 // rows of the last build; rows added since ("fresh") are scanned exactly
 // by every search, and a replaced or removed row is skipped. When the
 // fresh rows grow past an eighth of the indexed ones (and 1,024), the index
-// is rebuilt in the background over all rows, and swapped in when done.
+// is due for a rebuild over all rows (NeedsRebuild, Rebuild), which the
+// owner runs on a goroutine of its own and swaps in when done.
 type Catalog struct {
 	model *Model
 	build IndexBuilder
@@ -161,10 +162,42 @@ func (c *Catalog) Put(it Item) error {
 	c.dead = append(c.dead, false)
 	c.rows[it.ID] = r
 	c.cold++
-	if fresh := len(c.items) - c.indexed; !c.rebuilding && fresh > max(1024, c.indexed/8) {
-		c.rebuilding = true
-		go c.rebuild(len(c.items))
+	return nil
+}
+
+// NeedsRebuild reports whether the rows added since the index was built
+// have grown past an eighth of the indexed ones (and 1,024), so that
+// scanning them exactly costs more than it should: time for Rebuild.
+func (c *Catalog) NeedsRebuild() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	fresh := len(c.items) - c.indexed
+	return !c.rebuilding && fresh > max(1024, c.indexed/8)
+}
+
+// Rebuild builds the index over every row, on the caller's goroutine and
+// without holding up searches (rows never change once written, so the
+// build reads them unlocked), and swaps it in. Searches meanwhile use the
+// old index and scan the fresh rows. A failed build keeps the old index.
+// Concurrent calls build once.
+func (c *Catalog) Rebuild() error {
+	c.mu.Lock()
+	if c.rebuilding {
+		c.mu.Unlock()
+		return nil
 	}
+	c.rebuilding = true
+	n := len(c.items)
+	vecs := c.vecs[: n*c.dim : n*c.dim]
+	c.mu.Unlock()
+	idx, err := c.build(c.dim, vecs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rebuilding = false
+	if err != nil {
+		return fmt.Errorf("model: rebuild the catalogue index: %w", err)
+	}
+	c.index, c.indexed = idx, n
 	return nil
 }
 
@@ -191,21 +224,6 @@ func (c *Catalog) Live(id string) bool {
 	return ok && !c.dead[r]
 }
 
-// rebuild builds the index over the first n rows, which never change, and
-// swaps it in. A failed build keeps the old index (the fresh rows are
-// still scanned) and allows the next Put to try again.
-func (c *Catalog) rebuild(n int) {
-	c.mu.RLock()
-	vecs := c.vecs[: n*c.dim : n*c.dim]
-	c.mu.RUnlock()
-	idx, err := c.build(c.dim, vecs)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.rebuilding = false
-	if err == nil {
-		c.index, c.indexed = idx, n
-	}
-}
 
 // Vector returns the unit vector of row r. The slice is owned by the
 // catalogue and must not be modified.

@@ -194,6 +194,16 @@ func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
 	}
 	n := len(c.items)
 	c.mu.Unlock()
+	// New items are scanned exactly until the index is rebuilt over them;
+	// this goroutine (the follower's, not the events') does it.
+	if eng != nil && eng.catalog.NeedsRebuild() {
+		start := p.cfg.Now()
+		if err := eng.catalog.Rebuild(); err != nil {
+			p.cfg.Logger.Error("catalogue index not rebuilt; new items are still scanned exactly", "err", err)
+		} else {
+			p.cfg.Logger.Info("catalogue index rebuilt", "items", eng.catalog.Len(), "took", p.cfg.Now().Sub(start))
+		}
+	}
 	if dead != nil {
 		p.cfg.Metrics.deadLetter(dead.Reason)
 		if err := p.publish(ctx, &pending{dead: []topics.DeadLetter{*dead}}); err != nil {
