@@ -224,7 +224,6 @@ func (c *Catalog) Live(id string) bool {
 	return ok && !c.dead[r]
 }
 
-
 // Vector returns the unit vector of row r. The slice is owned by the
 // catalogue and must not be modified.
 func (c *Catalog) Vector(r int32) []float32 {
