@@ -57,6 +57,12 @@
 // the serving one in place. Without an engine, state is kept and nothing is
 // published.
 //
+// # Training replays
+//
+// ReplayCorpus (replay.go) reads the topics over fixed offset ranges for
+// sessionrec train and sessionizes them with the same code as the
+// workers, so that a model learns from the sessions the processor sees.
+//
 // # The query API
 //
 // Handler serves /metrics, /healthz, /readyz and the query API (api.go,

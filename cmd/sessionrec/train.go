@@ -135,38 +135,38 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	if len(brokers) == 0 {
 		return errors.New("train: --brokers: no broker given")
 	}
-	cfg := replayConfig{
-		brokers: brokers, names: f.tf.names(), until: f.until.t, now: start,
-		sessions:    processor.Sessionizer{Gap: f.gap, Grace: f.grace},
-		checkModels: f.publish,
+	cfg := processor.ReplayConfig{
+		Brokers: brokers, Names: f.tf.names(), Until: f.until.t, Now: start,
+		Sessions:    processor.Sessionizer{Gap: f.gap, Grace: f.grace},
+		CheckModels: f.publish,
 	}
-	if err := cfg.names.Validate(); err != nil {
+	if err := cfg.Names.Validate(); err != nil {
 		return err
 	}
 	switch {
 	case !f.from.t.IsZero() && onCommandLine["since"]:
 		return errors.New("train: give --since or --from, not both")
 	case !f.from.t.IsZero():
-		cfg.from = f.from.t
+		cfg.From = f.from.t
 	case f.since < 0:
 		return fmt.Errorf("train: --since %s: want a duration >= 0", f.since)
 	case f.since > 0:
-		cfg.from = start.Add(-f.since)
+		cfg.From = start.Add(-f.since)
 	}
-	if !cfg.until.IsZero() && !cfg.from.IsZero() && !cfg.until.After(cfg.from) {
-		return fmt.Errorf("train: --until %s is not after the start %s", f.until.String(), cfg.from.UTC().Format(time.RFC3339))
+	if !cfg.Until.IsZero() && !cfg.From.IsZero() && !cfg.Until.After(cfg.From) {
+		return fmt.Errorf("train: --until %s is not after the start %s", f.until.String(), cfg.From.UTC().Format(time.RFC3339))
 	}
 	if f.gap <= 0 || f.grace < 0 {
 		return fmt.Errorf("train: --session-gap %s, --grace %s: want a gap > 0 and a grace >= 0", f.gap, f.grace)
 	}
 	var prog *readProgress
-	cfg.started = func(total int64) func() {
+	cfg.Started = func(total int64) func() {
 		fmt.Fprintf(stderr, "replaying %s, %s and %s %s: %d records\n",
-			cfg.names.Clicks, cfg.names.Purchases, cfg.names.Items, describeSpan(cfg.from, cfg.until), total)
+			cfg.Names.Clicks, cfg.Names.Purchases, cfg.Names.Items, describeSpan(cfg.From, cfg.Until), total)
 		prog = startReadProgress(stderr, total)
 		return prog.add
 	}
-	corpus, items, st, err := replayCorpus(ctx, cfg)
+	corpus, items, st, err := processor.ReplayCorpus(ctx, cfg)
 	if prog != nil {
 		prog.finish()
 	}
@@ -190,18 +190,18 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	fmt.Fprintf(stdout, "model %s: %d of %d sessions kept, %d items (%d in the catalogue, %d trained), %d pairs; "+
 		"%d events read from %d partitions, %d applied, %d duplicates, skipped: %s; %d items records, skipped: %s; "+
 		"%s (read %s, train %s) -> %s\n",
-		m.Info.Version, m.Info.KeptSessions, m.Info.Sessions, m.Info.Items, st.catalogue, m.Info.TrainedItems, m.Info.Pairs,
-		st.events, st.partitions, st.applied, st.duplicates, skippedSummary(st.skipped), st.items, skippedSummary(st.badItems),
+		m.Info.Version, m.Info.KeptSessions, m.Info.Sessions, m.Info.Items, st.Catalogue, m.Info.TrainedItems, m.Info.Pairs,
+		st.Events, st.Partitions, st.Applied, st.Duplicates, skippedSummary(st.Skipped), st.Items, skippedSummary(st.BadItems),
 		el.Round(time.Millisecond), readTime.Round(time.Millisecond), (el - readTime).Round(time.Millisecond), f.out)
 	if !f.publish {
 		return nil
 	}
-	man, err := topics.PublishModel(ctx, brokers, cfg.names.Models, m.Info.Version, artefact)
+	man, err := topics.PublishModel(ctx, brokers, cfg.Names.Models, m.Info.Version, artefact)
 	if err != nil {
 		return fmt.Errorf("train: publish: %w", err)
 	}
 	fmt.Fprintf(stdout, "published model %s to %s: %d chunks, %d bytes, sha256 %s\n",
-		man.Version, cfg.names.Models, man.Chunks, man.Size, man.SHA256)
+		man.Version, cfg.Names.Models, man.Chunks, man.Size, man.SHA256)
 	return nil
 }
 

@@ -255,19 +255,19 @@ func TestReplayReadsOnlyWhatWasThere(t *testing.T) {
 			before := shop.Sessions(4, synth.SessionConfig{Users: 10, Sessions: 30, Start: now.Add(-30 * time.Hour)})
 			during := shop.Sessions(5, synth.SessionConfig{Users: 10, Sessions: 20, Start: now.Add(-20 * time.Hour)})
 			produceSessions(t, prod, before)
-			cfg := replayConfig{brokers: brokers, names: names, from: now.Add(-48 * time.Hour), now: now,
-				sessions: processor.Sessionizer{}}
+			cfg := processor.ReplayConfig{Brokers: brokers, Names: names, From: now.Add(-48 * time.Hour), Now: now,
+				Sessions: processor.Sessionizer{}}
 			var total int64
-			cfg.started = func(n int64) func() {
+			cfg.Started = func(n int64) func() {
 				total = n
 				produceSessions(t, prod, during) // not read: written after the ranges were fixed
 				return func() {}
 			}
-			c, items, st, err := replayCorpus(t.Context(), cfg)
+			c, items, st, err := processor.ReplayCorpus(t.Context(), cfg)
 			require.NoError(t, err)
 			x := expect(before)
 			require.Equal(t, int64(x.events), total)
-			require.Equal(t, int64(x.events), st.events)
+			require.Equal(t, int64(x.events), st.Events)
 			require.Len(t, c.Sessions, x.sessions)
 			for _, it := range c.Items {
 				require.Equal(t, model.Item{ID: it.ID}, it, "no catalogue: id-only items")
@@ -275,11 +275,11 @@ func TestReplayReadsOnlyWhatWasThere(t *testing.T) {
 			}
 
 			// A second replay reads both.
-			cfg.started = nil
-			c, _, st, err = replayCorpus(t.Context(), cfg)
+			cfg.Started = nil
+			c, _, st, err = processor.ReplayCorpus(t.Context(), cfg)
 			require.NoError(t, err)
 			both := expect(before, during)
-			require.Equal(t, int64(both.events), st.events)
+			require.Equal(t, int64(both.events), st.Events)
 			require.Len(t, c.Sessions, both.sessions)
 		})
 	}
@@ -328,33 +328,4 @@ func TestTrainFromTopicsErrors(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-}
-
-// TestMergeOrder checks that the replay takes a partition's clicks and
-// purchases in record-timestamp order, clicks first on a tie, whichever
-// reader is ahead.
-func TestMergeOrder(t *testing.T) {
-	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
-	clicks := []kafka.Message{{Offset: 0, Time: at(1)}, {Offset: 1, Time: at(3)}, {Offset: 2, Time: at(3)}, {Offset: 3, Time: at(9)}}
-	purchases := []kafka.Message{{Offset: 0, Time: at(0)}, {Offset: 1, Time: at(3)}, {Offset: 2, Time: at(4)}}
-	feed := func(msgs []kafka.Message) <-chan kafka.Message {
-		ch := make(chan kafka.Message, len(msgs))
-		for _, m := range msgs {
-			ch <- m
-		}
-		close(ch)
-		return ch
-	}
-	inputs := []input{{kind: topics.KindClick, ch: feed(clicks)}, {kind: topics.KindPurchase, ch: feed(purchases)}}
-	var got []string
-	for {
-		in, err := next(t.Context(), inputs)
-		require.NoError(t, err)
-		if in == nil {
-			break
-		}
-		got = append(got, fmt.Sprintf("%s@%d", in.kind, in.head.Offset))
-		in.has = false
-	}
-	require.Equal(t, []string{"purchase@0", "click@0", "click@1", "click@2", "purchase@1", "purchase@2", "click@3"}, got)
 }

@@ -1,21 +1,17 @@
-package main
+package processor
 
 import (
 	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"maps"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sessionrec/sessionrec/model"
-	"github.com/sessionrec/sessionrec/processor"
 	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 )
@@ -23,104 +19,95 @@ import (
 // A replay for training reads clicks, purchases and items over fixed
 // offset ranges (topics.ReplayRanges: decided once, before reading, up to
 // the end offsets of that moment) and turns them into the trainer's
-// corpus. Each partition number is replayed as the stream processor's
-// partition worker runs it (processor/partition.go, worker.go): its clicks
+// corpus (sessionrec train). Each partition number is replayed as the
+// partition worker runs it (partition.go, worker.go): its clicks
 // and purchases merged by record timestamp (clicks first on a tie), each
 // record decoded with the same codec and limits, checked against its key,
-// and applied with the same processor.Sessionizer under a watermark that
+// and applied with the same Sessionizer under a watermark that
 // follows the highest event time applied; a late event is skipped where
 // the processor would dead-letter it. At the end every session still open
 // is closed, since the replay knows no more events will come. Every closed
 // session is a training session; model.Train then keeps those with a
 // purchase (unless KeepAll) and at most MaxEvents events.
 //
-// What a record becomes is the processor's own code: processor.DecodeRecord
-// and processor.Sessionizer. Only the loop around them is the replay's: it
-// keeps users in memory rather than in a store, and knows when the stream
-// ends.
+// What a record becomes is the worker's own code: DecodeRecord and the
+// Sessionizer. Only the loop around them is the replay's: it keeps users
+// in memory rather than in a store, and knows when the stream ends.
 
-// replayConfig says what replayCorpus reads and how it sessionizes.
-type replayConfig struct {
-	brokers []string
-	names   topics.Names
-	// from and until bound the record timestamps of clicks and purchases:
-	// zero from is the log start, zero until the end offsets at the start.
-	// The items topic is read whole.
-	from, until time.Time
-	sessions    processor.Sessionizer
-	limits      topics.Limits
-	// now is the clock events' times are judged against (an event more
-	// than limits.MaxFuture after it is refused), as the processor judges
+// ReplayConfig says what ReplayCorpus reads and how it sessionizes.
+type ReplayConfig struct {
+	// Brokers are the Kafka bootstrap addresses. Required.
+	Brokers []string
+	// Names are the topics.
+	Names topics.Names
+	// From and Until bound the record timestamps of clicks and purchases:
+	// a zero From is the log start, a zero Until the end offsets at the
+	// start. The items topic is read whole.
+	From, Until time.Time
+	// Sessions configures the sessionizer, as for the processor.
+	Sessions Sessionizer
+	// Limits bound input records, as for the processor.
+	Limits topics.Limits
+	// Now is the clock events' times are judged against (an event more
+	// than Limits.MaxFuture after it is refused), as the processor judges
 	// them against its clock when it reads them.
-	now time.Time
-	// parallel bounds the partitions replayed at once. Default 2.
-	parallel int
-	// checkModels: the models topic is checked too (it will be published
+	Now time.Time
+	// Parallel bounds the partitions replayed at once. Default 2.
+	Parallel int
+	// CheckModels: the models topic is checked too (it will be published
 	// to).
-	checkModels bool
-	// started, when set, is called once the offset ranges are fixed and
+	CheckModels bool
+	// Started, when set, is called once the offset ranges are fixed and
 	// before anything is read, with the number of offsets they span; the
 	// function it returns is called for every record read, from several
-	// goroutines at once. (The progress display hooks in here; so do the
-	// tests, to write records that must not be read.)
-	started func(total int64) (read func())
+	// goroutines at once. (A progress display hooks in here; so do tests,
+	// to write records that must not be read.)
+	Started func(total int64) (read func())
 }
 
-// replayStats counts what a replay read.
-type replayStats struct {
-	partitions int
-	// events counts the click and purchase records read; items the items
+// ReplayStats counts what a replay read.
+type ReplayStats struct {
+	// Partitions is the number of input partitions replayed.
+	Partitions int
+	// Events counts the click and purchase records read; Items the items
 	// topic's.
-	events, items int64
-	// applied events, and duplicates (an open session already had the
+	Events, Items int64
+	// Applied events, and Duplicates (an open session already had the
 	// event ID; applied once, as the processor does).
-	applied, duplicates int64
-	// skipped counts the event records not applied, by reason
+	Applied, Duplicates int64
+	// Skipped counts the event records not applied, by reason
 	// (topics.Reason*): the ones the processor dead-letters.
-	skipped map[string]int64
-	// badItems counts the items records that are not items, by reason.
-	badItems map[string]int64
-	// sessions is the number of sessions closed; catalogue the items in
-	// the catalogue (the items topic's, without the tombstoned).
-	sessions, catalogue int
+	Skipped map[string]int64
+	// BadItems counts the items records that are not items, by reason.
+	BadItems map[string]int64
+	// Sessions is the number of sessions closed; Catalogue the items in
+	// the catalogue (the items topic's, without the withdrawn).
+	Sessions, Catalogue int
 }
 
-// skippedSummary formats skipped-record counts by reason: "malformed 2,
-// late 1", or "none".
-func skippedSummary(m map[string]int64) string {
-	var parts []string
-	for _, r := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s %d", r, m[r]))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ", ")
-}
-
-// replayCorpus replays the topics of cfg and returns the training corpus,
+// ReplayCorpus replays the topics of cfg and returns the training corpus,
 // the catalogue (the items topic's items and an id-only item for every
 // other item the events name), and what it read. The corpus is the same
 // whatever the timing and the order partitions finish in: sessions are
 // ordered by start time, then user, and items by id (the catalogue's)
 // then first use.
-func replayCorpus(ctx context.Context, cfg replayConfig) (model.Corpus, map[string]model.Item, replayStats, error) {
-	var st replayStats
-	adm, err := topics.NewAdmin(cfg.brokers)
+func ReplayCorpus(ctx context.Context, cfg ReplayConfig) (model.Corpus, map[string]model.Item, ReplayStats, error) {
+	var st ReplayStats
+	adm, err := topics.NewAdmin(cfg.Brokers)
 	if err != nil {
 		return model.Corpus{}, nil, st, err
 	}
 	defer adm.Close()
-	if _, err := adm.CheckReplay(ctx, cfg.names, cfg.checkModels); err != nil {
+	if _, err := adm.CheckReplay(ctx, cfg.Names, cfg.CheckModels); err != nil {
 		return model.Corpus{}, nil, st, err
 	}
 	ranges := map[topics.Topic][]topics.ReplayRange{}
-	for _, t := range []topics.Topic{cfg.names.Clicks, cfg.names.Purchases} {
-		if ranges[t], err = adm.ReplayRanges(ctx, t, cfg.from, cfg.until); err != nil {
+	for _, t := range []topics.Topic{cfg.Names.Clicks, cfg.Names.Purchases} {
+		if ranges[t], err = adm.ReplayRanges(ctx, t, cfg.From, cfg.Until); err != nil {
 			return model.Corpus{}, nil, st, err
 		}
 	}
-	if ranges[cfg.names.Items], err = adm.ReplayRanges(ctx, cfg.names.Items, time.Time{}, time.Time{}); err != nil {
+	if ranges[cfg.Names.Items], err = adm.ReplayRanges(ctx, cfg.Names.Items, time.Time{}, time.Time{}); err != nil {
 		return model.Corpus{}, nil, st, err
 	}
 	var total int64
@@ -130,51 +117,51 @@ func replayCorpus(ctx context.Context, cfg replayConfig) (model.Corpus, map[stri
 		}
 	}
 	read := func() {}
-	if cfg.started != nil {
-		read = cfg.started(total)
+	if cfg.Started != nil {
+		read = cfg.Started(total)
 	}
 
-	clicks, purchases := ranges[cfg.names.Clicks], ranges[cfg.names.Purchases]
+	clicks, purchases := ranges[cfg.Names.Clicks], ranges[cfg.Names.Purchases]
 	if len(clicks) != len(purchases) {
 		// CheckReplay refuses this before; the partitions could have been
 		// added in between.
-		return model.Corpus{}, nil, st, &topics.PartitionMismatchError{Topic: cfg.names.Clicks, Partitions: int32(len(clicks)),
-			Other: cfg.names.Purchases, OtherPartitions: int32(len(purchases))}
+		return model.Corpus{}, nil, st, &topics.PartitionMismatchError{Topic: cfg.Names.Clicks, Partitions: int32(len(clicks)),
+			Other: cfg.Names.Purchases, OtherPartitions: int32(len(purchases))}
 	}
 	parts := make([]*partitionReplay, len(clicks))
 	var catalogue map[string]model.Item
 	var itemStats itemReplay
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cmp.Or(cfg.parallel, 2) + 1) // + the items reader
+	g.SetLimit(cmp.Or(cfg.Parallel, 2) + 1) // + the items reader
 	g.Go(func() error {
 		var err error
-		catalogue, err = itemStats.read(gctx, cfg, ranges[cfg.names.Items], read)
+		catalogue, err = itemStats.read(gctx, cfg, ranges[cfg.Names.Items], read)
 		return err
 	})
 	for i := range clicks {
-		p := &partitionReplay{z: cfg.sessions, limits: cfg.limits, now: cfg.now, part: i,
+		p := &partitionReplay{z: cfg.Sessions, limits: cfg.Limits, now: cfg.Now, part: i,
 			users: map[string]*store.UserState{}, index: map[string]int32{}, maxEventMs: minEventMs}
 		parts[i] = p
-		g.Go(func() error { return p.run(gctx, cfg.brokers, clicks[i], purchases[i], read) })
+		g.Go(func() error { return p.run(gctx, cfg.Brokers, clicks[i], purchases[i], read) })
 	}
 	if err := g.Wait(); err != nil {
 		return model.Corpus{}, nil, st, err
 	}
 
-	st.partitions = len(parts)
-	st.items, st.badItems, st.catalogue = itemStats.records, itemStats.bad, len(catalogue)
-	st.skipped = map[string]int64{}
+	st.Partitions = len(parts)
+	st.Items, st.BadItems, st.Catalogue = itemStats.records, itemStats.bad, len(catalogue)
+	st.Skipped = map[string]int64{}
 	var sessions []closedSession
 	for _, p := range parts {
-		st.events += p.records
-		st.applied += p.applied
-		st.duplicates += p.duplicates
+		st.Events += p.records
+		st.Applied += p.applied
+		st.Duplicates += p.duplicates
 		for r, n := range p.skipped {
-			st.skipped[r] += n
+			st.Skipped[r] += n
 		}
 		sessions = append(sessions, p.closed...)
 	}
-	st.sessions = len(sessions)
+	st.Sessions = len(sessions)
 	corpus, items := buildCorpus(catalogue, parts, sessions)
 	return corpus, items, st, nil
 }
@@ -238,7 +225,7 @@ type closedSession struct {
 }
 
 // minEventMs is the highest event time of a partition that has applied
-// none: its watermark is below every event (processor.minWatermark).
+// none: its watermark is below every event (minWatermark).
 const minEventMs = -1 << 62
 
 // sweepEvery is how many records a partition reads between sweeps that
@@ -249,7 +236,7 @@ const sweepEvery = 1 << 16
 // partitionReplay replays one partition number of clicks and purchases.
 // It is owned by one goroutine.
 type partitionReplay struct {
-	z      processor.Sessionizer
+	z      Sessionizer
 	limits topics.Limits
 	now    time.Time
 	part   int // index of the partition among the replay's
@@ -272,7 +259,7 @@ type partitionReplay struct {
 // record timestamp and applies them, then closes every open session.
 func (p *partitionReplay) run(ctx context.Context, brokers []string, clicks, purchases topics.ReplayRange, read func()) error {
 	g, gctx := errgroup.WithContext(ctx)
-	inputs := []input{{kind: topics.KindClick}, {kind: topics.KindPurchase}}
+	inputs := []replayInput{{kind: topics.KindClick}, {kind: topics.KindPurchase}}
 	for i, r := range []topics.ReplayRange{clicks, purchases} {
 		ch := make(chan kafka.Message, 1024)
 		inputs[i].ch = ch
@@ -291,7 +278,7 @@ func (p *partitionReplay) run(ctx context.Context, brokers []string, clicks, pur
 	}
 	g.Go(func() error {
 		for {
-			in, err := next(gctx, inputs)
+			in, err := nextReplayInput(gctx, inputs)
 			if in == nil || err != nil {
 				return err
 			}
@@ -309,8 +296,8 @@ func (p *partitionReplay) run(ctx context.Context, brokers []string, clicks, pur
 	return nil
 }
 
-// input is one topic of a partition being merged: the record at its head.
-type input struct {
+// replayInput is one topic of a partition being merged: the record at its head.
+type replayInput struct {
 	kind topics.Kind
 	ch   <-chan kafka.Message
 	head kafka.Message
@@ -318,13 +305,13 @@ type input struct {
 	done bool // ch is closed and drained
 }
 
-// next returns the input whose head record comes next in record-timestamp
+// next returns the replayInput whose head record comes next in record-timestamp
 // order, as the processor's worker takes them (processor/worker.go, take):
 // the earlier head, and clicks when the times are equal. It waits until
-// every input has a head or has ended, so the order does not depend on
+// every replayInput has a head or has ended, so the order does not depend on
 // which reader is ahead; it returns nil when all have ended.
-func next(ctx context.Context, inputs []input) (*input, error) {
-	var pick *input
+func nextReplayInput(ctx context.Context, inputs []replayInput) (*replayInput, error) {
+	var pick *replayInput
 	for i := range inputs {
 		in := &inputs[i]
 		if !in.has && !in.done {
@@ -346,7 +333,7 @@ func next(ctx context.Context, inputs []input) (*input, error) {
 // (processor/partition.go, process).
 func (p *partitionReplay) apply(kind topics.Kind, m kafka.Message) {
 	p.records++
-	e, err := processor.DecodeRecord(kind, m.Key, m.Value, m.Time, p.now, p.limits)
+	e, err := DecodeRecord(kind, m.Key, m.Value, m.Time, p.now, p.limits)
 	if err != nil {
 		p.skip(topics.ReasonOf(err))
 		return
@@ -368,11 +355,11 @@ func (p *partitionReplay) apply(kind topics.Kind, m kafka.Message) {
 	}
 	ms := e.Time.UnixMilli()
 	switch p.z.Apply(s, e.UserID, store.Event{ItemID: e.ItemID, TimeMs: ms, Kind: kindOf, EventID: e.EventID}, wm) {
-	case processor.Late:
+	case Late:
 		p.skip(topics.ReasonLate)
-	case processor.Duplicate:
+	case Duplicate:
 		p.duplicates++
-	case processor.Applied:
+	case Applied:
 		p.applied++
 		p.maxEventMs = max(p.maxEventMs, ms)
 	}
@@ -436,18 +423,18 @@ type itemReplay struct {
 // latest item of every key, without the withdrawn (tombstones). A record
 // that is not an item is counted and skipped, leaving the key's previous
 // item, as the processor does.
-func (ir *itemReplay) read(ctx context.Context, cfg replayConfig, ranges []topics.ReplayRange, read func()) (map[string]model.Item, error) {
+func (ir *itemReplay) read(ctx context.Context, cfg ReplayConfig, ranges []topics.ReplayRange, read func()) (map[string]model.Item, error) {
 	out := map[string]model.Item{}
 	ir.bad = map[string]int64{}
 	for _, r := range ranges {
-		err := topics.ReadRange(ctx, cfg.brokers, r, func(m kafka.Message) error {
+		err := topics.ReadRange(ctx, cfg.Brokers, r, func(m kafka.Message) error {
 			read()
 			ir.records++
 			if m.Value == nil {
 				delete(out, string(m.Key))
 				return nil
 			}
-			it, err := topics.DecodeItem(m.Key, m.Value, cfg.limits)
+			it, err := topics.DecodeItem(m.Key, m.Value, cfg.Limits)
 			if err != nil {
 				ir.bad[topics.ReasonOf(err)]++
 				return nil
@@ -460,30 +447,4 @@ func (ir *itemReplay) read(ctx context.Context, cfg replayConfig, ranges []topic
 		}
 	}
 	return out, nil
-}
-
-// errNoTraining explains model.ErrNoSessions after a replay: what was
-// read and why nothing was left. Other errors are returned as they are.
-func errNoTraining(cfg replayConfig, st replayStats, keepAll bool, err error) error {
-	if !errors.Is(err, model.ErrNoSessions) {
-		return err
-	}
-	what := "a session with a purchase and 2 to max-events events"
-	if keepAll {
-		what = "a session of 2 to max-events events"
-	}
-	return fmt.Errorf("train: no training sessions in %s and %s %s: %d records read, %d events applied, %d sessions, none %s: %w",
-		cfg.names.Clicks, cfg.names.Purchases, describeSpan(cfg.from, cfg.until), st.events, st.applied, st.sessions, what, err)
-}
-
-// describeSpan says which records a replay reads: "from T until the end".
-func describeSpan(from, until time.Time) string {
-	s := "from the log start"
-	if !from.IsZero() {
-		s = "from " + from.UTC().Format(time.RFC3339)
-	}
-	if until.IsZero() {
-		return s + " to the end"
-	}
-	return s + " until " + until.UTC().Format(time.RFC3339)
 }
