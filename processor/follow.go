@@ -3,6 +3,8 @@ package processor
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/segmentio/kafka-go"
@@ -18,6 +20,12 @@ import (
 // had when follow started, caughtUp is called (at once for an empty
 // topic). follow returns nil when ctx ends, or the first error of apply
 // or of a reader.
+//
+// The catch-up reads fixed ranges with topics.ReadRange, which knows a
+// range is done when a fetch comes back empty short of its end: on a
+// compacted topic the last offsets may hold no record (a tombstone
+// compacted away), and waiting for a record at end-1 would never end.
+// Then kafka-go readers follow from the end offsets.
 func (p *Processor) follow(ctx context.Context, topic topics.Topic, from map[int32]int64,
 	apply func(kafka.Message) error, caughtUp func()) error {
 	ends, err := p.admin.EndOffsets(ctx, topic)
@@ -28,15 +36,19 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from map[int
 	if err != nil {
 		return err
 	}
-	behind := map[int32]int64{} // partition -> end offset still to reach
-	for part, end := range ends {
-		if max(from[part], firsts[part]) < end {
-			behind[part] = end
+	next := map[int32]int64{}
+	for _, part := range slices.Sorted(maps.Keys(ends)) {
+		r := topics.ReplayRange{Topic: topic, Partition: part, From: max(from[part], firsts[part]), To: ends[part]}
+		if err := topics.ReadRange(ctx, p.cfg.Brokers, r, apply); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("follow %s/%d: catch up: %w", topic, part, err)
 		}
+		next[part] = max(r.From, r.To)
 	}
-	if len(behind) == 0 {
-		caughtUp()
-	}
+	caughtUp()
+
 	rctx, stop := context.WithCancel(ctx)
 	var readers sync.WaitGroup
 	defer func() {
@@ -46,10 +58,7 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from map[int
 	msgs := make(chan kafka.Message, 64)
 	errs := make(chan error, len(ends))
 	for part := range ends {
-		start, ok := from[part]
-		if !ok {
-			start = kafka.FirstOffset
-		}
+		start := next[part]
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: p.cfg.Brokers, Topic: string(topic), Partition: int(part),
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: readerMaxWait, ReadLagInterval: -1})
 		if err := r.SetOffset(start); err != nil {
@@ -82,13 +91,6 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from map[int
 		case m := <-msgs:
 			if err := apply(m); err != nil {
 				return err
-			}
-			part := int32(m.Partition)
-			if end, ok := behind[part]; ok && m.Offset+1 >= end {
-				delete(behind, part)
-				if len(behind) == 0 {
-					caughtUp()
-				}
 			}
 		}
 	}
