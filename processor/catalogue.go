@@ -50,8 +50,8 @@ func (c *catalogue) isLoaded() bool {
 	}
 }
 
-// toModelItem converts an items-topic record for the model.
-func toModelItem(it topics.Item) model.Item {
+// ModelItem converts an items-topic record for the model.
+func ModelItem(it topics.Item) model.Item {
 	return model.Item{ID: it.ItemID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
 }
 
@@ -114,7 +114,7 @@ func (p *Processor) followItems(ctx context.Context) error {
 			p.cfg.Logger.Warn("skipping a stored item", "err", err)
 			return true
 		}
-		c.items[id] = toModelItem(it)
+		c.items[id] = ModelItem(it)
 		return true
 	})
 	c.mu.Unlock()
@@ -178,7 +178,7 @@ func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
 		dl := topics.NewDeadLetter(p.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, err)
 		dead = &dl
 	} else {
-		mi := toModelItem(it)
+		mi := ModelItem(it)
 		c.items[id] = mi
 		if err := b.PutItem(id, m.Value); err != nil {
 			c.mu.Unlock()

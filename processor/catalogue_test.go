@@ -1,9 +1,7 @@
 package processor
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -37,24 +35,12 @@ func testLiveCatalogue(t *testing.T, brokers []string) {
 	require.NoError(t, err)
 	dir := t.TempDir()
 	start := func() (*Processor, *httptest.Server, *prometheus.Registry, func()) {
-		db, err := store.Open(dir, store.Options{})
-		require.NoError(t, err)
-		reg := prometheus.NewRegistry()
-		p, err := New(Config{Brokers: brokers, Group: "g" + string(names.Clicks), Names: names, IdleAdvance: -1,
-			SessionTimeout: 6 * time.Second, Metrics: NewMetrics(reg), Logger: slog.New(slog.DiscardHandler),
-			Engine: EngineConfig{Knobs: Knobs{K: 10, ExcludeSeen: true}}}, db)
-		require.NoError(t, err)
-		require.NoError(t, p.SetModel(m))
-		ctx, cancel := context.WithCancel(t.Context())
-		runErr := make(chan error, 1)
-		go func() { runErr <- p.Run(ctx) }()
-		waitReady(t, p, runErr)
-		srv := httptest.NewServer(p.Handler(reg))
-		return p, srv, reg, func() {
+		in := startInstance(t, brokers, names, dir, Config{Engine: EngineConfig{Knobs: Knobs{K: 10, ExcludeSeen: true}}},
+			func(p *Processor) { require.NoError(t, p.SetModel(m)) })
+		srv := httptest.NewServer(in.p.Handler(in.reg))
+		return in.p, srv, in.reg, func() {
 			srv.Close()
-			cancel()
-			require.NoError(t, <-runErr)
-			require.NoError(t, db.Close())
+			in.stop()
 		}
 	}
 	p, srv, reg, stop := start()

@@ -2,11 +2,9 @@ package processor
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 )
 
@@ -40,22 +37,8 @@ func testModelRollout(t *testing.T, brokers []string) {
 
 	dir := t.TempDir()
 	start := func() (*Processor, *prometheus.Registry, func()) {
-		db, err := store.Open(dir, store.Options{})
-		require.NoError(t, err)
-		reg := prometheus.NewRegistry()
-		p, err := New(Config{Brokers: brokers, Group: "g" + string(names.Clicks), Names: names, IdleAdvance: -1,
-			SessionTimeout: 6 * time.Second, Metrics: NewMetrics(reg), Logger: slog.New(slog.DiscardHandler),
-			Engine: EngineConfig{Knobs: Knobs{K: 5}}}, db)
-		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(t.Context())
-		runErr := make(chan error, 1)
-		go func() { runErr <- p.Run(ctx) }()
-		waitReady(t, p, runErr)
-		return p, reg, func() {
-			cancel()
-			require.NoError(t, <-runErr)
-			require.NoError(t, db.Close())
-		}
+		in := startInstance(t, brokers, names, dir, Config{Engine: EngineConfig{Knobs: Knobs{K: 5}}}, nil)
+		return in.p, in.reg, in.stop
 	}
 	p, reg, stop := start()
 	require.Nil(t, p.Engine(), "no model yet")

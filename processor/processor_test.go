@@ -77,6 +77,51 @@ func readAll(t *testing.T, brokers []string, topic topics.Topic, partitions int,
 	return msgs
 }
 
+// testInstance is a processor run by a test over a store in dir: started
+// and ready when startInstance returns; stop ends Run (which must return
+// nil) and closes the store, so that a later start on the same dir is a
+// restart.
+type testInstance struct {
+	p    *Processor
+	reg  *prometheus.Registry
+	stop func()
+}
+
+// startInstance runs a processor with cfg (its Brokers, Names, Group,
+// Metrics and Logger filled in for the test when empty) over a store in
+// dir; before Run, setup may set a model.
+func startInstance(t *testing.T, brokers []string, names topics.Names, dir string, cfg Config, setup func(*Processor)) testInstance {
+	t.Helper()
+	db, err := store.Open(dir, store.Options{})
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	cfg.Brokers, cfg.Names = brokers, names
+	if cfg.Group == "" {
+		cfg.Group = "g" + string(names.Clicks)
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = 6 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.IdleAdvance, cfg.Metrics = -1, NewMetrics(reg)
+	p, err := New(cfg, db)
+	require.NoError(t, err)
+	if setup != nil {
+		setup(p)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(ctx) }()
+	waitReady(t, p, runErr)
+	return testInstance{p: p, reg: reg, stop: func() {
+		cancel()
+		require.NoError(t, <-runErr)
+		require.NoError(t, db.Close())
+	}}
+}
+
 // waitReady waits until the processor has joined its group, failing the
 // test if Run returns first.
 func waitReady(t *testing.T, p *Processor, runErr <-chan error) {

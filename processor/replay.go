@@ -439,7 +439,7 @@ func (ir *itemReplay) read(ctx context.Context, cfg ReplayConfig, ranges []topic
 				ir.bad[topics.ReasonOf(err)]++
 				return nil
 			}
-			out[it.ItemID] = model.Item{ID: it.ItemID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
+			out[it.ItemID] = ModelItem(it)
 			return nil
 		})
 		if err != nil {

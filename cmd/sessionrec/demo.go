@@ -72,11 +72,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 
 	// The shop's catalogue on the items topic, as a shop publishes it.
 	prod := topics.NewProducer(brokers, names)
-	recs := make([]topics.Item, len(items))
-	for i, it := range items {
-		recs[i] = topics.Item{ItemID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
-	}
-	if err := errors.Join(prod.SendItems(ctx, recs...), prod.Close()); err != nil {
+	if err := errors.Join(prod.SendItems(ctx, shopCatalogue(shop)...), prod.Close()); err != nil {
 		return err
 	}
 
@@ -187,4 +183,13 @@ func demoKnobs() processor.Knobs {
 	k := processor.DefaultKnobs()
 	k.K, k.ExcludeSeen = 5, true
 	return k
+}
+
+// shopCatalogue is the synthetic shop's catalogue as items-topic records.
+func shopCatalogue(shop *synth.Shop) []topics.Item {
+	out := make([]topics.Item, len(shop.Items))
+	for i, it := range shop.Items {
+		out[i] = topics.Item{ItemID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
+	}
+	return out
 }

@@ -43,10 +43,7 @@ func testRetrainAndRollOut(t *testing.T, brokers []string) {
 	prod := topics.NewProducer(brokers, names)
 	defer func() { require.NoError(t, prod.Close()) }()
 	shop := synth.NewShop(1)
-	var items []topics.Item
-	for _, it := range shop.Items {
-		items = append(items, topics.Item{ItemID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price})
-	}
+	items := shopCatalogue(shop)
 	require.NoError(t, prod.SendItems(t.Context(), items...))
 	produceSessions(t, prod, shop.Sessions(1, synth.SessionConfig{Users: 100, Sessions: 600, Start: time.Now().Add(-72 * time.Hour)}))
 

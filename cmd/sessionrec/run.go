@@ -172,7 +172,7 @@ func readCatalog(path string) ([]model.Item, error) {
 	}
 	items := make([]model.Item, len(recs))
 	for i, r := range recs {
-		items[i] = model.Item{ID: r.ItemID, Name: r.Name, Category: r.Category, Brand: r.Brand, Price: r.Price}
+		items[i] = processor.ModelItem(r)
 	}
 	return items, nil
 }

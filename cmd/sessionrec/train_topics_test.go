@@ -123,10 +123,7 @@ func testTrainFromTopics(t *testing.T, brokers []string) {
 
 	// The catalogue, less one withdrawn item, and a record that is no item.
 	shop := synth.NewShop(1)
-	var items []topics.Item
-	for _, it := range shop.Items {
-		items = append(items, topics.Item{ItemID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price})
-	}
+	items := shopCatalogue(shop)
 	require.NoError(t, prod.SendItems(t.Context(), items...))
 	withdrawn := shop.Items[0].ID
 	require.NoError(t, prod.WithdrawItems(t.Context(), withdrawn))
