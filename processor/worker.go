@@ -362,8 +362,14 @@ func drain(ins []*input) bool {
 // order across the inputs.
 func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Record) []Record {
 	deadline := time.Now().Add(p.cfg.InputWait)
+	// What has been fetched is taken in one drain, before the loop: a
+	// record that arrives meanwhile waits for the next batch. So an
+	// empty input's end offset is asked once per batch, not again after
+	// every record the busy input brings (each ask is a broker round trip);
+	// only a record received while waiting for a lagging input makes the
+	// others ask again.
+	drain(ins)
 	for len(batch) < p.cfg.BatchSize {
-		drain(ins)
 		var lag *input
 		for _, in := range ins {
 			// Before a record of another input is taken, make sure this

@@ -88,15 +88,16 @@ func DecodeEvent(kind Kind, value []byte, recordTime time.Time, now time.Time, l
 
 	e := Event{Kind: kind}
 	var ts, quantity, price json.RawMessage
-	present := make(map[string]bool, len(fields))
+	hasUser, hasItem := false, false // the required fields, present and not null
 	for _, f := range fields {
 		name, raw := f.name, f.raw
-		present[name] = !isNull(raw)
 		switch name {
 		case fieldUserID:
 			err = decodeString(name, raw, &e.UserID)
+			hasUser = !isNull(raw)
 		case fieldItemID:
 			err = decodeString(name, raw, &e.ItemID)
+			hasItem = !isNull(raw)
 		case fieldEventID:
 			err = decodeString(name, raw, &e.EventID)
 		case fieldSessionID:
@@ -119,10 +120,11 @@ func DecodeEvent(kind Kind, value []byte, recordTime time.Time, now time.Time, l
 			return Event{}, err
 		}
 	}
-	for _, name := range []string{fieldUserID, fieldItemID} {
-		if !present[name] {
-			return Event{}, invalid(name, ReasonMissingField, "required")
-		}
+	switch {
+	case !hasUser:
+		return Event{}, invalid(fieldUserID, ReasonMissingField, "required")
+	case !hasItem:
+		return Event{}, invalid(fieldItemID, ReasonMissingField, "required")
 	}
 
 	if e.Time, err = decodeTime(ts, recordTime); err != nil {
