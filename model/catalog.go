@@ -47,8 +47,6 @@ type Catalog struct {
 	// are fresh.
 	indexed    int
 	rebuilding bool
-	// cold counts the items added by Put.
-	cold int
 }
 
 // NewCatalog encodes items with m, normalises their vectors and builds the
@@ -98,14 +96,6 @@ func (c *Catalog) Len() int {
 	return len(c.items) - c.ndead
 }
 
-// Cold returns how many items Put has embedded since the catalogue was
-// built.
-func (c *Catalog) Cold() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.cold
-}
-
 // Dim returns the vector length.
 func (c *Catalog) Dim() int { return c.dim }
 
@@ -123,19 +113,6 @@ func (c *Catalog) Item(r int32) Item {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.items[r]
-}
-
-// Items returns the live items, in row order. The slice is the caller's.
-func (c *Catalog) Items() []Item {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	out := make([]Item, 0, len(c.items)-c.ndead)
-	for r, it := range c.items {
-		if !c.dead[r] {
-			out = append(out, it)
-		}
-	}
-	return out
 }
 
 // Put adds an item, or replaces the item of the same ID: its vector is
@@ -161,7 +138,6 @@ func (c *Catalog) Put(it Item) error {
 	c.brand = append(c.brand, it.BrandKey())
 	c.dead = append(c.dead, false)
 	c.rows[it.ID] = r
-	c.cold++
 	return nil
 }
 

@@ -298,18 +298,17 @@ func writeJSON(w http.ResponseWriter, status int, body any) int {
 	return status
 }
 
+// murmur2 places keys as the producers do (the Java client's default).
+var murmur2 kafka.Murmur2Balancer
+
 // userState returns the stored state of a user this instance owns, and
 // the partition's watermark.
 func (p *Processor) userState(id string) (*store.UserState, int64, error) {
-	n := p.partitions.Load()
-	if n == 0 {
+	parts := p.partitionIDs.Load()
+	if parts == nil {
 		return nil, 0, unavailable("not running: the partition layout is not known yet")
 	}
-	parts := make([]int, n)
-	for i := range parts {
-		parts[i] = i
-	}
-	part := int32((&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(id)}, parts...))
+	part := int32(murmur2.Balance(kafka.Message{Key: []byte(id)}, *parts...))
 	p.mu.Lock()
 	cp, owned := p.owned[part]
 	p.mu.Unlock()

@@ -52,7 +52,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	p, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Now: func() time.Time { return t0.Add(time.Hour) }}, db)
 	require.NoError(t, err)
 	p.SetEngine(eng)
-	p.partitions.Store(2)
+	p.partitionIDs.Store(&[]int{0, 1})
 	p.own(0, store.Checkpoint{})
 
 	f := &apiFixture{p: p, reg: prometheus.NewRegistry(), shop: synth.NewShop(1)}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/segmentio/kafka-go"
@@ -78,15 +79,7 @@ func (p *Processor) buildEngineLocked() error {
 	if c.model == nil {
 		return nil
 	}
-	items := slices.SortedFunc(maps.Values(c.items), func(a, b model.Item) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	items := slices.SortedFunc(maps.Values(c.items), func(a, b model.Item) int { return strings.Compare(a.ID, b.ID) })
 	if len(items) == 0 {
 		items = c.model.IDItems()
 	}

@@ -128,8 +128,9 @@ func (m *Metrics) noModel() {
 }
 
 // batch records a committed poll batch: read at readAt, its records
-// acknowledged at acked, committed to the store from commitStart to done.
-func (m *Metrics) batch(partition int32, pd *pending, readAt, acked, commitStart, done time.Time) {
+// acknowledged at acked (when its store commit started), committed to the
+// store by done.
+func (m *Metrics) batch(partition int32, pd *pending, readAt, acked, done time.Time) {
 	if m == nil {
 		return
 	}
@@ -145,7 +146,7 @@ func (m *Metrics) batch(partition int32, pd *pending, readAt, acked, commitStart
 		m.latency.Observe(acked.Sub(r.Source.EventTime).Seconds())
 	}
 	m.batchTime.Observe(done.Sub(readAt).Seconds())
-	m.commit.Observe(done.Sub(commitStart).Seconds())
+	m.commit.Observe(done.Sub(acked).Seconds())
 	m.watermark.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(pd.cp.WatermarkMs) / 1000)
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"runtime"
 	"slices"
 	"time"
@@ -85,8 +86,8 @@ func newPartition(id int32, db *store.DB, z Sessionizer, lim topics.Limits, engi
 		return nil, err
 	}
 	p.cp = cp
-	p.maxEventMs = cp.WatermarkMs + z.withDefaults().Grace.Milliseconds()
-	if err := db.Expiring(id, 1<<62, func(string, int64) bool {
+	p.maxEventMs = cp.WatermarkMs + p.z.Grace.Milliseconds()
+	if err := db.Expiring(id, math.MaxInt64, func(string, int64) bool {
 		p.open++
 		return true
 	}); err != nil {

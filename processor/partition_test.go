@@ -2,6 +2,7 @@ package processor
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -242,7 +243,7 @@ func TestPartitionClosesSessionsIntoHistory(t *testing.T) {
 	for _, in := range pd.recs[0].Intents {
 		require.True(t, in.Past)
 	}
-	require.NoError(t, db.Expiring(3, 1<<62, func(id string, _ int64) bool {
+	require.NoError(t, db.Expiring(3, math.MaxInt64, func(id string, _ int64) bool {
 		t.Errorf("user %s still in the expiry index", id)
 		return true
 	}))
@@ -292,7 +293,7 @@ func TestPartitionClosesAJumpOfSessionsInSlices(t *testing.T) {
 	require.Equal(t, users, closed, "every ended session closed once")
 	require.Equal(t, 1, p.open, "only the late user's session is open")
 	n := 0
-	require.NoError(t, db.Expiring(3, 1<<62, func(string, int64) bool { n++; return true }))
+	require.NoError(t, db.Expiring(3, math.MaxInt64, func(string, int64) bool { n++; return true }))
 	require.Equal(t, 1, n)
 	for i := range users {
 		s, err := db.User(3, fmt.Sprintf("u%03d", i))

@@ -147,10 +147,10 @@ type Processor struct {
 	// offsets for the lag metric, the watermark for the query API's clock.
 	mu    sync.Mutex
 	owned map[int32]store.Checkpoint
-	// partitions is the input topics' partition count, 0 until Run has
-	// checked the topics.
-	partitions atomic.Int32
-	cat        *catalogue
+	// partitionIDs are the input topics' partitions, 0 to n-1, for the
+	// query API's placement of users; nil until Run has checked the topics.
+	partitionIDs atomic.Pointer[[]int]
+	cat          *catalogue
 
 	// owners caches which member's API owns each partition (ownerOf).
 	ownersMu sync.Mutex
@@ -217,7 +217,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.partitions.Store(layout.Partitions)
+	ids := make([]int, layout.Partitions)
+	for i := range ids {
+		ids[i] = i
+	}
+	p.partitionIDs.Store(&ids)
 
 	// The catalogue first: events of items it has not read yet would be
 	// dead letters.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -337,7 +338,7 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	require.InDelta(t, metric("sessionrec_recommendations_published_total", nil), float64(observed), 0)
 	open := 0
 	for _, part := range []int32{0, 1} {
-		require.NoError(t, db.Expiring(part, 1<<62, func(string, int64) bool { open++; return true }))
+		require.NoError(t, db.Expiring(part, math.MaxInt64, func(string, int64) bool { open++; return true }))
 	}
 	require.Positive(t, open)
 	require.InDelta(t, float64(open), metric("sessionrec_sessions_open", nil), 0)

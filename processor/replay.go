@@ -140,7 +140,7 @@ func ReplayCorpus(ctx context.Context, cfg ReplayConfig) (model.Corpus, map[stri
 	})
 	for i := range clicks {
 		p := &partitionReplay{z: cfg.Sessions, limits: cfg.Limits, now: cfg.Now, part: i,
-			users: map[string]*store.UserState{}, index: map[string]int32{}, maxEventMs: minEventMs}
+			users: map[string]*store.UserState{}, index: map[string]int32{}, maxEventMs: minWatermark}
 		parts[i] = p
 		g.Go(func() error { return p.run(gctx, cfg.Brokers, clicks[i], purchases[i], read) })
 	}
@@ -223,10 +223,6 @@ type closedSession struct {
 	part           int // index into the replay's partitions
 	events         []model.Event
 }
-
-// minEventMs is the highest event time of a partition that has applied
-// none: its watermark is below every event (minWatermark).
-const minEventMs = -1 << 62
 
 // sweepEvery is how many records a partition reads between sweeps that
 // close every session its watermark has ended, so that users who do not

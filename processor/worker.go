@@ -13,13 +13,6 @@ import (
 	"github.com/sessionrec/sessionrec/topics"
 )
 
-// work runs one partition number for the length of a generation: it loads
-// the partition's checkpoint, reads clicks and purchases from the
-// checkpoint's offsets (or the group's committed offsets, or the start
-// policy), and loops: take a poll batch, process it, publish its records,
-// commit the store batch, commit the group offsets. It returns nil when the
-// generation or the processor ends, an error when the partition cannot go
-// on. ready is called once the partition is loaded.
 // input is one input topic's partition as a worker reads it: records
 // fetched and not yet processed, and how far the topic goes.
 type input struct {
@@ -448,7 +441,7 @@ func (p *Processor) step(ctx context.Context, part *partition, batch []Record, i
 	if err := part.commit(pd, cfg.SyncCommits); err != nil {
 		return err
 	}
-	cfg.Metrics.batch(part.id, pd, readAt, start, start, cfg.Now())
+	cfg.Metrics.batch(part.id, pd, readAt, start, cfg.Now())
 	cfg.Metrics.open(part.id, part.open)
 	p.own(part.id, pd.cp)
 	if len(batch) > 0 {

@@ -134,7 +134,8 @@ func (d *DB) Users(partition int32, fn func(userID string, s *UserState) bool) e
 }
 
 // Expiring calls fn, in expiry order, for every user of a partition whose
-// session expires at or before untilMs, until fn returns false.
+// session expires at or before untilMs (math.MaxInt64: every entry), until
+// fn returns false.
 func (d *DB) Expiring(partition int32, untilMs int64, fn func(userID string, expiryMs int64) bool) error {
 	lo, _ := partitionBounds(prefixExpiry, partition)
 	hi := expiryKey(partition, untilMs+1, "")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -80,9 +81,9 @@ func TestExpiringAndUsers(t *testing.T) {
 	require.NoError(t, d.DropPartition(0))
 	n := 0
 	require.NoError(t, d.Users(0, func(string, *UserState) bool { n++; return true }))
-	require.NoError(t, d.Expiring(0, 1<<62, func(string, int64) bool { n++; return true }))
+	require.NoError(t, d.Expiring(0, math.MaxInt64, func(string, int64) bool { n++; return true }))
 	require.Zero(t, n)
-	require.NoError(t, d.Expiring(1, 1<<62, func(string, int64) bool { n++; return true }))
+	require.NoError(t, d.Expiring(1, math.MaxInt64, func(string, int64) bool { n++; return true }))
 	require.Equal(t, 1, n, "other partitions stay")
 }
 

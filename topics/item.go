@@ -63,13 +63,27 @@ func (it Item) check() error {
 }
 
 // DecodeItem decodes and validates the value of one record of the items
-// topic whose key is key. It is as strict as [DecodeEvent]: exactly one
-// JSON object, no unknown or repeated field, strings as strings, item_id
-// required, non-empty, at most lim.MaxIDLength bytes and equal to the
-// record key; name, category and brand at most 1 KiB; price a finite
-// number >= 0. Every error is a *ValidationError. A tombstone (nil value)
-// is not an item: callers check for it first.
+// topic whose key is key: [DecodeItemValue], and the item_id must equal
+// the record key. Every error is a *ValidationError. A tombstone (nil
+// value) is not an item: callers check for it first.
 func DecodeItem(key, value []byte, lim Limits) (Item, error) {
+	it, err := DecodeItemValue(value, lim)
+	if err != nil {
+		return Item{}, err
+	}
+	if string(key) != it.ItemID {
+		return Item{}, invalid(fieldItemID, ReasonInvalidField, "item_id %s differs from the record key %s", brief(it.ItemID), brief(string(key)))
+	}
+	return it, nil
+}
+
+// DecodeItemValue decodes and validates an item value (a line of a
+// catalogue file). It is as strict as [DecodeEvent]: exactly one JSON
+// object, no unknown or repeated field, strings as strings, item_id
+// required, non-empty and at most lim.MaxIDLength bytes; name, category and
+// brand at most 1 KiB; price a finite number >= 0. Every error is a
+// *ValidationError.
+func DecodeItemValue(value []byte, lim Limits) (Item, error) {
 	lim = lim.withDefaults()
 	if len(value) > lim.MaxRecordBytes {
 		return Item{}, invalid("", ReasonTooLarge, "the value is %d bytes long, more than %d", len(value), lim.MaxRecordBytes)
@@ -114,9 +128,6 @@ func DecodeItem(key, value []byte, lim Limits) (Item, error) {
 	}
 	if len(it.ItemID) > lim.MaxIDLength {
 		return Item{}, invalid(fieldItemID, ReasonInvalidField, "%s is %d bytes long, more than %d", brief(it.ItemID), len(it.ItemID), lim.MaxIDLength)
-	}
-	if string(key) != it.ItemID {
-		return Item{}, invalid(fieldItemID, ReasonInvalidField, "item_id %s differs from the record key %s", brief(it.ItemID), brief(string(key)))
 	}
 	return it, nil
 }

@@ -241,12 +241,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	rstop()
 	wg.Wait()
 	slices.Sort(lat)
-	q := func(f float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(f*float64(len(lat))))]
-	}
+	q := func(f float64) time.Duration { return quantile(lat, f) }
 	fmt.Fprintf(stdout, "latency: %d events at %.0f events/s over %s; %d records: event-to-consumer p50 %s, p99 %s, max %s\n",
 		len(live), float64(len(live))/sent.Seconds(), sent.Round(time.Millisecond), len(lat),
 		q(0.5).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
@@ -280,11 +275,14 @@ type apiResult struct {
 	err      error
 }
 
-func (r apiResult) q(f float64) time.Duration {
-	if len(r.lat) == 0 {
+func (r apiResult) q(f float64) time.Duration { return quantile(r.lat, f) }
+
+// quantile returns the f-quantile of sorted latencies, 0 for none.
+func quantile(sorted []time.Duration, f float64) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	return r.lat[min(len(r.lat)-1, int(f*float64(len(r.lat))))]
+	return sorted[min(len(sorted)-1, int(f*float64(len(sorted))))]
 }
 
 // benchAPI asks for recommendations of users at rate requests/s for d. A

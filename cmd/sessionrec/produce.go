@@ -208,11 +208,7 @@ func readItemFile(path string) ([]topics.Item, error) {
 		if len(b) == 0 {
 			continue
 		}
-		var key struct {
-			ItemID string `json:"item_id"`
-		}
-		_ = json.Unmarshal(b, &key) // DecodeItem below reports what is wrong
-		it, err := topics.DecodeItem([]byte(key.ItemID), b, topics.Limits{})
+		it, err := topics.DecodeItemValue(b, topics.Limits{})
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
