@@ -47,6 +47,8 @@ type Catalog struct {
 	// are fresh.
 	indexed    int
 	rebuilding bool
+	// scratch pools searchScratch for the scans of fresh rows.
+	scratch sync.Pool
 }
 
 // NewCatalog encodes items with m, normalises their vectors and builds the
@@ -213,37 +215,51 @@ func (c *Catalog) vector(r int32) []float32 {
 	return c.vecs[int(r)*c.dim : (int(r)+1)*c.dim : (int(r)+1)*c.dim]
 }
 
-// search returns the k best live rows for q that accept takes: the index's
-// and the fresh rows', merged. The caller holds c.mu.
+// search returns the k best rows for q that accept (from c.accept, which
+// also leaves out removed rows) takes: the index's and the fresh rows',
+// merged. The caller holds c.mu.
 func (c *Catalog) search(q []float32, k int, accept func(int32) bool, dst []Hit) []Hit {
-	live := accept
-	if c.ndead > 0 {
-		live = func(r int32) bool { return !c.dead[r] && (accept == nil || accept(r)) }
-	}
 	base := len(dst)
-	dst = c.index.Search(q, k, live, dst)
+	dst = c.index.Search(q, k, accept, dst)
 	fresh := len(c.items) - c.indexed
 	if fresh == 0 {
 		return dst
 	}
-	found := slices.Clone(dst[base:])
-	top := newTopK(dst[:base], k)
-	for _, h := range found {
+	// The index's hits and the fresh rows' meet in a heap in pooled
+	// scratch; the fresh rows are scored a chunk at a time.
+	sc, _ := c.scratch.Get().(*searchScratch)
+	if sc == nil {
+		sc = &searchScratch{q: make([]float32, c.dim)}
+	}
+	defer c.scratch.Put(sc)
+	top := newTopK(sc.hits[:0], k)
+	for _, h := range dst[base:] {
 		if top.admits(h) {
 			top.push(h)
 		}
 	}
-	qu := make([]float32, c.dim)
-	unitVector(qu, q)
-	scores := make([]float32, fresh)
-	dots(qu, c.vecs[c.indexed*c.dim:], c.dim, scores)
-	for i, v := range scores {
-		h := Hit{Row: int32(c.indexed + i), Score: v}
-		if top.admits(h) && (live == nil || live(h.Row)) {
-			top.push(h)
+	unitVector(sc.q, q)
+	for start := c.indexed; start < len(c.items); start += scanChunk {
+		stop := min(start+scanChunk, len(c.items))
+		scores := sc.scores[:stop-start]
+		dots(sc.q, c.vecs[start*c.dim:stop*c.dim], c.dim, scores)
+		for i, v := range scores {
+			h := Hit{Row: int32(start + i), Score: v}
+			if top.admits(h) && (accept == nil || accept(h.Row)) {
+				top.push(h)
+			}
 		}
 	}
-	return top.appendTo(dst[:base])
+	hits := top.appendTo(top.buf[:0])
+	sc.hits = hits[:0]
+	return append(dst[:base], hits...)
+}
+
+// searchScratch is the memory of one search over fresh rows, pooled.
+type searchScratch struct {
+	q      []float32 // the unit query
+	scores [scanChunk]float32
+	hits   []Hit // the heap
 }
 
 // SessionItems looks up the vectors of the given item IDs, in order, for
@@ -289,7 +305,8 @@ func (f Filter) validate() error {
 	return nil
 }
 
-// accept returns the filter as a row predicate, or nil when it accepts all.
+// accept returns the filter as a row predicate that also refuses removed
+// rows, or nil when it accepts every row. The caller holds c.mu.
 func (c *Catalog) accept(f Filter) func(int32) bool {
 	cat := Item{Category: f.Category}.Categories()
 	brand := Item{Brand: f.Brand}.BrandKey()
@@ -302,10 +319,13 @@ func (c *Catalog) accept(f Filter) func(int32) bool {
 			excl[r] = struct{}{}
 		}
 	}
-	if len(cat) == 0 && brand == "" && f.MinPrice == 0 && f.MaxPrice == 0 && excl == nil {
+	if len(cat) == 0 && brand == "" && f.MinPrice == 0 && f.MaxPrice == 0 && excl == nil && c.ndead == 0 {
 		return nil
 	}
 	return func(r int32) bool {
+		if c.dead[r] {
+			return false
+		}
 		if _, ok := excl[r]; ok {
 			return false
 		}
