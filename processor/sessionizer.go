@@ -3,6 +3,7 @@ package processor
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/sessionrec/sessionrec/store"
@@ -107,7 +108,7 @@ func (z Sessionizer) label(s *store.UserState, userID string) {
 		s.SessionID, s.LastEventMs = "", 0
 		return
 	}
-	s.SessionID = fmt.Sprintf("%s-%d", userID, cur[0].TimeMs)
+	s.SessionID = userID + "-" + strconv.FormatInt(cur[0].TimeMs, 10)
 	s.LastEventMs = cur[len(cur)-1].TimeMs
 }
 
@@ -130,11 +131,15 @@ func (z Sessionizer) sessions(events []store.Event) []int {
 // recommendations are made for. The slice aliases s.Events.
 func (z Sessionizer) Current(s *store.UserState) []store.Event {
 	z.fill()
-	starts := z.sessions(s.Events)
-	if len(starts) == 0 {
+	gap := z.Gap.Milliseconds()
+	i := len(s.Events) - 1
+	for i > 0 && s.Events[i].TimeMs-s.Events[i-1].TimeMs < gap {
+		i--
+	}
+	if i < 0 {
 		return nil
 	}
-	return s.Events[starts[len(starts)-1]:]
+	return s.Events[i:]
 }
 
 // Expire removes from s the open sessions that are closed at watermarkMs
@@ -168,13 +173,13 @@ func (z Sessionizer) Expire(s *store.UserState, userID string, watermarkMs int64
 // closes, or 0 when s has none.
 func (z Sessionizer) ExpiryMs(s *store.UserState) int64 {
 	z.fill()
-	starts := z.sessions(s.Events)
-	if len(starts) == 0 {
+	if len(s.Events) == 0 {
 		return 0
 	}
-	end := len(s.Events)
-	if len(starts) > 1 {
-		end = starts[1]
+	gap := z.Gap.Milliseconds()
+	end := 1 // one past the oldest session's last event
+	for end < len(s.Events) && s.Events[end].TimeMs-s.Events[end-1].TimeMs < gap {
+		end++
 	}
-	return s.Events[end-1].TimeMs + z.Gap.Milliseconds()
+	return s.Events[end-1].TimeMs + gap
 }
