@@ -179,7 +179,6 @@ func (d *DB) DropPartition(partition int32) error {
 // offsets that produced it. Nothing is visible to reads before Commit. A
 // Batch is not safe for concurrent use.
 type Batch struct {
-	db        *DB
 	b         *pebble.Batch
 	partition int32
 	buf       []byte
@@ -187,7 +186,7 @@ type Batch struct {
 
 // NewBatch starts a batch of changes to a partition.
 func (d *DB) NewBatch(partition int32) *Batch {
-	return &Batch{db: d, b: d.db.NewBatch(), partition: partition}
+	return &Batch{b: d.db.NewBatch(), partition: partition}
 }
 
 // PutUser sets a user's state.
@@ -223,9 +222,6 @@ func (b *Batch) PutCheckpoint(c Checkpoint) error {
 	b.buf = AppendCheckpoint(b.buf[:0], c)
 	return b.b.Set(checkpointKey(b.partition), b.buf, nil)
 }
-
-// Len returns the number of changes in the batch.
-func (b *Batch) Len() int { return int(b.b.Count()) }
 
 // Commit writes the batch atomically and releases it. With sync, it returns
 // once the write is on stable storage (fsync of the write-ahead log): that
