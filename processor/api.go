@@ -341,20 +341,15 @@ func (p *Processor) apiRecommendations(r *http.Request) (any, error) {
 	d := p.knobs(e)
 	q := &query{v: r.URL.Query()}
 	q.checkKnown(recommendationParams)
-	diversity, history := q.float(paramDiv, d.Diversity), q.float(paramHistory, d.History)
-	o := model.RankOptions{
-		K:         q.int(paramK, d.K),
-		Diversity: float32(diversity),
-		History:   float32(history),
-		HalfLife:  q.duration("half_life", d.HalfLife),
-		Filter: model.Filter{
-			Category: q.string("category"), Brand: q.string("brand"),
-			MinPrice: q.float(paramMinPrice, 0), MaxPrice: q.float(paramMaxPrice, 0),
-		},
+	k := Knobs{
+		K: q.int(paramK, d.K), Diversity: q.float(paramDiv, d.Diversity), History: q.float(paramHistory, d.History),
+		HalfLife: q.duration("half_life", d.HalfLife), ExcludeSeen: q.bool("exclude_seen", d.ExcludeSeen),
+		KeepPurchased: d.KeepPurchased,
 	}
-	excludeSeen := q.bool("exclude_seen", d.ExcludeSeen)
-	if q.err == nil && o.Filter.MaxPrice > 0 && o.Filter.MinPrice > o.Filter.MaxPrice {
-		q.err = badParam("max_price", fmt.Sprintf("a number >= min_price (%g)", o.Filter.MinPrice), q.string("max_price"))
+	f := model.Filter{Category: q.string("category"), Brand: q.string("brand"),
+		MinPrice: q.float(paramMinPrice, 0), MaxPrice: q.float(paramMaxPrice, 0)}
+	if q.err == nil && f.MaxPrice > 0 && f.MinPrice > f.MaxPrice {
+		q.err = badParam("max_price", fmt.Sprintf("a number >= min_price (%g)", f.MinPrice), q.string("max_price"))
 	}
 	if q.err != nil {
 		return nil, q.err
@@ -370,23 +365,13 @@ func (p *Processor) apiRecommendations(r *http.Request) (any, error) {
 	// Past intents fade by event time, as in the published records: the
 	// partition's clock is its watermark, or the user's last event when
 	// that is later.
-	o.Now = time.UnixMilli(max(s.LastEventMs, wm))
-	now := p.cfg.Now()
 	cur := p.cfg.Sessions.Current(s)
-	session := e.Intents(cur)
-	for _, ev := range cur {
-		if excludeSeen || (ev.Kind == store.Purchase && !d.KeepPurchased) {
-			o.Filter.Exclude = append(o.Filter.Exclude, ev.ItemID)
-		}
-	}
-	rk, err := e.catalog.Rank(session, pastIntents(s.Past), o)
+	rk, err := e.rank(s, cur, e.Intents(cur), time.UnixMilli(max(s.LastEventMs, wm)), k, f)
 	if err != nil {
 		return nil, err
 	}
-	rec := e.record(id, s, rk, topics.Source{}, now)
-	rec.Knobs = topics.Knobs{K: o.K, Diversity: diversity, History: history,
-		HalfLifeSeconds: o.HalfLife.Seconds(), ExcludeSeen: excludeSeen, ExcludePurchased: !d.KeepPurchased,
-		Category: o.Filter.Category, Brand: o.Filter.Brand, MinPrice: o.Filter.MinPrice, MaxPrice: o.Filter.MaxPrice}
+	now := p.cfg.Now()
+	rec := e.record(id, s, rk, topics.Source{}, now, k, f)
 	return RecommendationsResponse{UserID: rec.UserID, SessionID: rec.SessionID, Intents: nonNil(rec.Intents),
 		Items: nonNil(rec.Items), Knobs: rec.Knobs, ModelVersion: rec.ModelVersion, ProducedAt: now.UTC()}, nil
 }
@@ -414,13 +399,11 @@ func (p *Processor) apiSession(r *http.Request) (any, error) {
 	if e := p.Engine(); e != nil {
 		out.ModelVersion = e.version
 		for _, in := range e.Intents(cur) {
-			out.Intents = append(out.Intents, topics.Intent{ID: in.ID, Items: in.Items, Coherence: float64(in.Coherence),
-				Weight: float64(in.Weight), Current: in.Current})
+			out.Intents = append(out.Intents, topicIntent(in))
 		}
 	}
-	for _, in := range s.Past {
-		out.PastIntents = append(out.PastIntents, topics.Intent{ID: in.ID, Items: in.Items, Coherence: float64(in.Coherence),
-			Weight: float64(in.Weight), Past: true})
+	for _, in := range pastIntents(s.Past) {
+		out.PastIntents = append(out.PastIntents, topicIntent(in))
 	}
 	return out, nil
 }

@@ -114,13 +114,20 @@ func (e *Engine) Intents(cur []store.Event) []model.Intent {
 
 // Recommend ranks for a user's current-session intents and past intents.
 func (e *Engine) Recommend(s *store.UserState, cur []store.Event, session []model.Intent, now time.Time) (model.Ranking, error) {
-	var exclude []string
+	return e.rank(s, cur, session, now, e.knobs, model.Filter{})
+}
+
+// rank ranks with knobs k and filter f, to which it adds the items of the
+// current session that k excludes (seen, or purchased).
+func (e *Engine) rank(s *store.UserState, cur []store.Event, session []model.Intent, now time.Time, k Knobs, f model.Filter) (model.Ranking, error) {
 	for _, ev := range cur {
-		if e.knobs.ExcludeSeen || (ev.Kind == store.Purchase && !e.knobs.KeepPurchased) {
-			exclude = append(exclude, ev.ItemID)
+		if k.ExcludeSeen || (ev.Kind == store.Purchase && !k.KeepPurchased) {
+			f.Exclude = append(f.Exclude, ev.ItemID)
 		}
 	}
-	return e.catalog.Rank(session, pastIntents(s.Past), e.knobs.rankOptions(now, exclude))
+	o := k.rankOptions(now, nil)
+	o.Filter = f
+	return e.catalog.Rank(session, pastIntents(s.Past), o)
 }
 
 // pastIntents converts the store's kept intents for the ranker.
@@ -173,19 +180,26 @@ func signature(session []model.Intent, past []store.PastIntent) uint64 {
 	return max(1, h.Sum64())
 }
 
-// record builds the published record.
-func (e *Engine) record(userID string, s *store.UserState, r model.Ranking, src topics.Source, now time.Time) topics.Recommendation {
+// record builds the published record, with the knobs k and filter f it was
+// ranked with.
+func (e *Engine) record(userID string, s *store.UserState, r model.Ranking, src topics.Source, now time.Time, k Knobs, f model.Filter) topics.Recommendation {
 	rec := topics.Recommendation{
 		UserID: userID, SessionID: s.SessionID, ModelVersion: e.version, Source: src, ProducedAt: now,
-		Knobs: topics.Knobs{K: e.knobs.K, Diversity: e.knobs.Diversity, History: e.knobs.History,
-			HalfLifeSeconds: e.knobs.HalfLife.Seconds(), ExcludeSeen: e.knobs.ExcludeSeen, ExcludePurchased: !e.knobs.KeepPurchased},
+		Knobs: topics.Knobs{K: k.K, Diversity: k.Diversity, History: k.History,
+			HalfLifeSeconds: k.HalfLife.Seconds(), ExcludeSeen: k.ExcludeSeen, ExcludePurchased: !k.KeepPurchased,
+			Category: f.Category, Brand: f.Brand, MinPrice: f.MinPrice, MaxPrice: f.MaxPrice},
 	}
 	for _, in := range r.Intents {
-		rec.Intents = append(rec.Intents, topics.Intent{ID: in.ID, Items: slices.Clone(in.Items),
-			Coherence: float64(in.Coherence), Weight: float64(in.Weight), Current: in.Current, Past: in.Past})
+		rec.Intents = append(rec.Intents, topicIntent(in))
 	}
 	for _, it := range r.Items {
 		rec.Items = append(rec.Items, topics.RecommendedItem{ItemID: it.ItemID, Score: float64(it.Score), Intent: it.Intent})
 	}
 	return rec
+}
+
+// topicIntent is an intent as the records and the query API write it.
+func topicIntent(in model.Intent) topics.Intent {
+	return topics.Intent{ID: in.ID, Items: slices.Clone(in.Items), Coherence: float64(in.Coherence),
+		Weight: float64(in.Weight), Current: in.Current, Past: in.Past}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sessionrec/sessionrec/model"
 	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 )
@@ -287,7 +288,7 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 				if err != nil {
 					return nil, errors.Join(err, pd.batch.Abort())
 				}
-				pd.recs = append(pd.recs, eng.record(id, u.s, r, u.src, now))
+				pd.recs = append(pd.recs, eng.record(id, u.s, r, u.src, now, eng.knobs, model.Filter{}))
 				u.s.PublishedSig = sig
 				pd.stats.published++
 			}
