@@ -98,7 +98,6 @@ func (p *Processor) buildEngineLocked() error {
 // then applies every change as it comes until ctx ends.
 func (p *Processor) followItems(ctx context.Context) error {
 	c := p.cat
-	from := map[int32]int64{}
 	c.mu.Lock()
 	err := p.db.Items(func(id string, v []byte) bool {
 		it, derr := topics.DecodeItem([]byte(id), v, p.cfg.Limits)
@@ -114,18 +113,12 @@ func (p *Processor) followItems(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	infos, err := p.admin.EndOffsets(ctx, p.cfg.Names.Items)
-	if err != nil {
-		return err
-	}
-	for part := range infos {
+	from := func(part int32) (int64, bool, error) {
 		o, err := p.db.ItemsOffset(part)
-		switch {
-		case err == nil:
-			from[part] = o
-		case !errors.Is(err, store.ErrNotFound):
-			return err
+		if errors.Is(err, store.ErrNotFound) {
+			return 0, false, nil
 		}
+		return o, err == nil, err
 	}
 	caughtUp := func() {
 		c.mu.Lock()

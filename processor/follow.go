@@ -14,7 +14,7 @@ import (
 
 // follow reads every partition of a topic outside the consumer group, as
 // every instance reads the compacted items and models topics whole: from
-// the offsets in from (the start of a partition that has none), calling
+// the offset from gives for each partition (nil, or not found: its start), calling
 // apply for each record, one at a time, in offset order within a
 // partition. Once every partition has been read up to the end offsets it
 // had when follow started, caughtUp is called (at once for an empty
@@ -26,7 +26,7 @@ import (
 // compacted topic the last offsets may hold no record (a tombstone
 // compacted away), and waiting for a record at end-1 would never end.
 // Then kafka-go readers follow from the end offsets.
-func (p *Processor) follow(ctx context.Context, topic topics.Topic, from map[int32]int64,
+func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(part int32) (int64, bool, error),
 	apply func(kafka.Message) error, caughtUp func()) error {
 	ends, err := p.admin.EndOffsets(ctx, topic)
 	if err != nil {
@@ -38,7 +38,17 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from map[int
 	}
 	next := map[int32]int64{}
 	for _, part := range slices.Sorted(maps.Keys(ends)) {
-		r := topics.ReplayRange{Topic: topic, Partition: part, From: max(from[part], firsts[part]), To: ends[part]}
+		start := firsts[part]
+		if from != nil {
+			o, ok, err := from(part)
+			if err != nil {
+				return err
+			}
+			if ok {
+				start = max(start, o)
+			}
+		}
+		r := topics.ReplayRange{Topic: topic, Partition: part, From: start, To: ends[part]}
 		if err := topics.ReadRange(ctx, p.cfg.Brokers, r, apply); err != nil {
 			if ctx.Err() != nil {
 				return nil
