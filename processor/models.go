@@ -99,7 +99,7 @@ func (f *modelFollower) apply(m kafka.Message) error {
 		cs[chunk] = slices.Clone(m.Value)
 		return nil
 	}
-	manifest, err := topics.DecodeModelManifest(version, m.Value)
+	manifest, err := topics.DecodeModelManifest(version, m.Value, topics.DefaultMaxModelBytes)
 	if err != nil {
 		f.refuse(version, rejectManifest, err)
 		return nil

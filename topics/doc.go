@@ -51,8 +51,9 @@
 // the item). A model artefact travels on the compacted models topic as
 // chunks no larger than [ModelChunkSize] and then a [ModelManifest] with
 // its size and SHA-256 ([PublishModel]; [ModelManifest.Assemble] checks
-// them). [Producer.SendItems] and [Producer.WithdrawItems] write the
-// catalogue.
+// them). A reader bounds the size of a model it accepts
+// ([DefaultMaxModelBytes], [DecodeModelManifest], [CheckModelChunk]).
+// [Producer.SendItems] and [Producer.WithdrawItems] write the catalogue.
 //
 // # Administration
 //

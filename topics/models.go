@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -27,11 +28,34 @@ import (
 // last: a reader that has the manifest has seen every chunk before it (one
 // partition, in order), and takes the newest manifest as the model to
 // serve.
+//
+// A reader bounds what it believes: a manifest over its maximum model size
+// is refused before any chunk is held ([DecodeModelManifest]), and so is a
+// chunk whose index and length put its model over that size
+// ([CheckModelChunk]); [ModelManifest.Assemble] allocates only for the
+// bytes of the chunks it was given, each checked against the manifest.
 
 // ModelChunkSize is the largest chunk of an artefact on the models topic:
 // well under the broker's default message.max.bytes (1,048,588) with room
 // for the key, headers and batch overhead.
 const ModelChunkSize = 900 << 10
+
+// DefaultMaxModelBytes is the default bound on the size of a model
+// artefact a reader of the models topic accepts: 1 GiB, 1,166 chunks.
+const DefaultMaxModelBytes int64 = 1 << 30
+
+// ErrModelTooLarge is wrapped by the errors of a manifest, or a chunk,
+// that puts a model over the reader's maximum size.
+var ErrModelTooLarge = errors.New("topics: model over the size limit")
+
+// MaxModelChunks returns the most chunks a model of at most maxBytes bytes
+// has: maxBytes/ModelChunkSize rounded up; 0 for maxBytes < 1.
+func MaxModelChunks(maxBytes int64) int {
+	if maxBytes < 1 {
+		return 0
+	}
+	return int((maxBytes + ModelChunkSize - 1) / ModelChunkSize)
+}
 
 // ModelManifest describes one model version on the models topic.
 type ModelManifest struct {
@@ -52,7 +76,9 @@ type ModelManifest struct {
 func ChunkKey(version string, i int) string { return version + "/" + strconv.Itoa(i) }
 
 // ParseModelKey splits a models-topic key into the version and, for a
-// chunk, its index; chunk is -1 for a manifest key.
+// chunk, its index; chunk is -1 for a manifest key. The index is decimal
+// as ChunkKey writes it ("v/01" or "v/+1" is no chunk key: two keys for
+// one chunk would both survive compaction).
 func ParseModelKey(key string) (version string, chunk int, err error) {
 	v, c, ok := strings.Cut(key, "/")
 	if !ok {
@@ -62,26 +88,32 @@ func ParseModelKey(key string) (version string, chunk int, err error) {
 		return key, -1, nil
 	}
 	i, err := strconv.Atoi(c)
-	if err != nil || i < 0 || v == "" {
+	if err != nil || i < 0 || v == "" || strconv.Itoa(i) != c {
 		return "", 0, fmt.Errorf("topics: model key %s: want <version> or <version>/<chunk>", brief(key))
 	}
 	return v, i, nil
 }
 
-// DecodeModelManifest decodes a manifest value strictly.
-func DecodeModelManifest(key string, value []byte) (ModelManifest, error) {
+// DecodeModelManifest decodes a manifest value strictly and refuses a
+// manifest of a model over maxBytes bytes with an error that wraps
+// ErrModelTooLarge; maxBytes < 1 refuses every manifest.
+func DecodeModelManifest(key string, value []byte, maxBytes int64) (ModelManifest, error) {
 	var m ModelManifest
 	dec := json.NewDecoder(bytes.NewReader(value))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		return ModelManifest{}, fmt.Errorf("topics: model manifest %s: %w", brief(key), err)
 	}
-	switch {
-	case m.Version != key:
+	if m.Version != key {
 		return ModelManifest{}, fmt.Errorf("topics: model manifest %s names version %s", brief(key), brief(m.Version))
-	case m.Chunks < 1 || m.Size < 1 || int64(m.Chunks) != (m.Size+ModelChunkSize-1)/ModelChunkSize:
-		return ModelManifest{}, fmt.Errorf("topics: model manifest %s: %d chunks for %d bytes", brief(key), m.Chunks, m.Size)
-	case len(m.SHA256) != 64:
+	}
+	if m.Size > maxBytes {
+		return ModelManifest{}, fmt.Errorf("topics: model manifest %s: %d bytes, over the limit of %d: %w", brief(key), m.Size, maxBytes, ErrModelTooLarge)
+	}
+	if err := m.check(); err != nil {
+		return ModelManifest{}, err
+	}
+	if len(m.SHA256) != 64 {
 		return ModelManifest{}, fmt.Errorf("topics: model manifest %s: sha256 %s is not 64 hex digits", brief(key), brief(m.SHA256))
 	}
 	if _, err := hex.DecodeString(m.SHA256); err != nil {
@@ -90,23 +122,89 @@ func DecodeModelManifest(key string, value []byte) (ModelManifest, error) {
 	return m, nil
 }
 
+// check verifies that the chunk count fits the size. Size is bounded by
+// the caller, or not at all (Assemble allocates from the chunks).
+func (m ModelManifest) check() error {
+	// Size <= MaxInt64-ModelChunkSize keeps the rounding below from
+	// overflowing.
+	if m.Chunks < 1 || m.Size < 1 || m.Size > math.MaxInt64-ModelChunkSize ||
+		int64(m.Chunks) != (m.Size+ModelChunkSize-1)/ModelChunkSize {
+		return fmt.Errorf("topics: model manifest %s: %d chunks for %d bytes", brief(m.Version), m.Chunks, m.Size)
+	}
+	return nil
+}
+
+// CheckChunk checks that chunk i of n bytes fits the manifest: i is one of
+// its chunks, each chunk but the last holds ModelChunkSize bytes and the
+// last the rest of Size.
+func (m ModelManifest) CheckChunk(i, n int) error {
+	if i < 0 || i >= m.Chunks {
+		return fmt.Errorf("topics: model %s: chunk %d of %d", brief(m.Version), i, m.Chunks)
+	}
+	want := int64(ModelChunkSize)
+	if i == m.Chunks-1 {
+		want = m.Size - int64(m.Chunks-1)*ModelChunkSize
+	}
+	if int64(n) != want {
+		return fmt.Errorf("topics: model %s: chunk %d of %d holds %d bytes, want %d", brief(m.Version), i, m.Chunks, n, want)
+	}
+	return nil
+}
+
+// CheckModelChunk checks chunk i of n bytes of a version before its
+// manifest is known: a chunk holds 1 to ModelChunkSize bytes, and its
+// model has at least i*ModelChunkSize+n of them, which must not be over
+// maxBytes (an error that wraps ErrModelTooLarge). The chunks of one
+// version that pass hold at most maxBytes bytes in all, whatever their
+// number.
+func CheckModelChunk(version string, i, n int, maxBytes int64) error {
+	switch {
+	case n < 1 || n > ModelChunkSize:
+		return fmt.Errorf("topics: model %s: chunk %d holds %d bytes, want 1 to %d", brief(version), i, n, ModelChunkSize)
+	case i < 0:
+		return fmt.Errorf("topics: model %s: chunk %d", brief(version), i)
+	case i >= MaxModelChunks(maxBytes) || int64(i)*ModelChunkSize+int64(n) > maxBytes:
+		return fmt.Errorf("topics: model %s: chunk %d of %d bytes is past the limit of %d bytes: %w",
+			brief(version), i, n, maxBytes, ErrModelTooLarge)
+	}
+	return nil
+}
+
 // Assemble joins a version's chunks (indexed by chunk number) and checks
-// them against the manifest: count, size and checksum.
+// them against the manifest: count, the size of each chunk (CheckChunk),
+// and the checksum. It allocates once, for the bytes of the chunks it was
+// given, and only once they all fit the manifest, so that a manifest that
+// claims more than was sent costs nothing. The result is the caller's;
+// chunks are not kept.
 func (m ModelManifest) Assemble(chunks map[int][]byte) ([]byte, error) {
-	out := make([]byte, 0, m.Size)
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	if len(chunks) < m.Chunks { // one of the first len(chunks)+1 is missing
+		for i := range len(chunks) + 1 {
+			if _, ok := chunks[i]; !ok {
+				return nil, fmt.Errorf("topics: model %s: chunk %d of %d missing", brief(m.Version), i, m.Chunks)
+			}
+		}
+	}
+	n := 0
 	for i := range m.Chunks {
 		c, ok := chunks[i]
 		if !ok {
-			return nil, fmt.Errorf("topics: model %s: chunk %d of %d missing", m.Version, i, m.Chunks)
+			return nil, fmt.Errorf("topics: model %s: chunk %d of %d missing", brief(m.Version), i, m.Chunks)
 		}
-		out = append(out, c...)
+		if err := m.CheckChunk(i, len(c)); err != nil {
+			return nil, err
+		}
+		n += len(c)
 	}
-	if int64(len(out)) != m.Size {
-		return nil, fmt.Errorf("topics: model %s: %d bytes, the manifest says %d", m.Version, len(out), m.Size)
+	out := make([]byte, 0, n)
+	for i := range m.Chunks {
+		out = append(out, chunks[i]...)
 	}
 	sum := sha256.Sum256(out)
 	if hex.EncodeToString(sum[:]) != m.SHA256 {
-		return nil, fmt.Errorf("topics: model %s: checksum mismatch: the chunks are corrupt", m.Version)
+		return nil, fmt.Errorf("topics: model %s: checksum mismatch: the chunks are corrupt", brief(m.Version))
 	}
 	return out, nil
 }

@@ -230,7 +230,7 @@ func readModelTopic(t *testing.T, brokers []string, topic topics.Topic, version 
 			chunks[i] = msg.Value
 			continue
 		}
-		man, err := topics.DecodeModelManifest(string(msg.Key), msg.Value)
+		man, err := topics.DecodeModelManifest(string(msg.Key), msg.Value, topics.DefaultMaxModelBytes)
 		require.NoError(t, err)
 		b, err := man.Assemble(chunks)
 		require.NoError(t, err)
