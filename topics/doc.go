@@ -52,8 +52,10 @@
 // chunks no larger than [ModelChunkSize] and then a [ModelManifest] with
 // its size and SHA-256 ([PublishModel]; [ModelManifest.Assemble] checks
 // them). A reader bounds the size of a model it accepts
-// ([DefaultMaxModelBytes], [DecodeModelManifest], [CheckModelChunk]).
-// [Producer.SendItems] and [Producer.WithdrawItems] write the catalogue.
+// ([DefaultMaxModelBytes], [DecodeModelManifest], [CheckModelChunk]), and
+// [PruneModels] tombstones all but the newest versions, so that the topic
+// stays a few models long. [Producer.SendItems] and
+// [Producer.WithdrawItems] write the catalogue.
 //
 // # Administration
 //

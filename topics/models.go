@@ -2,13 +2,16 @@ package topics
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,10 +27,12 @@ import (
 //	key "<version>"      value: the ModelManifest, JSON
 //
 // Every key is distinct, so compaction keeps every version whole; a
-// version is withdrawn with tombstones on its keys. The manifest comes
-// last: a reader that has the manifest has seen every chunk before it (one
-// partition, in order), and takes the newest manifest as the model to
-// serve.
+// version is withdrawn with tombstones on its keys (a nil value), which
+// compaction then removes with the records they shadow: [PruneModels]
+// withdraws all but the newest few, so that the topic holds a few models
+// however many were ever published. The manifest comes last: a reader that
+// has the manifest has seen every chunk before it (one partition, in
+// order), and takes the newest manifest as the model to serve.
 //
 // A reader bounds what it believes: a manifest over its maximum model size
 // is refused before any chunk is held ([DecodeModelManifest]), and so is a
@@ -240,4 +245,118 @@ func PublishModel(ctx context.Context, brokers []string, topic Topic, version st
 		return ModelManifest{}, errors.Join(fmt.Errorf("topics: publish model %s manifest: %w", version, err), w.Close())
 	}
 	return m, w.Close()
+}
+
+// PruneModels withdraws the versions on the models topic older than its
+// newest keep (keep >= 1), so that the topic, and what every starting
+// instance reads, stays a few models long: it reads the topic up to its
+// end offsets at the call (values are dropped as they come: it holds keys,
+// never models) and writes a tombstone on every key of an older version
+// that still holds a value, manifest first, then the chunks, each
+// acknowledged by all in-sync replicas. The topic is compacted (see
+// [Admin.Create]), so compaction then removes the withdrawn records.
+//
+// Versions are ordered by the offset of their manifest; a manifest that
+// does not decode makes no version to keep. Chunks of a version with no
+// manifest are withdrawn when they all come before the oldest manifest kept
+// (a publisher that died); later ones may be a model being published, and
+// are left. PruneModels returns the versions withdrawn, oldest first.
+func PruneModels(ctx context.Context, brokers []string, topic Topic, keep int) ([]string, error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("topics: prune models: keep %d: want at least 1", keep)
+	}
+	a, err := NewAdmin(brokers)
+	if err != nil {
+		return nil, err
+	}
+	ranges, err := a.ReplayRanges(ctx, topic, time.Time{}, time.Time{})
+	a.Close()
+	if err != nil {
+		return nil, fmt.Errorf("topics: prune models: %w", err)
+	}
+	type liveVersion struct {
+		keys     map[string]int // live key -> its partition
+		manifest int64          // order of the live manifest; -1: none
+		last     int64          // order of the last record
+	}
+	versions := map[string]*liveVersion{}
+	var seq int64 // the order of a record: partitions in turn, offsets within
+	for _, r := range ranges {
+		err := ReadRange(ctx, brokers, r, func(m kafka.Message) error {
+			seq++
+			version, chunk, err := ParseModelKey(string(m.Key))
+			if err != nil {
+				return nil // not a key of a model: no reader takes it for one
+			}
+			v := versions[version]
+			if v == nil {
+				v = &liveVersion{keys: map[string]int{}, manifest: -1}
+				versions[version] = v
+			}
+			v.last = seq
+			if m.Value == nil {
+				delete(v.keys, string(m.Key))
+				if chunk < 0 {
+					v.manifest = -1
+				}
+				return nil
+			}
+			v.keys[string(m.Key)] = m.Partition
+			if chunk < 0 {
+				v.manifest = -1
+				if _, err := DecodeModelManifest(version, m.Value, math.MaxInt64-ModelChunkSize); err == nil {
+					v.manifest = seq
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("topics: prune models: %w", err)
+		}
+	}
+	byManifest := slices.SortedFunc(maps.Keys(versions), func(a, b string) int {
+		return cmp.Compare(versions[b].manifest, versions[a].manifest) // newest first
+	})
+	oldestKept := int64(-1)
+	for i, name := range byManifest {
+		if i == keep || versions[name].manifest < 0 {
+			break
+		}
+		oldestKept = versions[name].manifest
+		delete(versions, name)
+	}
+	if oldestKept < 0 {
+		return nil, nil // no model on the topic: every chunk may be one being published
+	}
+	var withdrawn []string
+	for name, v := range versions {
+		if len(v.keys) > 0 && (v.manifest >= 0 || v.last < oldestKept) {
+			withdrawn = append(withdrawn, name)
+		}
+	}
+	slices.SortFunc(withdrawn, func(a, b string) int { return cmp.Compare(versions[a].last, versions[b].last) })
+	var msgs []kafka.Message
+	for _, name := range withdrawn {
+		keys := versions[name].keys
+		for _, key := range slices.SortedFunc(maps.Keys(keys), func(a, b string) int {
+			_, i, _ := ParseModelKey(a)
+			_, j, _ := ParseModelKey(b)
+			return cmp.Compare(i, j) // the manifest (-1) first
+		}) {
+			msgs = append(msgs, kafka.Message{Key: []byte(key), Value: nil, WriterData: keys[key]})
+		}
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	tr := &kafka.Transport{} // not the shared default's cached metadata
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Transport: tr, Addr: kafka.TCP(brokers...), Topic: string(topic), BatchTimeout: 2 * time.Millisecond,
+		RequiredAcks: kafka.RequireAll,
+		// A tombstone goes to the partition of the record it withdraws.
+		Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.WriterData.(int) })}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		return nil, errors.Join(fmt.Errorf("topics: prune models: withdraw %d versions: %w", len(withdrawn), err), w.Close())
+	}
+	return withdrawn, w.Close()
 }

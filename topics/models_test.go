@@ -249,3 +249,61 @@ func TestCheckModelChunk(t *testing.T) {
 		require.Equal(t, tc.want, MaxModelChunks(tc.max), "MaxModelChunks(%d)", tc.max)
 	}
 }
+
+// TestPruneModels: train --publish keeps the newest versions on the models
+// topic and tombstones every key of the older ones, and of chunks a dead
+// publisher left before them; chunks after the newest manifest (a model
+// being published) are left.
+func TestPruneModels(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, brokers []string) {
+		a := newTestAdmin(t, brokers)
+		names, _ := uniqueNames(t, a)
+		require.NoError(t, a.Create(t.Context(), names, TopicConfig{}))
+		w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Topic: string(names.Models),
+			BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, BatchBytes: 2 * ModelChunkSize}
+		defer func() { require.NoError(t, w.Close()) }()
+		write := func(key, value string) {
+			require.NoError(t, w.WriteMessages(t.Context(), kafka.Message{Key: []byte(key), Value: []byte(value)}))
+		}
+		publish := func(version string, size int) {
+			_, err := PublishModel(t.Context(), brokers, names.Models, version, bytes.Repeat([]byte{byte(size)}, size))
+			require.NoError(t, err)
+		}
+		write("dead/0", "a chunk whose manifest never came")
+		publish("v1", ModelChunkSize+5) // two chunks
+		publish("v2", 10)
+		write("junk", "not a manifest")
+		publish("v3", 20)
+		publish("v4", 30)
+		publish("v5", 40)
+		write("busy/0", "a chunk of a model being published")
+
+		got, err := PruneModels(t.Context(), brokers, names.Models, 3)
+		require.NoError(t, err)
+		require.Equal(t, []string{"dead", "v1", "v2", "junk"}, got, "withdrawn")
+
+		// The newest value of every key on the topic.
+		ranges, err := a.ReplayRanges(t.Context(), names.Models, time.Time{}, time.Time{})
+		require.NoError(t, err)
+		live := map[string]bool{}
+		for _, r := range ranges {
+			require.NoError(t, ReadRange(t.Context(), brokers, r, func(m kafka.Message) error {
+				live[string(m.Key)] = m.Value != nil
+				return nil
+			}))
+		}
+		want := map[string]bool{"dead/0": false, "v1": false, "v1/0": false, "v1/1": false, "v2": false, "v2/0": false, "junk": false,
+			"v3": true, "v3/0": true, "v4": true, "v4/0": true, "v5": true, "v5/0": true, "busy/0": true}
+		require.Equal(t, want, live, "keys holding a value (true) or a tombstone (false)")
+
+		// Again: nothing left to withdraw. Fewer versions than keep: none.
+		got, err = PruneModels(t.Context(), brokers, names.Models, 3)
+		require.NoError(t, err)
+		require.Empty(t, got, "withdrawn on a second prune")
+		got, err = PruneModels(t.Context(), brokers, names.Models, 10)
+		require.NoError(t, err)
+		require.Empty(t, got, "withdrawn with keep 10")
+		_, err = PruneModels(t.Context(), brokers, names.Models, 0)
+		require.ErrorContains(t, err, "want at least 1")
+	})
+}

@@ -35,6 +35,7 @@ type trainFlags struct {
 	from, until timeFlag
 	gap, grace  time.Duration
 	publish     bool
+	keepModels  int
 	replayOnly  []string // the flags only a replay takes
 }
 
@@ -53,6 +54,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.gap, "session-gap", 20*time.Minute, "with --brokers: a session ends after this long without events, as in run")
 	fs.DurationVar(&f.grace, "grace", time.Minute, "with --brokers: how late an event may arrive and still be placed, as in run")
 	fs.BoolVar(&f.publish, "publish", false, "with --brokers: also publish the artefact to the models topic")
+	fs.IntVar(&f.keepModels, "keep-models", 3, "with --publish: keep this many newest models on the models topic and tombstone the older ones (0: keep all)")
 	fs.VisitAll(func(fl *flag.Flag) {
 		if !before[fl.Name] {
 			f.replayOnly = append(f.replayOnly, fl.Name)
@@ -159,6 +161,12 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	if f.gap <= 0 || f.grace < 0 {
 		return fmt.Errorf("train: --session-gap %s, --grace %s: want a gap > 0 and a grace >= 0", f.gap, f.grace)
 	}
+	switch {
+	case f.keepModels < 0:
+		return fmt.Errorf("train: --keep-models %d: want a count >= 0", f.keepModels)
+	case onCommandLine["keep-models"] && !f.publish:
+		return errors.New("train: --keep-models is for --publish")
+	}
 	var prog *readProgress
 	cfg.Started = func(total int64) func() {
 		fmt.Fprintf(stderr, "replaying %s, %s and %s %s: %d records\n",
@@ -202,6 +210,20 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	}
 	fmt.Fprintf(stdout, "published model %s to %s: %d chunks, %d bytes, sha256 %s\n",
 		man.Version, cfg.Names.Models, man.Chunks, man.Size, man.SHA256)
+	if f.keepModels == 0 {
+		return nil
+	}
+	// The topic is compacted: the tombstones remove the older versions,
+	// so that a starting instance reads a few models, not every one ever
+	// published.
+	withdrawn, err := topics.PruneModels(ctx, brokers, cfg.Names.Models, f.keepModels)
+	if err != nil {
+		return fmt.Errorf("train: withdraw older models: %w", err)
+	}
+	if len(withdrawn) > 0 {
+		fmt.Fprintf(stdout, "withdrew %d older models from %s (--keep-models %d): %s\n",
+			len(withdrawn), cfg.Names.Models, f.keepModels, strings.Join(withdrawn, ", "))
+	}
 	return nil
 }
 

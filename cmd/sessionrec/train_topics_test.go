@@ -151,6 +151,13 @@ func testTrainFromTopics(t *testing.T, brokers []string) {
 		kafka.Message{Topic: string(names.Clicks), Key: []byte("user-0003"), Value: good, Time: now},
 		kafka.Message{Topic: string(names.Clicks), Key: []byte("user-0004"), Value: late, Time: lateAt}))
 
+	// Three models published before: with --keep-models 2, the publish
+	// withdraws the two oldest.
+	for _, v := range []string{"old-1", "old-2", "old-3"} {
+		_, err := topics.PublishModel(t.Context(), brokers, names.Models, v, []byte("an older artefact "+v))
+		require.NoError(t, err)
+	}
+
 	// Everything since 720h ago, published.
 	all := expect(first, second)
 	require.Positive(t, all.kept)
@@ -158,7 +165,7 @@ func testTrainFromTopics(t *testing.T, brokers []string) {
 	path := filepath.Join(t.TempDir(), "model.bin")
 	var out, errOut bytes.Buffer
 	args := append([]string{"train", "--brokers", strings.Join(brokers, ","), "--since", "720h", "--out", path,
-		"--publish", "--workers", "1", "--epochs", "3"}, topicFlagsOf(names)...)
+		"--publish", "--keep-models", "2", "--workers", "1", "--epochs", "3"}, topicFlagsOf(names)...)
 	require.NoError(t, run(t.Context(), args, &out, &errOut), "stdout %s\nstderr %s", out.String(), errOut.String())
 	t.Logf("stdout:\n%sstderr:\n%s", out.String(), errOut.String())
 	artefact, err := os.ReadFile(path)
@@ -189,6 +196,23 @@ func testTrainFromTopics(t *testing.T, brokers []string) {
 	man, got := readModelTopic(t, brokers, names.Models, m.Info.Version)
 	require.Equal(t, artefact, got)
 	require.Contains(t, out.String(), fmt.Sprintf("published model %s to %s: %d chunks, %d bytes", m.Info.Version, names.Models, man.Chunks, len(artefact)))
+	require.Contains(t, out.String(), fmt.Sprintf("withdrew 2 older models from %s (--keep-models 2): old-1, old-2\n", names.Models))
+	live := map[string]bool{} // key -> holds a value (false: a tombstone)
+	adm, err := topics.NewAdmin(brokers)
+	require.NoError(t, err)
+	defer adm.Close()
+	ranges, err := adm.ReplayRanges(t.Context(), names.Models, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	for _, r := range ranges {
+		require.NoError(t, topics.ReadRange(t.Context(), brokers, r, func(msg kafka.Message) error {
+			live[string(msg.Key)] = msg.Value != nil
+			return nil
+		}))
+	}
+	for key, want := range map[string]bool{"old-1": false, "old-1/0": false, "old-2": false, "old-2/0": false, "old-3": true, "old-3/0": true,
+		m.Info.Version: true, topics.ChunkKey(m.Info.Version, 0): true} {
+		require.Equal(t, want, live[key], "key %s holds a value", key)
+	}
 
 	// --from and --until select the first set only: the second, and the
 	// bad records written after it, are past the first record stamped at
@@ -313,6 +337,8 @@ func TestTrainFromTopicsErrors(t *testing.T) {
 		{"since and from", []string{"train", "--brokers", "b:9092", "--since", "1h", "--from", "2026-01-01"}, "", "--since or --from"},
 		{"until before from", []string{"train", "--brokers", "b:9092", "--from", "2026-01-02", "--until", "2026-01-01"}, "", "is not after"},
 		{"bad time", []string{"train", "--brokers", "b:9092", "--from", "yesterday"}, "", "not a time"},
+		{"keep-models without publish", []string{"train", "--brokers", "b:9092", "--keep-models", "2"}, "", "--keep-models is for --publish"},
+		{"negative keep-models", []string{"train", "--brokers", "b:9092", "--publish", "--keep-models", "-1"}, "", "want a count >= 0"},
 		{"env brokers, command-line dataset", []string{"train", "--dataset", "nope"}, "b:9092", `"nope"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
