@@ -47,7 +47,7 @@ func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 //     fraction) or an integer number of milliseconds since the Unix epoch
 //     (no fraction, no exponent). Absent or null: recordTime, the Kafka
 //     record's timestamp, is used. Kept to the millisecond, in UTC. It must
-//     lie between lim.MinTime (2000-01-01) and lim.MaxFuture (24h) after
+//     lie between lim.MinTime (2000-01-01) and lim.MaxFuture (5 minutes) after
 //     now, the caller's clock (DecodeEvent never reads the system clock).
 //   - event_id, session_id: optional strings, at most lim.MaxIDLength
 //     bytes, no control characters.

@@ -1,6 +1,8 @@
 package topics
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -13,6 +15,14 @@ import (
 // 1 MiB record limit: an oversized input must not make the dead letter
 // itself unproducible and stop the processor.
 const MaxDeadLetterValue = 256 << 10
+
+// MaxDeadLetterKey is the longest original key a dead letter carries as
+// its own key: 1 KiB. A longer key (a producer bug, or an attack: a 2 MiB
+// key compresses to a few bytes and passes the broker) is replaced by
+// "sha256:" and its hex SHA-256, so that the dead letter fits the broker's
+// limits and still groups by key; KeySize and the dlq.key_size header keep
+// the original length.
+const MaxDeadLetterKey = 1 << 10
 
 // maxDeadLetterError is the most bytes of the error text a dead letter
 // carries.
@@ -31,12 +41,16 @@ const maxDeadLetterError = 1 << 10
 //	  "timestamp": "2026-03-01T12:00:00.25Z",
 //	  "value_base64": "eyJ1c2VyX2lkIjoidTEiLCJpdGVtX2lkIjoiaTkiLCJxdWFudGl0eSI6MH0=",
 //	  "value_size": 44,
-//	  "truncated": false
+//	  "truncated": false,
+//	  "key_size": 2,
+//	  "key_hashed": false
 //	}
 //
 // value_base64 is the original value in standard base64 (the bytes may not
 // be text), cut to [MaxDeadLetterValue] bytes before encoding; value_size
-// is the original length. The same facts (not the value) are also in the
+// is the original length. A key longer than [MaxDeadLetterKey] is replaced
+// by its hash (key_hashed); key_size is the original key's length. The
+// same facts (not the value) are also in the
 // record's headers (see [DeadLetter.Headers]), so that a consumer can
 // route or count dead letters without parsing the value.
 type DeadLetter struct {
@@ -64,6 +78,11 @@ type DeadLetter struct {
 	// Truncated reports that Value holds only the first
 	// [MaxDeadLetterValue] bytes of the original.
 	Truncated bool `json:"truncated"`
+	// KeySize is the length of the original key in bytes.
+	KeySize int `json:"key_size"`
+	// KeyHashed reports that Key is "sha256:" and the hex SHA-256 of an
+	// original key longer than [MaxDeadLetterKey].
+	KeyHashed bool `json:"key_hashed"`
 }
 
 // NewDeadLetter returns the dead letter of the record at topic, partition
@@ -81,6 +100,7 @@ func NewDeadLetter(topic Topic, partition int32, offset int64, key, value []byte
 		Key:       key,
 		Value:     value,
 		ValueSize: len(value),
+		KeySize:   len(key),
 	}
 	if err != nil {
 		d.Error = err.Error()
@@ -104,6 +124,25 @@ func (d DeadLetter) cut() DeadLetter {
 		d.Value = d.Value[:MaxDeadLetterValue:MaxDeadLetterValue]
 		d.Truncated = true
 	}
+	if d.KeySize < len(d.Key) {
+		d.KeySize = len(d.Key)
+	}
+	if len(d.Key) > MaxDeadLetterKey {
+		sum := sha256.Sum256(d.Key)
+		d.Key = []byte("sha256:" + hex.EncodeToString(sum[:]))
+		d.KeyHashed = true
+	}
+	return d
+}
+
+// Stripped returns the dead letter without the original value (Value
+// empty, Truncated set): the last resort for a dead letter the broker
+// refused as too large, which still says where the record was and why it
+// was refused.
+func (d DeadLetter) Stripped() DeadLetter {
+	d = d.cut()
+	d.Value = nil
+	d.Truncated = d.ValueSize > 0
 	return d
 }
 
@@ -140,6 +179,7 @@ const (
 	HeaderPartition = "dlq.partition"
 	HeaderOffset    = "dlq.offset"
 	HeaderTimestamp = "dlq.timestamp"
+	HeaderKeySize   = "dlq.key_size"
 )
 
 // Header is a Kafka record header. It has the fields of kafka-go's
@@ -153,8 +193,9 @@ type Header struct {
 
 // Headers returns the headers of the dead letter's record: the reason, the
 // error text (cut to 1 KiB), the source topic, partition and offset in
-// decimal, and the original timestamp in RFC 3339 (UTC, milliseconds),
-// under the Header* keys, in that order. The slice and its values are the
+// decimal, the original timestamp in RFC 3339 (UTC, milliseconds), and
+// the original key's length in decimal, under the Header* keys, in that
+// order. The slice and its values are the
 // caller's.
 func (d DeadLetter) Headers() []Header {
 	d = d.cut()
@@ -165,5 +206,6 @@ func (d DeadLetter) Headers() []Header {
 		{HeaderPartition, strconv.AppendInt(nil, int64(d.Partition), 10)},
 		{HeaderOffset, strconv.AppendInt(nil, d.Offset, 10)},
 		{HeaderTimestamp, []byte(formatTime(d.Time))},
+		{HeaderKeySize, strconv.AppendInt(nil, int64(d.KeySize), 10)},
 	}
 }

@@ -2,9 +2,12 @@ package topics
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,8 +99,47 @@ func TestDeadLetterHeaders(t *testing.T) {
 		{"dlq.partition", []byte("2")},
 		{"dlq.offset", []byte("1234")},
 		{"dlq.timestamp", []byte("2026-03-01T12:00:00.250Z")},
+		{"dlq.key_size", []byte("2")},
 	}
 	require.Equal(t, want, got)
+}
+
+// A key too long for the broker is replaced by its hash, and the dead
+// letter says how long it was: a 2 MiB key passes the broker compressed,
+// but its dead letter must not fail to be written.
+func TestDeadLetterLongKey(t *testing.T) {
+	key := bytes.Repeat([]byte("k"), 2<<20)
+	d := NewDeadLetter(Clicks, 0, 9, key, []byte("{}"), testRecordTime, &ValidationError{Reason: ReasonInvalidField})
+	sum := sha256.Sum256(key)
+	if want := "sha256:" + hex.EncodeToString(sum[:]); string(d.Key) != want {
+		t.Errorf("got key %.80q, want %q", d.Key, want)
+	}
+	if !d.KeyHashed || d.KeySize != len(key) {
+		t.Errorf("got KeyHashed %v, KeySize %d; want true, %d", d.KeyHashed, d.KeySize, len(key))
+	}
+	hs := d.Headers()
+	if got := string(hs[len(hs)-1].Value); got != strconv.Itoa(len(key)) {
+		t.Errorf("got dlq.key_size %s, want %d", got, len(key))
+	}
+	b, err := d.Encode()
+	require.NoError(t, err)
+	back, err := DecodeDeadLetter(d.Key, b)
+	require.NoError(t, err)
+	if back.KeySize != len(key) || !back.KeyHashed {
+		t.Errorf("decoded KeySize %d, KeyHashed %v; want %d, true", back.KeySize, back.KeyHashed, len(key))
+	}
+	short := NewDeadLetter(Clicks, 0, 9, bytes.Repeat([]byte("k"), MaxDeadLetterKey), nil, testRecordTime, nil)
+	if short.KeyHashed || len(short.Key) != MaxDeadLetterKey {
+		t.Errorf("a key of exactly %d bytes: got hashed %v, %d bytes; want it kept", MaxDeadLetterKey, short.KeyHashed, len(short.Key))
+	}
+}
+
+func TestDeadLetterStripped(t *testing.T) {
+	d := NewDeadLetter(Clicks, 3, 4, []byte("u"), bytes.Repeat([]byte("v"), 100), testRecordTime, &ValidationError{Reason: ReasonTooLarge})
+	s := d.Stripped()
+	if len(s.Value) != 0 || !s.Truncated || s.ValueSize != 100 || s.Reason != ReasonTooLarge || s.Offset != 4 {
+		t.Errorf("got %+v, want no value, truncated, value_size 100, the reason and offset kept", s)
+	}
 }
 
 func TestDecodeDeadLetterRejects(t *testing.T) {

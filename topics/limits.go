@@ -8,8 +8,12 @@ const (
 	DefaultMaxRecordBytes = 64 << 10
 	// DefaultMaxIDLength is the default [Limits.MaxIDLength], in bytes.
 	DefaultMaxIDLength = 256
-	// DefaultMaxFuture is the default [Limits.MaxFuture].
-	DefaultMaxFuture = 24 * time.Hour
+	// DefaultMaxFuture is the default [Limits.MaxFuture]: 5 minutes, a
+	// few times the clock skew of hosts kept by NTP, and short enough that
+	// an event stamped in the future (a producer's clock ahead) cannot
+	// carry a partition's watermark far enough to make the next minutes
+	// of everyone else's events late.
+	DefaultMaxFuture = 5 * time.Minute
 )
 
 // Limits bound what [DecodeEvent] and [Event.Validate] accept. The zero
@@ -24,7 +28,10 @@ type Limits struct {
 	// accepted, in bytes (of UTF-8). 0 means [DefaultMaxIDLength] (256).
 	MaxIDLength int
 	// MaxFuture is how far after the caller's clock an event time may lie,
-	// to allow for producers' clock skew. 0 means [DefaultMaxFuture] (24h).
+	// to allow for producers' clock skew. 0 means [DefaultMaxFuture] (5
+	// minutes). The processor's clock is the wall clock when it reads the
+	// record, so an event further ahead is a dead letter (reason
+	// timestamp) and never moves a watermark.
 	MaxFuture time.Duration
 	// MinTime is the earliest event time accepted. The zero time means
 	// 2000-01-01T00:00:00Z: an earlier time is taken for a bug (a zero, or
