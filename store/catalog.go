@@ -16,7 +16,11 @@ import (
 
 // Items calls fn for every stored item, in item ID order, until fn returns
 // false. value is only valid during the call.
-func (d *DB) Items(fn func(itemID string, value []byte) bool) error {
+func (d *DB) Items(fn func(itemID string, value []byte) bool) (err error) {
+	if err := d.Err(); err != nil {
+		return err
+	}
+	defer d.recoverFatal(&err)
 	lo := []byte{prefixItem}
 	hi := []byte{prefixItem + 1}
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
@@ -48,11 +52,12 @@ func (d *DB) ItemsOffset(partition int32) (int64, error) {
 // CatalogBatch collects catalogue changes and the items-topic offset after
 // them, committed together.
 type CatalogBatch struct {
+	d *DB
 	b *pebble.Batch
 }
 
 // NewCatalogBatch starts a batch of catalogue changes.
-func (d *DB) NewCatalogBatch() *CatalogBatch { return &CatalogBatch{b: d.db.NewBatch()} }
+func (d *DB) NewCatalogBatch() *CatalogBatch { return &CatalogBatch{d: d, b: d.db.NewBatch()} }
 
 // PutItem stores an item's value.
 func (b *CatalogBatch) PutItem(itemID string, value []byte) error {
@@ -69,8 +74,17 @@ func (b *CatalogBatch) SetOffset(partition int32, next int64) error {
 
 // Commit writes the batch atomically (without waiting for fsync: a batch
 // lost to a machine crash is read again from the topic) and releases it.
-func (b *CatalogBatch) Commit() error {
-	err := b.b.Commit(pebble.NoSync)
+// After the store has failed it writes nothing and returns an error
+// wrapping ErrFailed.
+func (b *CatalogBatch) Commit() (err error) {
+	if err := b.d.Err(); err != nil {
+		return errors.Join(fmt.Errorf("store: commit catalogue batch: %w", err), b.b.Close())
+	}
+	defer b.d.recoverFatal(&err)
+	err = b.b.Commit(pebble.NoSync)
+	if err == nil {
+		err = b.d.Err()
+	}
 	if err != nil {
 		err = fmt.Errorf("store: commit catalogue batch: %w", err)
 	}

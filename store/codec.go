@@ -14,8 +14,12 @@ var ErrCorrupt = errors.New("store: corrupt value")
 // Value encodings. Each value starts with a version byte; decoders refuse
 // versions they do not know. Integers are varints, strings and lists carry
 // a uvarint length, floats are 4-byte little-endian IEEE 754.
+//
+// User states: version 1 ends after Sessions; version 2 (written now) adds
+// ClosedIDs. Both decode.
 const (
 	userStateV1  = 1
+	userStateV2  = 2
 	checkpointV1 = 1
 )
 
@@ -28,7 +32,7 @@ const (
 // AppendUserState appends the encoding of s to dst and returns it. It is
 // also the format of the changelog's values.
 func AppendUserState(dst []byte, s *UserState) []byte {
-	dst = append(dst, userStateV1)
+	dst = append(dst, userStateV2)
 	dst = appendString(dst, s.SessionID)
 	dst = binary.AppendVarint(dst, s.LastEventMs)
 	dst = binary.AppendUvarint(dst, uint64(len(s.Events)))
@@ -56,6 +60,11 @@ func AppendUserState(dst []byte, s *UserState) []byte {
 	dst = binary.LittleEndian.AppendUint64(dst, s.PublishedSig)
 	dst = binary.AppendUvarint(dst, s.Applied)
 	dst = binary.AppendUvarint(dst, s.Sessions)
+	dst = binary.AppendUvarint(dst, uint64(len(s.ClosedIDs)))
+	for _, c := range s.ClosedIDs {
+		dst = appendString(dst, c.ID)
+		dst = binary.AppendVarint(dst, c.TimeMs)
+	}
 	return dst
 }
 
@@ -63,8 +72,9 @@ func AppendUserState(dst []byte, s *UserState) []byte {
 // does not alias b.
 func DecodeUserState(b []byte) (*UserState, error) {
 	d := decoder{b: b}
-	if v := d.byte(); d.err == nil && v != userStateV1 {
-		return nil, fmt.Errorf("%w: user state version %d, want %d", ErrCorrupt, v, userStateV1)
+	version := d.byte()
+	if d.err == nil && version != userStateV1 && version != userStateV2 {
+		return nil, fmt.Errorf("%w: user state version %d, want %d or %d", ErrCorrupt, version, userStateV1, userStateV2)
 	}
 	s := &UserState{}
 	s.SessionID = d.string()
@@ -107,6 +117,14 @@ func DecodeUserState(b []byte) (*UserState, error) {
 	s.PublishedSig = d.uint64()
 	s.Applied = d.uvarint()
 	s.Sessions = d.uvarint()
+	if version >= userStateV2 {
+		if n := d.count(); n > 0 {
+			s.ClosedIDs = make([]ClosedID, n)
+			for i := range s.ClosedIDs {
+				s.ClosedIDs[i] = ClosedID{ID: d.string(), TimeMs: d.varint()}
+			}
+		}
+	}
 	if err := d.done(); err != nil {
 		return nil, fmt.Errorf("store: decode user state: %w", err)
 	}

@@ -28,6 +28,7 @@ func sampleState() *UserState {
 		PublishedSig: 0xdeadbeefcafef00d,
 		Applied:      17,
 		Sessions:     4,
+		ClosedIDs:    []ClosedID{{ID: "e0", TimeMs: 1_699_999_000_000}, {ID: "e1", TimeMs: 1_699_999_100_000}},
 	}
 }
 
@@ -55,7 +56,7 @@ func TestGolden(t *testing.T) {
 		file string
 		b    []byte
 	}{
-		{"user-state-v1.golden", AppendUserState(nil, sampleState())},
+		{"user-state-v2.golden", AppendUserState(nil, sampleState())},
 		{"checkpoint-v1.golden", AppendCheckpoint(nil, Checkpoint{Offsets: map[string]int64{"clicks": 42, "purchases": 7}, WatermarkMs: 1_700_000_000_000, Changelog: 3})},
 	} {
 		path := filepath.Join("testdata", g.file)
@@ -66,6 +67,19 @@ func TestGolden(t *testing.T) {
 		require.NoError(t, err, "run go test ./store -update to write %s", path)
 		require.True(t, bytes.Equal(want, g.b), "%s: encoding changed: got %x want %x", g.file, g.b, want)
 	}
+}
+
+// A state written by the previous version (without ClosedIDs) still
+// decodes: a store is upgraded in place, one user at a time as it is
+// written again.
+func TestDecodeUserStateV1(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "user-state-v1.golden"))
+	require.NoError(t, err)
+	got, err := DecodeUserState(b)
+	require.NoError(t, err)
+	want := sampleState()
+	want.ClosedIDs = nil
+	require.Equal(t, want, got)
 }
 
 func TestDecodeRejectsDamage(t *testing.T) {

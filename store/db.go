@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -18,22 +19,93 @@ var ErrNotFound = errors.New("store: not found")
 // version.
 var ErrSchema = errors.New("store: unsupported schema version")
 
+// ErrFailed is returned by every operation of a store after a disk or
+// Pebble error it cannot go on from (see DB.Failed).
+var ErrFailed = errors.New("store: failed")
+
 // Options configure Open. The zero value is ready to use.
 type Options struct {
 	// FS is the file system; nil means the operating system's. Tests pass
-	// vfs.NewMem().
+	// vfs.NewMem(), or errorfs over it to inject disk faults.
 	FS vfs.FS
 	// CacheBytes is the size of Pebble's block cache. Default 64 MiB.
 	CacheBytes int64
+	// OnError, when set, is told of every error Pebble reports: kind
+	// "background" (a flush or compaction failed: a full or failing disk),
+	// "fatal" (a write to the write-ahead log or the manifest failed) or
+	// "slow" (a disk write took more than 5 seconds). Each but "slow"
+	// fails the store. It is called from Pebble's goroutines and from
+	// the committing one, and must not block.
+	OnError func(kind string, err error)
 }
 
 // DB is the processor's state: one Pebble database holding the state of
 // every partition an instance owns. It is safe for concurrent use; each
 // partition's worker writes only its own partition's keys.
+//
+// A store fails at its first disk or Pebble error (see Options.OnError),
+// and stays failed: Failed is closed, and every later operation returns
+// ErrFailed. Nothing more is written after the failure, so a restart on
+// the same directory resumes from the last batch committed before it.
 type DB struct {
 	db        *pebble.DB
 	closeOnce sync.Once
 	closeErr  error
+
+	failOnce sync.Once
+	failed   chan struct{}
+	failErr  error // set before failed is closed
+	onError  func(kind string, err error)
+}
+
+// fatalPanic carries a Pebble fatal error from the Logger's Fatalf, which
+// must not return, up to the store call that caused it (see recoverFatal).
+type fatalPanic struct{ err error }
+
+// fail marks the store failed with err (the first failure wins).
+func (d *DB) fail(kind string, err error) {
+	if d.onError != nil {
+		d.onError(kind, err)
+	}
+	if kind == "slow" {
+		return
+	}
+	d.failOnce.Do(func() {
+		d.failErr = fmt.Errorf("%w: %s error: %w", ErrFailed, kind, err)
+		close(d.failed)
+	})
+}
+
+// Failed is closed when the store fails; Err then says why.
+func (d *DB) Failed() <-chan struct{} { return d.failed }
+
+// Err returns nil while the store works, and the failure (wrapping
+// ErrFailed) after it has failed.
+func (d *DB) Err() error {
+	select {
+	case <-d.failed:
+		return d.failErr
+	default:
+		return nil
+	}
+}
+
+// recoverFatal turns a fatalPanic raised by Pebble during a store call
+// into that call's error. Other panics go on.
+func (d *DB) recoverFatal(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	fp, ok := r.(fatalPanic)
+	if !ok {
+		panic(r)
+	}
+	if failed := d.Err(); errors.Is(failed, fp.err) {
+		*err = failed
+	} else {
+		*err = errors.Join(failed, fp.err)
+	}
 }
 
 // Open opens or creates the store in dir.
@@ -43,12 +115,20 @@ func Open(dir string, o Options) (*DB, error) {
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
-	po := &pebble.Options{FS: o.FS, Cache: cache, Logger: quietLogger{}}
+	d := &DB{failed: make(chan struct{}), onError: o.OnError}
+	po := &pebble.Options{FS: o.FS, Cache: cache, Logger: fatalLogger{d}, EventListener: &pebble.EventListener{
+		BackgroundError: func(err error) { d.fail("background", err) },
+		DiskSlow: func(info pebble.DiskSlowInfo) {
+			if info.Duration >= slowDisk {
+				d.fail("slow", fmt.Errorf("%s", info))
+			}
+		},
+	}}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	d := &DB{db: db}
+	d.db = db
 	if err := d.checkSchema(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
@@ -71,14 +151,40 @@ func (d *DB) checkSchema() error {
 	return err
 }
 
-// Close closes the store. It is idempotent.
+// Close closes the store. It is idempotent. Closing a failed store
+// returns its failure; Pebble is closed too, as far as it can be after a
+// fatal error, to release its files, but Close waits at most closeFailed
+// for that.
 func (d *DB) Close() error {
-	d.closeOnce.Do(func() { d.closeErr = d.db.Close() })
+	d.closeOnce.Do(func() {
+		if err := d.Err(); err != nil {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				defer func() { _ = recover() }() // a fatalPanic again: nothing more to do
+				_ = d.db.Close()                 // its error says no more than the failure
+			}()
+			select {
+			case <-done:
+			case <-time.After(closeFailed):
+			}
+			d.closeErr = err
+			return
+		}
+		d.closeErr = d.db.Close()
+	})
 	return d.closeErr
 }
 
+// closeFailed bounds how long Close waits for Pebble after a failure.
+const closeFailed = 5 * time.Second
+
 // get copies the value of k out of Pebble.
-func (d *DB) get(k []byte) ([]byte, error) {
+func (d *DB) get(k []byte) (_ []byte, err error) {
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	defer d.recoverFatal(&err)
 	v, closer, err := d.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
@@ -111,7 +217,11 @@ func (d *DB) Checkpoint(partition int32) (Checkpoint, error) {
 
 // Users calls fn for every user of a partition, in user ID order, until fn
 // returns false. The state passed to fn is the caller's.
-func (d *DB) Users(partition int32, fn func(userID string, s *UserState) bool) error {
+func (d *DB) Users(partition int32, fn func(userID string, s *UserState) bool) (err error) {
+	if err := d.Err(); err != nil {
+		return err
+	}
+	defer d.recoverFatal(&err)
 	lo, hi := partitionBounds(prefixUser, partition)
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
@@ -136,7 +246,11 @@ func (d *DB) Users(partition int32, fn func(userID string, s *UserState) bool) e
 // Expiring calls fn, in expiry order, for every user of a partition whose
 // session expires at or before untilMs (math.MaxInt64: every entry), until
 // fn returns false.
-func (d *DB) Expiring(partition int32, untilMs int64, fn func(userID string, expiryMs int64) bool) error {
+func (d *DB) Expiring(partition int32, untilMs int64, fn func(userID string, expiryMs int64) bool) (err error) {
+	if err := d.Err(); err != nil {
+		return err
+	}
+	defer d.recoverFatal(&err)
 	lo, _ := partitionBounds(prefixExpiry, partition)
 	hi := expiryKey(partition, untilMs+1, "")
 	if untilMs == 1<<63-1 {
@@ -160,7 +274,11 @@ func (d *DB) Expiring(partition int32, untilMs int64, fn func(userID string, exp
 
 // DropPartition deletes every key of a partition: its users, checkpoint and
 // expiry index. It is durable when it returns.
-func (d *DB) DropPartition(partition int32) error {
+func (d *DB) DropPartition(partition int32) (err error) {
+	if err := d.Err(); err != nil {
+		return err
+	}
+	defer d.recoverFatal(&err)
 	b := d.db.NewBatch()
 	for _, p := range []byte{prefixUser, prefixCheckpoint, prefixExpiry} {
 		lo, hi := partitionBounds(p, partition)
@@ -179,6 +297,7 @@ func (d *DB) DropPartition(partition int32) error {
 // offsets that produced it. Nothing is visible to reads before Commit. A
 // Batch is not safe for concurrent use.
 type Batch struct {
+	d         *DB
 	b         *pebble.Batch
 	partition int32
 	buf       []byte
@@ -186,7 +305,7 @@ type Batch struct {
 
 // NewBatch starts a batch of changes to a partition.
 func (d *DB) NewBatch(partition int32) *Batch {
-	return &Batch{b: d.db.NewBatch(), partition: partition}
+	return &Batch{d: d, b: d.db.NewBatch(), partition: partition}
 }
 
 // PutUser sets a user's state.
@@ -230,12 +349,22 @@ func (b *Batch) PutCheckpoint(c Checkpoint) error {
 // in the OS page cache) but not of the machine; the processor then
 // re-applies from the last synced checkpoint, so the state it recovers is
 // still exactly-once with respect to its offsets.
-func (b *Batch) Commit(sync bool) error {
+//
+// A commit after the store has failed writes nothing and returns an error
+// wrapping ErrFailed; so does a commit whose write Pebble cannot make.
+func (b *Batch) Commit(sync bool) (err error) {
+	if err := b.d.Err(); err != nil {
+		return errors.Join(fmt.Errorf("store: commit batch of partition %d: %w", b.partition, err), b.b.Close())
+	}
+	defer b.d.recoverFatal(&err)
 	opt := pebble.NoSync
 	if sync {
 		opt = pebble.Sync
 	}
-	err := b.b.Commit(opt)
+	err = b.b.Commit(opt)
+	if err == nil {
+		err = b.d.Err() // a background failure meanwhile: the caller must stop
+	}
 	if err != nil {
 		err = fmt.Errorf("store: commit batch of partition %d: %w", b.partition, err)
 	}
@@ -245,12 +374,23 @@ func (b *Batch) Commit(sync bool) error {
 // Abort discards the batch.
 func (b *Batch) Abort() error { return b.b.Close() }
 
-// quietLogger keeps Pebble's informational logs out of the processor's
-// output; errors still reach the caller through returned errors.
-type quietLogger struct{}
+// slowDisk is how long a disk write may take before the store reports it
+// (kind "slow"); Pebble reports from 5 s on by default.
+const slowDisk = 5 * time.Second
 
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("store: pebble: "+format, args...))
+// fatalLogger keeps Pebble's informational logs out of the processor's
+// output; errors reach the caller through returned errors and OnError.
+// Fatalf, which Pebble calls when a write to its log or manifest failed
+// and which must not return, fails the store and panics with a
+// fatalPanic: the store call on whose goroutine it happened (a commit)
+// recovers it into its error (recoverFatal). On one of Pebble's own
+// goroutines nothing recovers it, and the process ends, after OnError.
+type fatalLogger struct{ d *DB }
+
+func (fatalLogger) Infof(string, ...any)  {}
+func (fatalLogger) Errorf(string, ...any) {}
+func (l fatalLogger) Fatalf(format string, args ...any) {
+	err := fmt.Errorf("store: pebble: "+format, args...)
+	l.d.fail("fatal", err)
+	panic(fatalPanic{err})
 }

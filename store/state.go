@@ -20,6 +20,17 @@ type UserState struct {
 	Applied uint64
 	// Sessions counts the user's closed sessions.
 	Sessions uint64
+	// ClosedIDs are the event IDs of the newest events of the user's
+	// closed sessions, oldest first: the dedup window that catches an
+	// event sent again after its session closed (the sessionizer bounds
+	// it by count and age).
+	ClosedIDs []ClosedID
+}
+
+// ClosedID is the event ID of an event of a closed session, and its time.
+type ClosedID struct {
+	ID     string
+	TimeMs int64
 }
 
 // Kind is the kind of an event.
