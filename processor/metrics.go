@@ -35,6 +35,11 @@ type Metrics struct {
 	rolling      prometheus.Gauge
 	rolloutTime  prometheus.Histogram
 	rejected     *prometheus.CounterVec
+	cut          prometheus.Counter
+	storeErrors  *prometheus.CounterVec
+	brokerErrors *prometheus.CounterVec
+	brokerUp     prometheus.Gauge
+	unwritable   *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -114,10 +119,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		coldItems: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_catalog_cold_items_total", Help: "Items embedded from their features as they arrived on the items topic, while a model served.",
 		}),
+		cut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_sessions_cut_total", Help: "Sessions closed because they reached --max-session-events; the next event starts a new session.",
+		}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_store_errors_total", Help: "Errors of the Pebble store, by kind (write: a commit failed; background: a flush, compaction or disk error Pebble reported). The instance stops consuming and exits.",
+		}, []string{"kind"}),
+		brokerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_broker_errors_total", Help: "Transient broker errors retried with backoff, by operation (read, publish, group, admin).",
+		}, []string{"op"}),
+		brokerUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionrec_broker_reachable", Help: "1 while the brokers answer, 0 while an outage is being ridden through (--broker-timeout).",
+		}),
+		unwritable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_records_unwritable_total", Help: "Output records the broker refused for good (too large, invalid) even cut down, by topic; each is logged with its source offset and dropped.",
+		}, []string{"topic"}),
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts, m.lost,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
-		m.rollouts, m.rolling, m.rolloutTime, m.rejected)
+		m.rollouts, m.rolling, m.rolloutTime, m.rejected, m.cut, m.storeErrors, m.brokerErrors, m.brokerUp, m.unwritable)
+	m.brokerUp.Set(1)
 	return m
 }
 
@@ -141,6 +162,7 @@ func (m *Metrics) batch(partition int32, pd *pending, readAt, acked, done time.T
 		m.deadLetters.WithLabelValues(reason).Add(float64(n))
 	}
 	m.closed.Add(float64(pd.stats.closed))
+	m.cut.Add(float64(pd.stats.cut))
 	m.published.Add(float64(pd.stats.published))
 	for _, r := range pd.recs {
 		m.latency.Observe(acked.Sub(r.Source.EventTime).Seconds())
@@ -256,5 +278,35 @@ func (m *Metrics) rolloutStarted() func() {
 func (m *Metrics) lostRecords(topic topics.Topic, n int64) {
 	if m != nil {
 		m.lost.WithLabelValues(string(topic)).Add(float64(n))
+	}
+}
+
+// StoreError counts an error the store reported (store.Options.OnError),
+// by kind.
+func (m *Metrics) StoreError(kind string) {
+	if m != nil {
+		m.storeErrors.WithLabelValues(kind).Inc()
+	}
+}
+
+func (m *Metrics) brokerError(op string) {
+	if m != nil {
+		m.brokerErrors.WithLabelValues(op).Inc()
+	}
+}
+
+func (m *Metrics) brokerReachable(up bool) {
+	if m != nil {
+		v := 0.0
+		if up {
+			v = 1
+		}
+		m.brokerUp.Set(v)
+	}
+}
+
+func (m *Metrics) unwritableRecord(topic topics.Topic) {
+	if m != nil {
+		m.unwritable.WithLabelValues(string(topic)).Inc()
 	}
 }

@@ -123,6 +123,8 @@ func (p *partition) Next(topic topics.Topic) (int64, bool) {
 // Outcome counts of a batch, for the metrics.
 type batchStats struct {
 	applied, duplicates, closed int
+	// cut counts sessions closed at their bound (Sessionizer.MaxEvents).
+	cut int
 	// opened is the change in open sessions: sessions started minus
 	// sessions closed.
 	opened    int
@@ -212,6 +214,12 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 		if e.Kind == topics.KindPurchase {
 			kind = store.Purchase
 		}
+		if p.z.Full(u.s) {
+			// A session at its bound is closed, and the event starts a
+			// new one (Sessionizer.MaxEvents).
+			p.closeSessions(eng, u, p.z.Cut(u.s, e.UserID), &pd.stats)
+			pd.stats.cut++
+		}
 		ms := e.Time.UnixMilli()
 		switch p.z.Apply(u.s, e.UserID, store.Event{ItemID: e.ItemID, TimeMs: ms, Kind: kind, EventID: e.EventID}, p.z.Watermark(maxEvent)) {
 		case Late:
@@ -260,15 +268,7 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 		if err != nil {
 			return nil, err
 		}
-		for _, closed := range p.z.Expire(u.s, id, wm) {
-			pd.stats.closed++
-			if eng != nil {
-				kept := keepIntents(eng.Intents(closed))
-				u.s.Past = slices.Concat(kept, u.s.Past)
-				u.s.Past = u.s.Past[:min(len(u.s.Past), max(p.z.KeepIntents, 0))]
-			}
-			u.publish = true
-		}
+		p.closeSessions(eng, u, p.z.Expire(u.s, id, wm), &pd.stats)
 	}
 
 	// Recommendations for the users whose intents changed, and the state.
@@ -313,6 +313,20 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 	}
 	pd.prevMaxEventMs, p.maxEventMs = p.maxEventMs, maxEvent
 	return pd, nil
+}
+
+// closeSessions keeps the intents of a user's closed sessions (newest
+// first, KeepIntents of them) for the next sessions.
+func (p *partition) closeSessions(eng *Engine, u *userChange, closed [][]store.Event, st *batchStats) {
+	for _, evs := range closed {
+		st.closed++
+		if eng != nil {
+			kept := keepIntents(eng.Intents(evs))
+			u.s.Past = slices.Concat(kept, u.s.Past)
+			u.s.Past = u.s.Past[:min(len(u.s.Past), max(p.z.KeepIntents, 0))]
+		}
+		u.publish = true
+	}
 }
 
 // commit writes a processed batch to the store; the partition then resumes

@@ -57,10 +57,23 @@ type Config struct {
 	// 10s and 1s.
 	SessionTimeout, HeartbeatInterval time.Duration
 	// LagInterval is how often the lag metric asks the brokers for the
-	// input partitions' end offsets. Default 5s; negative turns it off.
+	// input partitions' end offsets; the answers also tell whether the
+	// brokers are reachable (Ready). Default 5s; negative turns it off.
 	LagInterval time.Duration
+	// BrokerTimeout is how long the processor rides through a broker
+	// outage: transient errors of readers, writers, the group and admin
+	// requests are retried with backoff, and only when the brokers have
+	// answered nothing for this long does Run return an error, for an
+	// orchestrator to restart the instance. Default 5 minutes.
+	BrokerTimeout time.Duration
 	// Engine says how engines are built from a model (SetModel).
 	Engine EngineConfig
+	// MaxModelBytes bounds the size of a model artefact taken from the
+	// models topic: a manifest over it is refused (reason too_large)
+	// before any of its chunks is held, and the chunks held of versions
+	// whose manifest has not come are at most this many bytes in all.
+	// Default topics.DefaultMaxModelBytes (1 GiB).
+	MaxModelBytes int64
 	// Catalog seeds the catalogue (e.g. from a file); the items topic's
 	// records replace or withdraw these items.
 	Catalog []model.Item
@@ -121,6 +134,15 @@ func (c *Config) fill() error {
 	if c.LagInterval == 0 {
 		c.LagInterval = 5 * time.Second
 	}
+	if c.BrokerTimeout == 0 {
+		c.BrokerTimeout = 5 * time.Minute
+	}
+	if c.MaxModelBytes == 0 {
+		c.MaxModelBytes = topics.DefaultMaxModelBytes
+	}
+	if c.MaxModelBytes < 0 {
+		return fmt.Errorf("processor: max model bytes %d: want > 0", c.MaxModelBytes)
+	}
 	c.Sessions.fill()
 	return c.Names.Validate()
 }
@@ -138,9 +160,10 @@ type Processor struct {
 	// transport is the writers'; its idle connections close with Run.
 	transport *kafka.Transport
 
-	ready    atomic.Bool
-	noModel  sync.Once
-	fatalErr chan error
+	ready   atomic.Bool
+	noModel sync.Once
+	// brokers tracks whether the brokers answer (outage.go).
+	brokers outage
 
 	// owned maps each partition a worker runs to its last committed
 	// checkpoint (whose offsets map is never changed once committed): the
@@ -182,7 +205,7 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 		}
 	}
 	p := &Processor{cfg: cfg, db: db, transport: tr, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
-		fatalErr: make(chan error, 1), owned: map[int32]store.Checkpoint{}, cat: newCatalogue(cfg.Catalog)}
+		owned: map[int32]store.Checkpoint{}, cat: newCatalogue(cfg.Catalog)}
 	return p, nil
 }
 
@@ -197,13 +220,36 @@ func (p *Processor) SetEngine(e *Engine) {
 func (p *Processor) Engine() *Engine { return p.engine.Load() }
 
 // Ready reports whether the processor is in a consumer group generation
-// with its partitions' state loaded.
-func (p *Processor) Ready() bool { return p.ready.Load() }
+// with its partitions' state loaded, reaches the brokers, and has a
+// working store.
+func (p *Processor) Ready() bool {
+	return p.ready.Load() && p.brokers.reachable() && p.db.Err() == nil
+}
+
+// Healthy reports whether the processor can go on: false once its store
+// has failed or the brokers have not answered for BrokerTimeout (Run then
+// returns an error, and the process should exit).
+func (p *Processor) Healthy() bool {
+	return p.db.Err() == nil && p.brokers.downFor(p.cfg.Now()) < p.cfg.BrokerTimeout
+}
 
 // Run joins the consumer group and processes until ctx ends or a fatal
-// error. On return the writers are closed; the store is the caller's.
-func (p *Processor) Run(ctx context.Context) error {
+// error: the store failed (store.ErrFailed), the brokers answered nothing
+// for BrokerTimeout (ErrBrokersUnreachable), or a partition cannot go on.
+// On return the writers are closed; the store is the caller's.
+func (p *Processor) Run(ctx context.Context) (err error) {
 	cfg := p.cfg
+	ctx, fail := context.WithCancelCause(ctx)
+	var watch sync.WaitGroup
+	defer watch.Wait()
+	defer fail(nil)
+	watch.Go(func() { p.watchHealth(ctx, fail) })
+	defer func() {
+		// A failure the watch saw ended ctx: it is Run's error.
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+			err = errors.Join(cause, err)
+		}
+	}()
 	adm, err := topics.NewAdmin(cfg.Brokers)
 	if err != nil {
 		return err
@@ -302,7 +348,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	var lagLoop sync.WaitGroup
 	lctx, stopLag := context.WithCancel(ctx)
-	if cfg.Metrics != nil && cfg.LagInterval > 0 {
+	if cfg.LagInterval > 0 {
 		lagLoop.Go(func() { p.measureLag(lctx) })
 	}
 	runErr := p.loop(ctx, group, followErr)
@@ -319,29 +365,30 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
-			p.cfg.Logger.Debug("next generation", "err", err)
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, kafka.ErrGroupClosed) {
+				return fmt.Errorf("processor: next generation: %w", err)
+			}
 			// A fresh cluster answers "coordinator not available" until
 			// its offsets topic exists; a member that joins while a dead
-			// one's session runs out is told "rebalance in progress" (which
-			// kafka-go does not call temporary); a moved coordinator says
-			// "not coordinator". A stream processor outlives all of these:
-			// wait and join again. Only a closed group ends the loop.
-			var kerr kafka.Error
-			if errors.As(err, &kerr) && !errors.Is(err, kafka.ErrGroupClosed) {
-				p.cfg.Logger.Info("consumer group not ready, retrying", "err", err, "backoff", backoff)
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 5*time.Second)
-				continue
+			// one's session runs out is told "rebalance in progress"; a
+			// moved coordinator says "not coordinator"; a paused or
+			// restarting broker times out or refuses connections. A
+			// stream processor outlives all of these: it joins again
+			// with backoff, and the health watch ends Run if the brokers
+			// stay silent for BrokerTimeout.
+			p.brokers.failed(p, "group", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
 			}
-			return fmt.Errorf("processor: next generation: %w", err)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
 		}
+		p.brokers.ok(p)
 		backoff = 100 * time.Millisecond
 		ids := map[int32]map[topics.Topic]int64{}
 		for topic, as := range gen.Assignments {
@@ -353,15 +400,16 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 			}
 		}
 		p.cfg.Logger.Info("partitions assigned", "generation", gen.ID, "partitions", len(ids))
+		// Each generation has its own error channel, with room for every
+		// worker: an error of a worker of an ended generation is never
+		// taken for one of the next.
+		genErr := make(chan error, len(ids))
 		var started sync.WaitGroup
 		for id, committed := range ids {
 			started.Add(1)
 			gen.Start(func(gctx context.Context) {
-				if err := p.work(gctx, gen, id, committed, started.Done); err != nil {
-					select {
-					case p.fatalErr <- fmt.Errorf("processor: partition %d: %w", id, err):
-					default:
-					}
+				if err := p.work(gctx, gen, id, committed, started.Done); err != nil && gctx.Err() == nil {
+					genErr <- fmt.Errorf("processor: partition %d: %w", id, err)
 				}
 			})
 		}
@@ -373,7 +421,7 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 		started.Wait()
 		p.ready.Store(true)
 		select {
-		case err := <-p.fatalErr:
+		case err := <-genErr:
 			return err
 		case err := <-followErr:
 			return err
@@ -402,7 +450,8 @@ func (p *Processor) release(id int32) {
 
 // measureLag sets the lag metric of every owned partition each
 // LagInterval: the input topics' end offsets, read through kadm, minus the
-// next offsets in the store.
+// next offsets in the store. Its requests are also the processor's probe
+// of the brokers (outage).
 func (p *Processor) measureLag(ctx context.Context) {
 	t := time.NewTicker(p.cfg.LagInterval)
 	defer t.Stop()
@@ -417,9 +466,12 @@ func (p *Processor) measureLag(ctx context.Context) {
 			ends, err := p.admin.EndOffsets(actx, topic)
 			cancel()
 			if err != nil {
-				p.cfg.Logger.Debug("lag: end offsets", "topic", topic, "err", err)
+				if ctx.Err() == nil {
+					p.brokers.failed(p, "admin", err)
+				}
 				continue
 			}
+			p.brokers.ok(p)
 			p.mu.Lock()
 			for id, cp := range p.owned {
 				end, ok := ends[id]

@@ -216,6 +216,12 @@ func testEndToEnd(t *testing.T, brokers []string) {
 		{names.Purchases, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"` + ts(last) + `","quantity":0}`, topics.ReasonInvalidField},
 		{names.Purchases, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"` + ts(last) + `","price":-1}`, topics.ReasonInvalidField},
 		{names.Purchases, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"` + ts(last) + `","price":1e999}`, topics.ReasonInvalidField},
+		// A producer clock ten minutes fast: refused, and it does not move
+		// the watermark (the good event after it would be late).
+		{names.Clicks, "user-0001", `{"user_id":"user-0001","item_id":"` + item + `","ts":"` + ts(time.Now().Add(10*time.Minute)) + `"}`, topics.ReasonTimestamp},
+		// A 2 MiB key, compressed past the broker's limit: its dead letter
+		// carries the key's hash.
+		{names.Clicks, strings.Repeat("k", 2<<20), `{"user_id":"user-0001","item_id":"` + item + `"}`, topics.ReasonInvalidField},
 	}
 	wantDead := map[string]int{}
 	for _, b := range bad {
@@ -234,7 +240,14 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	// order across both topics. (Writing a whole day at once lets one
 	// topic's records reach the log minutes of event time after the
 	// other's, and they would be late.)
+	wz := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond,
+		RequiredAcks: kafka.RequireAll, Compression: kafka.Zstd, BatchBytes: 4 << 20}
+	defer func() { require.NoError(t, wz.Close()) }()
 	for _, m := range msgs {
+		if len(m.Key) > 1<<20 {
+			require.NoError(t, wz.WriteMessages(t.Context(), m))
+			continue
+		}
 		require.NoError(t, w.WriteMessages(t.Context(), m))
 	}
 
@@ -264,13 +277,20 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	dead := readAll(t, brokers, names.DeadLetters, 2, 5*time.Second, func(ms []kafka.Message) bool { return len(ms) > len(bad) })
 	gotDead := map[string]int{}
 	values := map[string]bool{}
+	hashed := 0
 	for _, m := range dead {
 		dl, err := topics.DecodeDeadLetter(m.Key, m.Value)
 		require.NoError(t, err)
 		gotDead[dl.Topic.String()+" "+dl.Reason]++
 		values[string(dl.Value)] = true
 		require.Equal(t, string(m.Key), string(dl.Key))
+		if dl.KeyHashed {
+			hashed++
+			require.Equal(t, 2<<20, dl.KeySize, "the hashed key's original size")
+			require.True(t, strings.HasPrefix(string(m.Key), "sha256:"), "hashed key %.80q", m.Key)
+		}
 	}
+	require.Equal(t, 1, hashed, "dead letters with a hashed key")
 	require.Equal(t, wantDead, gotDead, "dead letters by topic and reason")
 	require.True(t, values["{not json"], "the original bytes travel with the dead letter")
 

@@ -345,6 +345,9 @@ func (p *partitionReplay) apply(kind topics.Kind, m kafka.Message) {
 	// an event at or after the watermark is Gap or more after them, so it
 	// could not have joined them anyway.
 	p.expire(e.UserID, s, wm)
+	if p.z.Full(s) {
+		p.expire(e.UserID, s, math.MaxInt64) // as the processor cuts it
+	}
 	kindOf := store.Click
 	if e.Kind == topics.KindPurchase {
 		kindOf = store.Purchase

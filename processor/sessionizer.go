@@ -2,6 +2,7 @@ package processor
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -32,6 +33,24 @@ type Sessionizer struct {
 	// newest first, for the next sessions' recommendations. Default 5;
 	// negative keeps none.
 	KeepIntents int
+	// MaxEvents bounds the open events a user keeps, so that a bot, or a
+	// key shared by many people, that never pauses for Gap cannot grow
+	// its state and the cost of its events without end: an event that
+	// finds MaxEvents open (see Full) first closes them, as sessions
+	// whose intents go to the user's past like any other's, and starts a
+	// new session. Default 500, ten times the longest session training
+	// learns from (model.TrainConfig.MaxEvents); negative: no bound.
+	MaxEvents int
+	// DedupIDs and DedupAge bound the dedup window of closed sessions: a
+	// user keeps the event IDs of the newest DedupIDs events of its closed
+	// sessions (default 100), none more than DedupAge of event time
+	// (default 1 hour) before the newest of them, and an event whose ID is
+	// among them, or among the open events', is a Duplicate. (An event
+	// sent again with its own ts is late once its session has closed; the
+	// window is for events without one, whose time is the record's.)
+	// Negative DedupIDs keeps none.
+	DedupIDs int
+	DedupAge time.Duration
 }
 
 // Outcome says what Apply did with an event.
@@ -69,6 +88,32 @@ func (z *Sessionizer) fill() {
 	if z.KeepIntents == 0 {
 		z.KeepIntents = 5
 	}
+	if z.MaxEvents == 0 {
+		z.MaxEvents = DefaultMaxSessionEvents
+	}
+	if z.DedupIDs == 0 {
+		z.DedupIDs = 100
+	}
+	if z.DedupAge == 0 {
+		z.DedupAge = time.Hour
+	}
+}
+
+// DefaultMaxSessionEvents is the default Sessionizer.MaxEvents.
+const DefaultMaxSessionEvents = 500
+
+// Full reports whether s holds MaxEvents open events: the caller closes
+// them (Cut) before it applies the next event, which starts a new
+// session.
+func (z Sessionizer) Full(s *store.UserState) bool {
+	z.fill()
+	return z.MaxEvents > 0 && len(s.Events) >= z.MaxEvents
+}
+
+// Cut closes every open session of s, whatever the watermark, and returns
+// their events as Expire does.
+func (z Sessionizer) Cut(s *store.UserState, userID string) [][]store.Event {
+	return z.Expire(s, userID, math.MaxInt64)
 }
 
 // Watermark returns the watermark for a highest event time seen.
@@ -78,7 +123,9 @@ func (z Sessionizer) Watermark(maxEventMs int64) int64 {
 }
 
 // Apply places e in s unless it is late (older than watermarkMs) or a
-// duplicate (its non-empty EventID is already among the open events). Events
+// duplicate (its non-empty EventID is already among the open events or in
+// the dedup window of closed ones, see DedupIDs). It does not close a Full
+// state's sessions: the caller cuts them first, so that it sees them. Events
 // of equal time keep their arrival order. Apply updates s.LastEventMs,
 // s.SessionID and s.Applied.
 func (z Sessionizer) Apply(s *store.UserState, userID string, e store.Event, watermarkMs int64) Outcome {
@@ -86,7 +133,8 @@ func (z Sessionizer) Apply(s *store.UserState, userID string, e store.Event, wat
 	if e.TimeMs < watermarkMs {
 		return Late
 	}
-	if e.EventID != "" && slices.ContainsFunc(s.Events, func(x store.Event) bool { return x.EventID == e.EventID }) {
+	if e.EventID != "" && (slices.ContainsFunc(s.Events, func(x store.Event) bool { return x.EventID == e.EventID }) ||
+		slices.ContainsFunc(s.ClosedIDs, func(x store.ClosedID) bool { return x.ID == e.EventID })) {
 		return Duplicate
 	}
 	i, _ := slices.BinarySearchFunc(s.Events, e.TimeMs, func(x store.Event, t int64) int {
@@ -162,11 +210,41 @@ func (z Sessionizer) Expire(s *store.UserState, userID string, watermarkMs int64
 		cut = end
 	}
 	if cut > 0 {
+		z.remember(s, s.Events[:cut])
 		s.Events = slices.Delete(s.Events, 0, cut)
 		s.Sessions += uint64(len(closed))
 		z.label(s, userID)
 	}
 	return closed
+}
+
+// remember adds the event IDs of closed events to the user's dedup window
+// and trims it to DedupIDs entries within DedupAge of the newest.
+func (z Sessionizer) remember(s *store.UserState, closed []store.Event) {
+	if z.DedupIDs < 0 {
+		s.ClosedIDs = nil
+		return
+	}
+	for _, e := range closed {
+		if e.EventID != "" {
+			s.ClosedIDs = append(s.ClosedIDs, store.ClosedID{ID: e.EventID, TimeMs: e.TimeMs})
+		}
+	}
+	if len(s.ClosedIDs) == 0 {
+		return
+	}
+	newest := s.ClosedIDs[0].TimeMs
+	for _, c := range s.ClosedIDs {
+		newest = max(newest, c.TimeMs)
+	}
+	oldest := newest - z.DedupAge.Milliseconds()
+	s.ClosedIDs = slices.DeleteFunc(s.ClosedIDs, func(c store.ClosedID) bool { return c.TimeMs < oldest })
+	if n := len(s.ClosedIDs) - z.DedupIDs; n > 0 {
+		s.ClosedIDs = slices.Delete(s.ClosedIDs, 0, n)
+	}
+	if len(s.ClosedIDs) == 0 {
+		s.ClosedIDs = nil
+	}
 }
 
 // ExpiryMs returns the event time at which the oldest open session of s

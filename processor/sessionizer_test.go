@@ -160,3 +160,103 @@ func TestSessionizerGolden(t *testing.T) {
 	require.NoError(t, err, "run go test ./processor -run Golden -update")
 	require.JSONEq(t, string(want), string(got))
 }
+
+// A user that never pauses for the gap (a bot, a shared key) has its
+// session cut at MaxEvents: the state stays bounded and the next event
+// starts a new session.
+func TestSessionizerMaxEvents(t *testing.T) {
+	z := Sessionizer{MaxEvents: 3}
+	s := &store.UserState{}
+	var cut [][]store.Event
+	for i := range int64(7) {
+		if z.Full(s) {
+			cut = append(cut, z.Cut(s, "u")...)
+		}
+		if got := z.Apply(s, "u", ev(fmt.Sprint("i", i), i), 0); got != Applied {
+			t.Fatalf("event %d: got %v, want applied", i, got)
+		}
+		if len(s.Events) > 3 {
+			t.Fatalf("event %d: %d open events, want at most 3", i, len(s.Events))
+		}
+	}
+	want := [][]string{{"i0", "i1", "i2"}, {"i3", "i4", "i5"}}
+	got := make([][]string, len(cut))
+	for i, c := range cut {
+		got[i] = items(c)
+	}
+	require.Equal(t, want, got, "sessions cut")
+	require.Equal(t, []string{"i6"}, items(z.Current(s)), "the new session")
+	require.Equal(t, uint64(2), s.Sessions, "closed sessions")
+	require.Equal(t, "u-"+fmt.Sprint(6*minute), s.SessionID)
+
+	if (Sessionizer{MaxEvents: -1}).Full(&store.UserState{Events: make([]store.Event, 10_000)}) {
+		t.Error("MaxEvents -1: got full, want no bound")
+	}
+}
+
+// An event sent again after its session closed is a duplicate while its
+// ID is in the window: the newest DedupIDs IDs, within DedupAge.
+func TestSessionizerDedupClosed(t *testing.T) {
+	z := Sessionizer{DedupIDs: 2, DedupAge: 30 * time.Minute}
+	s := &store.UserState{}
+	for i, id := range []string{"e1", "e2", "e3"} {
+		require.Equal(t, Applied, z.Apply(s, "u", ev("a", int64(i), id), 0))
+	}
+	require.Len(t, z.Expire(s, "u", 100*minute), 1)
+	require.Equal(t, []store.ClosedID{{ID: "e2", TimeMs: 1 * minute}, {ID: "e3", TimeMs: 2 * minute}}, s.ClosedIDs, "window after the close")
+	// Sent again without a ts, they take a new record time.
+	require.Equal(t, Duplicate, z.Apply(s, "u", ev("a", 200, "e3"), 0), "e3 again")
+	require.Equal(t, Duplicate, z.Apply(s, "u", ev("a", 200, "e2"), 0), "e2 again")
+	require.Equal(t, Applied, z.Apply(s, "u", ev("a", 200, "e1"), 0), "e1 left the window by count")
+
+	// A session 2 hours later pushes the old IDs out by age.
+	require.Equal(t, Applied, z.Apply(s, "u", ev("b", 201, "e4"), 0))
+	require.Len(t, z.Expire(s, "u", 300*minute), 1)
+	require.Equal(t, []store.ClosedID{{ID: "e1", TimeMs: 200 * minute}, {ID: "e4", TimeMs: 201 * minute}}, s.ClosedIDs, "window after the second close")
+
+	off := Sessionizer{DedupIDs: -1}
+	s = &store.UserState{}
+	require.Equal(t, Applied, off.Apply(s, "u", ev("a", 0, "e1"), 0))
+	off.Expire(s, "u", 100*minute)
+	require.Empty(t, s.ClosedIDs, "DedupIDs -1 keeps none")
+}
+
+// BenchmarkApplySessionLength applies n events, one second apart (one
+// session without the bound), to a fresh user as partition.process does
+// (cut at MaxEvents, then apply), and reports the mean time per event and
+// the user's encoded state at the end. With the bound both stay flat as n
+// grows; without it (max=none, up to 10k events) both grow with n.
+func BenchmarkApplySessionLength(b *testing.B) {
+	for _, bc := range []struct {
+		max int
+		n   []int
+	}{{0, []int{10, 1_000, 100_000}}, {-1, []int{10, 1_000, 10_000}}} {
+		for _, n := range bc.n {
+			name := fmt.Sprintf("max=%d/events=%d", DefaultMaxSessionEvents, n)
+			if bc.max < 0 {
+				name = fmt.Sprintf("max=none/events=%d", n)
+			}
+			ids := make([]string, n)
+			for i := range ids {
+				ids[i] = fmt.Sprint("event-", i)
+			}
+			b.Run(name, func(b *testing.B) {
+				z := Sessionizer{MaxEvents: bc.max}
+				var s *store.UserState
+				for b.Loop() {
+					s = &store.UserState{}
+					t := int64(1_700_000_000_000)
+					for i := range n {
+						if z.Full(s) {
+							z.Cut(s, "bot")
+						}
+						t += 1000
+						z.Apply(s, "bot", store.Event{ItemID: "item-42", TimeMs: t, EventID: ids[i]}, 0)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+				b.ReportMetric(float64(len(store.AppendUserState(nil, s))), "state-bytes")
+			})
+		}
+	}
+}

@@ -26,8 +26,11 @@ type input struct {
 	checked time.Time
 	// last is when the reader last delivered a record (or started).
 	last time.Time
-	// stop ends the current reader goroutine.
+	// stop ends the current reader goroutine, which closes done when it
+	// will send no more to ch. Each reader has its own ch: a replaced
+	// reader's late delivery can never be mistaken for its successor's.
 	stop context.CancelFunc
+	done chan struct{}
 	// reader is the current reader, for its statistics.
 	reader *kafka.Reader
 	// lost is told of offsets [from, to) that were skipped.
@@ -121,9 +124,14 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 				start = off
 			}
 		}
-		ends, err := p.admin.EndOffsets(ctx, in.topic)
-		if err != nil {
+		// A rebalance may end the generation while this waits: that is no
+		// error, and neither is an outage, which the health watch bounds.
+		var ends map[int32]int64
+		if err := p.retry(ctx, "admin", func(ctx context.Context) (err error) {
+			ends, err = p.admin.EndOffsets(ctx, in.topic)
 			return err
+		}); err != nil {
+			return nil
 		}
 		in.hwm = ends[id]
 		in.next = max(start, 0)
@@ -132,7 +140,6 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 				"topic", in.topic, "partition", id, "from", from, "to", to)
 			cfg.Metrics.lostRecords(in.topic, to-from)
 		}
-		in.ch = make(chan fetched, cfg.BatchSize)
 		if err := p.startReader(rctx, &readers, in, id, start, readErr); err != nil {
 			return err
 		}
@@ -213,7 +220,7 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 					return err
 				}
 				idle := cfg.Now().Sub(lastRead)
-				if cfg.IdleAdvance < 0 || idle < cfg.IdleAdvance {
+				if cfg.IdleAdvance < 0 || idle < cfg.IdleAdvance || p.pending(ctx, id, ins) {
 					continue
 				}
 				idleMs = idle.Milliseconds()
@@ -257,13 +264,15 @@ func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in
 		return errors.Join(fmt.Errorf("set offset of %s/%d to %d: %w", in.topic, id, offset, err), r.Close())
 	}
 	rctx, stop := context.WithCancel(ctx)
-	in.stop, in.last, in.reader = stop, time.Now(), r
+	ch, done := make(chan fetched, cfg.BatchSize), make(chan struct{})
+	in.stop, in.last, in.reader, in.ch, in.done = stop, time.Now(), r, ch, done
 	readers.Go(func() {
 		defer func() {
 			if err := r.Close(); err != nil {
 				cfg.Logger.Debug("close reader", "topic", in.topic, "partition", id, "err", err)
 			}
 		}()
+		defer close(done)
 		for {
 			m, err := r.FetchMessage(rctx)
 			if err != nil {
@@ -278,7 +287,7 @@ func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in
 			f := fetched{hwm: m.HighWaterMark, rec: Record{Kind: in.kind, Topic: in.topic, Partition: int32(m.Partition),
 				Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}}
 			select {
-			case in.ch <- f:
+			case ch <- f:
 			case <-rctx.Done():
 				return
 			}
@@ -293,11 +302,12 @@ const readerStall = 10 * time.Second
 
 // watchReaders replaces the reader of an input that has delivered nothing
 // for readerStall although the broker holds records past the input's next
-// offset: a reader whose connection went bad without an error. Records
-// still in flight from the old reader are dropped, as they would be read
-// again. (A reader that looks stuck because the broker deleted the records
-// it waits for, by retention, is not helped by this: the log start is past
-// them, see input.push.)
+// offset: a reader whose connection went bad without an error. The old
+// reader is stopped and waited for, and what it delivered is queued, in
+// order; the new reader starts after it, on a channel of its own. So no
+// record is dropped, and none is read twice. (A reader that looks stuck
+// because the broker deleted the records it waits for, by retention, is
+// not helped by this: the log start is past them, see input.push.)
 func (p *Processor) watchReaders(ctx context.Context, readers *sync.WaitGroup, ins []*input, id int32, readErr chan<- error) error {
 	for _, in := range ins {
 		if len(in.queue) > 0 || time.Since(in.last) < readerStall {
@@ -317,12 +327,18 @@ func (p *Processor) watchReaders(ctx context.Context, readers *sync.WaitGroup, i
 			"errors", st.Errors, "reader_offset", st.Offset, "queue", st.QueueLength)
 		p.cfg.Metrics.readerRestart()
 		in.stop()
-	drop:
+		select {
+		case <-in.done:
+		case <-ctx.Done():
+			return nil
+		}
+	queue:
 		for {
 			select {
-			case <-in.ch:
+			case f := <-in.ch:
+				in.push(f)
 			default:
-				break drop
+				break queue
 			}
 		}
 		if err := p.startReader(ctx, readers, in, id, in.next, readErr); err != nil {
@@ -330,6 +346,40 @@ func (p *Processor) watchReaders(ctx context.Context, readers *sync.WaitGroup, i
 		}
 	}
 	return nil
+}
+
+// pending reports whether the brokers hold input of partition id not yet
+// fetched, or may: the idle advance moves the watermark by the wall clock
+// only when the end offsets show every input read to its end, so that
+// input delayed in a slow reader or an outage is not made late by it.
+func (p *Processor) pending(ctx context.Context, id int32, ins []*input) bool {
+	for _, in := range ins {
+		if len(in.queue) > 0 {
+			return true
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ends, err := p.admin.EndOffsets(actx, in.topic)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				p.brokers.failed(p, "admin", err)
+			}
+			return true
+		}
+		p.brokers.ok(p)
+		if ends[id] <= in.next {
+			continue
+		}
+		// Records past next, unless retention deleted them all (a
+		// partition never read whose log starts at its end).
+		actx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		starts, err := p.admin.StartOffsets(actx, in.topic)
+		cancel()
+		if err != nil || starts[id] < ends[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // drain moves what the readers have fetched into the queues, without
@@ -451,7 +501,13 @@ func (p *Processor) step(ctx context.Context, part *partition, batch []Record, i
 }
 
 // publish writes a batch's recommendations and dead letters and waits for
-// the brokers' acknowledgements.
+// the brokers' acknowledgements. Transient errors (an outage, a leader
+// moving) are retried with backoff until the records land or ctx ends; the
+// health watch ends Run if the brokers stay silent for BrokerTimeout. A
+// record the broker refuses for good (too large, invalid) is never
+// retried forever: a dead letter is sent again without its original value
+// (DeadLetter.Stripped), and a record refused even so is logged with its
+// source, counted in sessionrec_records_unwritable_total and dropped.
 func (p *Processor) publish(ctx context.Context, pd *pending) error {
 	if len(pd.recs) > 0 {
 		msgs := make([]kafka.Message, 0, len(pd.recs))
@@ -462,26 +518,138 @@ func (p *Processor) publish(ctx context.Context, pd *pending) error {
 			}
 			msgs = append(msgs, kafka.Message{Key: []byte(r.UserID), Value: v})
 		}
-		if err := p.recs.WriteMessages(ctx, msgs...); err != nil {
+		refused := func(i int, err error) (kafka.Message, bool) {
+			r := pd.recs[i]
+			p.cfg.Logger.Error("recommendation refused by the broker for good: dropped", "user", r.UserID,
+				"source", fmt.Sprintf("%s/%d@%d", r.Source.Topic, r.Source.Partition, r.Source.Offset), "bytes", len(msgs[i].Value), "err", err)
+			return kafka.Message{}, false
+		}
+		if err := p.write(ctx, p.recs, p.cfg.Names.Recommendations, msgs, refused); err != nil {
 			return fmt.Errorf("publish recommendations: %w", err)
 		}
 	}
 	if len(pd.dead) > 0 {
 		msgs := make([]kafka.Message, 0, len(pd.dead))
 		for _, d := range pd.dead {
-			v, err := d.Encode()
+			m, err := deadLetterMessage(d)
 			if err != nil {
 				return err
 			}
-			m := kafka.Message{Key: d.Key, Value: v}
-			for _, h := range d.Headers() {
-				m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
-			}
 			msgs = append(msgs, m)
 		}
-		if err := p.dlq.WriteMessages(ctx, msgs...); err != nil {
+		stripped := make([]bool, len(msgs))
+		refused := func(i int, err error) (kafka.Message, bool) {
+			d := pd.dead[i]
+			if !stripped[i] {
+				stripped[i] = true
+				if m, err := deadLetterMessage(d.Stripped()); err == nil {
+					p.cfg.Logger.Warn("dead letter refused by the broker: sending it without the original value",
+						"source", fmt.Sprintf("%s/%d@%d", d.Topic, d.Partition, d.Offset), "bytes", len(msgs[i].Value), "err", err)
+					return m, true
+				}
+			}
+			p.cfg.Logger.Error("dead letter refused by the broker for good: dropped",
+				"source", fmt.Sprintf("%s/%d@%d", d.Topic, d.Partition, d.Offset), "reason", d.Reason, "err", err)
+			return kafka.Message{}, false
+		}
+		if err := p.write(ctx, p.dlq, p.cfg.Names.DeadLetters, msgs, refused); err != nil {
 			return fmt.Errorf("publish dead letters: %w", err)
 		}
 	}
 	return nil
+}
+
+// deadLetterMessage is the record of a dead letter.
+func deadLetterMessage(d topics.DeadLetter) (kafka.Message, error) {
+	v, err := d.Encode()
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	m := kafka.Message{Key: d.Key, Value: v}
+	for _, h := range d.Headers() {
+		m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	return m, nil
+}
+
+// write writes msgs with w until each is acknowledged or refused for
+// good, or ctx ends. Transient failures are retried with backoff (the
+// messages not yet written, all at once). A message the broker refuses for
+// good is handed to refused with its index in msgs: it returns the
+// message to send instead, or false to drop it (and it is counted).
+func (p *Processor) write(ctx context.Context, w *kafka.Writer, topic topics.Topic, msgs []kafka.Message,
+	refused func(i int, err error) (kafka.Message, bool)) error {
+	index := make([]int, len(msgs)) // index[j]: msgs[j]'s index in the caller's msgs
+	for i := range index {
+		index[i] = i
+	}
+	backoff := 100 * time.Millisecond
+	for len(msgs) > 0 {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			p.brokers.ok(p)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var werrs kafka.WriteErrors
+		if !errors.As(err, &werrs) || len(werrs) != len(msgs) {
+			werrs = make(kafka.WriteErrors, len(msgs))
+			for j := range werrs {
+				werrs[j] = err
+			}
+		}
+		var retry []kafka.Message
+		var retryIndex []int
+		transient := false
+		for j, e := range werrs {
+			switch {
+			case e == nil:
+				continue
+			case permanent(e):
+				if m, ok := refused(index[j], e); ok {
+					retry, retryIndex = append(retry, m), append(retryIndex, index[j])
+				} else {
+					p.cfg.Metrics.unwritableRecord(topic)
+				}
+			default:
+				transient = true
+				retry, retryIndex = append(retry, msgs[j]), append(retryIndex, index[j])
+			}
+		}
+		msgs, index = retry, retryIndex
+		if !transient {
+			continue // only replacements to send: at once
+		}
+		p.brokers.failed(p, "publish", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	return nil
+}
+
+// permanent reports whether a write error is about the record itself and
+// will not go away by retrying it: too large, invalid, a timestamp the
+// broker refuses, or one the client would never send. Every other error
+// (an outage, authorization, a missing topic) is the cluster's and is
+// retried, within BrokerTimeout.
+func permanent(err error) bool {
+	var tooLarge kafka.MessageTooLargeError
+	if errors.As(err, &tooLarge) {
+		return true
+	}
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) {
+		return false
+	}
+	switch kerr {
+	case kafka.MessageSizeTooLarge, kafka.RecordListTooLarge, kafka.InvalidRecord, kafka.InvalidTimestamp:
+		return true
+	}
+	return false
 }
