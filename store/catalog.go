@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -76,19 +75,11 @@ func (b *CatalogBatch) SetOffset(partition int32, next int64) error {
 // lost to a machine crash is read again from the topic) and releases it.
 // After the store has failed it writes nothing and returns an error
 // wrapping ErrFailed.
-func (b *CatalogBatch) Commit() (err error) {
-	if err := b.d.Err(); err != nil {
-		return errors.Join(fmt.Errorf("store: commit catalogue batch: %w", err), b.b.Close())
+func (b *CatalogBatch) Commit() error {
+	if err := b.d.commit(b.b, pebble.NoSync); err != nil {
+		return fmt.Errorf("store: commit catalogue batch: %w", err)
 	}
-	defer b.d.recoverFatal(&err)
-	err = b.b.Commit(pebble.NoSync)
-	if err == nil {
-		err = b.d.Err()
-	}
-	if err != nil {
-		err = fmt.Errorf("store: commit catalogue batch: %w", err)
-	}
-	return errors.Join(err, b.b.Close())
+	return nil
 }
 
 // Abort discards the batch.

@@ -101,11 +101,73 @@ func (d *DB) recoverFatal(err *error) {
 	if !ok {
 		panic(r)
 	}
-	if failed := d.Err(); errors.Is(failed, fp.err) {
-		*err = failed
-	} else {
-		*err = errors.Join(failed, fp.err)
+	*err = d.failure(fp.err)
+}
+
+// failure returns the store's failure, with err when it is not the
+// failure's cause.
+func (d *DB) failure(err error) error {
+	failed := d.Err()
+	if errors.Is(failed, err) {
+		return failed
 	}
+	return errors.Join(failed, err)
+}
+
+// commit commits a Pebble batch, and returns once it is committed or the
+// store has failed, whichever comes first; it releases b only in the
+// first case.
+//
+// Pebble panics when a write to its log fails (a NoSync commit's, in
+// commitWrite) and leaves its commit pipeline locked: a commit that
+// started meanwhile on another goroutine (another partition's) would
+// wait for it forever, and so would a commit held up by a write stall on
+// a full disk. So the commit runs on a goroutine of its own, whose panic
+// fails the store, and the caller waits for it or for the failure: no
+// caller is ever stuck on a failed store. (A stuck goroutine is left
+// behind; the process is about to exit.)
+func (d *DB) commit(b *pebble.Batch, opt *pebble.WriteOptions) error {
+	if err := d.Err(); err != nil {
+		return errors.Join(err, b.Close())
+	}
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() {
+			if r := recover(); r != nil {
+				err = d.panicked(r)
+			}
+			done <- err
+		}()
+		err = b.Commit(opt)
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			err = d.Err() // a background failure meanwhile: the caller must stop
+		}
+		if d.Err() != nil {
+			return err // b may be Pebble's to the end: not released
+		}
+		return errors.Join(err, b.Close())
+	case <-d.failed:
+		return d.Err()
+	}
+}
+
+// panicked fails the store with a panic Pebble raised during a commit and
+// returns the failure.
+func (d *DB) panicked(r any) error {
+	if fp, ok := r.(fatalPanic); ok {
+		return d.failure(fp.err)
+	}
+	err, ok := r.(error)
+	if !ok {
+		err = fmt.Errorf("%v", r)
+	}
+	err = fmt.Errorf("store: pebble: commit: %w", err)
+	d.fail("fatal", err)
+	return d.failure(err)
 }
 
 // Open opens or creates the store in dir.
@@ -352,23 +414,15 @@ func (b *Batch) PutCheckpoint(c Checkpoint) error {
 //
 // A commit after the store has failed writes nothing and returns an error
 // wrapping ErrFailed; so does a commit whose write Pebble cannot make.
-func (b *Batch) Commit(sync bool) (err error) {
-	if err := b.d.Err(); err != nil {
-		return errors.Join(fmt.Errorf("store: commit batch of partition %d: %w", b.partition, err), b.b.Close())
-	}
-	defer b.d.recoverFatal(&err)
+func (b *Batch) Commit(sync bool) error {
 	opt := pebble.NoSync
 	if sync {
 		opt = pebble.Sync
 	}
-	err = b.b.Commit(opt)
-	if err == nil {
-		err = b.d.Err() // a background failure meanwhile: the caller must stop
+	if err := b.d.commit(b.b, opt); err != nil {
+		return fmt.Errorf("store: commit batch of partition %d: %w", b.partition, err)
 	}
-	if err != nil {
-		err = fmt.Errorf("store: commit batch of partition %d: %w", b.partition, err)
-	}
-	return errors.Join(err, b.b.Close())
+	return nil
 }
 
 // Abort discards the batch.

@@ -115,3 +115,43 @@ func TestStoreFailsOnBackgroundError(t *testing.T) {
 	fault.Off()
 	require.ErrorIs(t, d.Close(), ErrFailed)
 }
+
+// Pebble panics when a NoSync commit cannot write its log, and leaves its
+// commit pipeline locked. Commits on other goroutines (other partitions')
+// must not wait for it forever: each returns ErrFailed.
+func TestStoreFailsOnDiskErrorConcurrently(t *testing.T) {
+	fault := walWrites()
+	d, err := Open("db", Options{FS: errorfs.Wrap(vfs.NewMem(), fault)})
+	require.NoError(t, err)
+	fault.On()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for w := range errs {
+		wg.Go(func() {
+			// NoSync commits write the log in the background: the error
+			// comes a few commits later.
+			for i := range 100_000 {
+				b := d.NewBatch(int32(w))
+				require.NoError(t, b.PutUser(fmt.Sprint("u", i), &UserState{Applied: uint64(i), SessionID: strings.Repeat("s", 1000)}))
+				if errs[w] = b.Commit(false); errs[w] != nil {
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("commits still blocked 30 s after the disk failed")
+	}
+	for w, err := range errs {
+		require.ErrorIs(t, err, ErrFailed, "writer %d", w)
+	}
+	fault.Off()
+	require.ErrorIs(t, d.Close(), ErrFailed)
+}

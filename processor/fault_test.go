@@ -1,0 +1,156 @@
+package processor
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionrec/sessionrec/model/synth"
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// A disk that fails under a running processor (Pebble's errorfs failing
+// every write to the write-ahead log) stops it loudly: Run returns an error
+// wrapping store.ErrFailed, Ready and Healthy turn false, and the store
+// error is counted. A processor started again on the same directory, on a
+// disk that works, resumes from the last batch committed before the fault:
+// every event is applied exactly once.
+func TestStoreFailureStopsTheProcessor(t *testing.T) {
+	for name, brokers := range clusters(t) {
+		t.Run(name, func(t *testing.T) { testStoreFailure(t, brokers) })
+	}
+}
+
+func testStoreFailure(t *testing.T, brokers []string) {
+	names := uniqueNames(t)
+	adm, err := topics.NewAdmin(brokers)
+	require.NoError(t, err)
+	defer adm.Close()
+	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 2}))
+
+	mem := vfs.NewMem()
+	fault := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite && strings.HasSuffix(op.Path, ".log") {
+			return errorfs.ErrInjected
+		}
+		return nil
+	})}
+	reg := prometheus.NewRegistry()
+	metrics := NewMetrics(reg)
+	open := func(fs vfs.FS) *store.DB {
+		db, err := store.Open("db", store.Options{FS: fs, OnError: func(kind string, _ error) { metrics.StoreError(kind) }})
+		require.NoError(t, err)
+		return db
+	}
+	eng, err := testEngine()
+	require.NoError(t, err)
+	start := func(db *store.DB, metrics *Metrics) (*Processor, <-chan error, context.CancelFunc) {
+		p, err := New(Config{Brokers: brokers, Names: names, Group: "g" + string(names.Clicks), IdleAdvance: -1,
+			SessionTimeout: 6 * time.Second, Metrics: metrics, Logger: slog.New(slog.DiscardHandler), BatchSize: 20}, db)
+		require.NoError(t, err)
+		p.SetEngine(eng)
+		ctx, cancel := context.WithCancel(t.Context())
+		runErr := make(chan error, 1)
+		go func() { runErr <- p.Run(ctx) }()
+		waitReady(t, p, runErr)
+		return p, runErr, cancel
+	}
+
+	shop := synth.NewShop(1)
+	events := synth.Stream(shop.Sessions(3, synth.SessionConfig{Users: 20, Sessions: 60}))
+	want := map[string]uint64{}
+	w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer func() { require.NoError(t, w.Close()) }()
+	send := func(evs []synth.Event) {
+		for _, e := range evs {
+			ev := topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: e.Time}
+			topic := names.Clicks
+			if e.Purchase {
+				ev.Kind, ev.Quantity, topic = topics.KindPurchase, 1, names.Purchases
+			}
+			v, err := ev.Encode()
+			require.NoError(t, err)
+			require.NoError(t, w.WriteMessages(t.Context(), kafka.Message{Topic: string(topic), Key: []byte(e.UserID), Value: v, Time: e.Time}))
+			want[e.UserID]++
+		}
+	}
+	applied := func(db *store.DB) map[string]uint64 {
+		got := map[string]uint64{}
+		for _, part := range []int32{0, 1} {
+			require.NoError(t, db.Users(part, func(id string, s *store.UserState) bool {
+				got[id] = s.Applied
+				return true
+			}))
+		}
+		return got
+	}
+	waitApplied := func(db *store.DB) {
+		deadline := time.Now().Add(60 * time.Second)
+		for !maps.Equal(applied(db), want) {
+			require.True(t, time.Now().Before(deadline), "events applied per user: got %v, want %v", applied(db), want)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	db := open(errorfs.Wrap(mem, fault))
+	p, runErr, cancel := start(db, metrics)
+	defer cancel()
+	half := len(events) / 2
+	send(events[:half])
+	waitApplied(db)
+
+	// The disk fails under the running processor.
+	fault.On()
+	send(events[half:])
+	select {
+	case err := <-runErr:
+		require.ErrorIs(t, err, store.ErrFailed, "Run's error")
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run still going 60 s after the disk failed")
+	}
+	require.False(t, p.Ready(), "ready after the store failed")
+	require.False(t, p.Healthy(), "healthy after the store failed")
+	require.Positive(t, testCounter(t, reg, "sessionrec_store_errors_total"), "store errors counted")
+	fault.Off()
+	require.ErrorIs(t, db.Close(), store.ErrFailed)
+
+	// Back on a disk that works, as a new process: its files as the
+	// failed one left them (the lock of the failed Pebble, which only the
+	// process's exit releases, aside). Every event applied exactly once.
+	restarted := vfs.NewMem()
+	_, err = vfs.Clone(mem, restarted, "db", "db", vfs.CloneSkip(func(path string) bool { return strings.HasSuffix(path, "LOCK") }))
+	require.NoError(t, err)
+	db = open(restarted)
+	defer func() { require.NoError(t, db.Close()) }()
+	_, runErr, cancel = start(db, NewMetrics(prometheus.NewRegistry()))
+	waitApplied(db)
+	cancel()
+	require.NoError(t, <-runErr)
+}
+
+// testCounter sums the series of a metric in reg.
+func testCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
