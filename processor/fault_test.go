@@ -153,4 +153,3 @@ func testCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
-
