@@ -2,8 +2,10 @@
 // partition, the state of each user (the open session's events, the intents
 // kept from closed sessions, what was last published), an index of open
 // sessions by the event time they expire, and a checkpoint holding the next
-// input offset of each topic, the partition's watermark and how far the
-// changelog has been applied. Apart from the partitions, it keeps a copy of
+// input offset of each topic and the partition's watermark. (The
+// checkpoint has room for a changelog offset, Checkpoint.Changelog, but no
+// changelog is written yet: a partition's state stays in the store of the
+// instance that built it.) Apart from the partitions, it keeps a copy of
 // the catalogue (the items topic's records and the offset read to), so that
 // a restarted instance reads only the topic's tail (catalog.go).
 //
@@ -21,7 +23,16 @@
 // # Layout
 //
 // keys.go holds the key layout; codec.go the versioned binary value
-// encodings, which are also the values of the changelog topic. Values read
-// are copied out of Pebble before they are returned, so callers own them.
-// The store imports nothing of Kafka.
+// encodings. Values read are copied out of Pebble before they are
+// returned, so callers own them. The store imports nothing of Kafka.
+//
+// # Failures
+//
+// A disk or Pebble error (a failed flush or compaction, a write to the
+// log or manifest that fails) fails the store for good: Options.OnError
+// hears of it, DB.Failed is closed, and every later call returns
+// ErrFailed, so that the processor stops consuming instead of going on
+// with state it cannot keep. Nothing is written after the failure: the
+// store opened again (by a new process, on a disk that works) holds every
+// batch committed before it, and the processor resumes from there.
 package store

@@ -68,7 +68,8 @@ type Checkpoint struct {
 	Offsets map[string]int64
 	// WatermarkMs is the partition's event-time watermark.
 	WatermarkMs int64
-	// Changelog is the next offset of the partition's changelog that this
-	// store does not hold yet: restore reads the changelog from here.
+	// Changelog is reserved for the next offset of the partition's
+	// changelog that this store does not hold yet. No changelog is written
+	// yet, and it is always 0.
 	Changelog int64
 }

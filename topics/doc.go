@@ -1,9 +1,11 @@
 // Package topics is what the system agrees on about Kafka: the topic names
 // and how they are created, the records on them and their JSON, and the
 // admin calls (through franz-go's kadm) that create and verify the topics
-// and read their offsets. It holds no consumer or producer: the processor
-// reads and writes with kafka-go and uses this package for names, codecs
-// and administration.
+// and read their offsets. It also holds the small clients of the tools
+// around the processor, on kafka-go: [Producer] and [Replay] (sessionrec
+// produce, the demo and the tests), [ReadRange] (training replays and the
+// followers' catch-up) and [PublishModel]. The processor's own data path
+// (its group, readers and writers) is in package processor.
 //
 // # Names
 //
