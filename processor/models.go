@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -14,14 +16,16 @@ import (
 )
 
 // maxPendingVersions bounds the model versions whose chunks are held while
-// their manifests have not arrived: a publisher that died mid-model leaves
-// chunks that never complete.
+// their manifests have not arrived (a publisher that died mid-model leaves
+// chunks that never complete), and the manifests a starting instance
+// considers: the newest that verifies serves.
 const maxPendingVersions = 4
 
 // Why a model from the topic was refused, for the metric's reason label.
 const (
 	rejectKey          = "bad_key"
 	rejectManifest     = "bad_manifest"
+	rejectTooLarge     = "too_large"
 	rejectChunks       = "corrupt_chunks"
 	rejectIncompatible = "incompatible"
 	rejectArtefact     = "corrupt_artefact"
@@ -29,28 +33,66 @@ const (
 )
 
 // modelFollower assembles models from the models topic's chunks and
-// manifests.
+// manifests, holding about one model's chunks at a time, never more than
+// Config.MaxModelBytes of them.
+//
+// A starting instance reads the records the topic held at start twice
+// (catchUp): a first pass keeps only the manifests, the newest
+// maxPendingVersions that decode; then the chunks of the newest are read
+// and it is served, or, refused, the next newest, and so on. Then it
+// follows the topic live (apply), from the first chunk of a version whose
+// manifest had not come (a model being published), else from the end: it
+// holds the chunks of versions without a manifest until the manifest
+// comes. A manifest read again that way was decided by the catch-up, and
+// is not served again.
 type modelFollower struct {
-	p *Processor
-	// chunks holds the chunks of versions whose manifest has not come
-	// yet, in arrival order of versions.
-	chunks   map[string]map[int][]byte
-	versions []string
-	// caughtUp is set once the topic is read to its end offset at start;
-	// before that, the newest manifests (maxPendingVersions) are kept in
-	// candidates, and once caught up the newest that verifies is served:
-	// a corrupt newest version does not leave an instance without a model.
-	caughtUp   bool
-	candidates []pendingModel
+	p        *Processor
+	maxBytes int64
+	// pending holds the chunks of versions whose manifest has not come
+	// yet, in arrival order of versions: at most maxPendingVersions
+	// versions and maxBytes bytes in all, the oldest version dropped
+	// first; pendingBytes is their size.
+	pending      []*versionChunks
+	pendingBytes int64
+	// reading holds the chunks of the version a starting instance reads
+	// (catchUp), at most its manifest's size.
+	reading *versionChunks
+	// read is, by partition, one past the last offset the catch-up read:
+	// a record before it that the live follow reads again was read then.
+	read map[int32]int64
+	// refused is the last version refused for one of its chunks: its
+	// further records are dropped without a log line each, until its
+	// manifest ends it.
+	refused string
 	// loaded is closed once caught up and the newest model, if any, is
 	// served or refused.
 	loaded     chan struct{}
 	loadedOnce sync.Once
 }
 
-type pendingModel struct {
-	manifest topics.ModelManifest
-	chunks   map[int][]byte
+// versionChunks are chunks of one version, by index, and their size.
+type versionChunks struct {
+	version string
+	chunks  map[int][]byte
+	bytes   int64
+}
+
+// put stores chunk i, a copy of value, in place of any before it.
+func (vc *versionChunks) put(i int, value []byte) (grown int64) {
+	grown = int64(len(value)) - int64(len(vc.chunks[i]))
+	vc.chunks[i] = slices.Clone(value)
+	vc.bytes += grown
+	return grown
+}
+
+// drop removes chunk i.
+func (vc *versionChunks) drop(i int) {
+	vc.bytes -= int64(len(vc.chunks[i]))
+	delete(vc.chunks, i)
+}
+
+func newModelFollower(p *Processor) *modelFollower {
+	return &modelFollower{p: p, maxBytes: p.cfg.MaxModelBytes, read: map[int32]int64{}, loaded: make(chan struct{})}
 }
 
 // followModels reads the models topic whole, outside the group, and
@@ -59,76 +101,262 @@ type pendingModel struct {
 // and format version. A model that fails any of these is refused with a
 // log line and a metric, and the model serving keeps serving.
 func (p *Processor) followModels(ctx context.Context, f *modelFollower) error {
-	return p.follow(ctx, p.cfg.Names.Models, nil, f.apply, func() {
-		f.caughtUp = true
-		for i := len(f.candidates) - 1; i >= 0; i-- {
-			if f.serve(f.candidates[i]) {
-				break
+	topic := p.cfg.Names.Models
+	ends, err := p.admin.EndOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	firsts, err := p.admin.StartOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	read := func(fn func(kafka.Message) error) error {
+		for _, part := range slices.Sorted(maps.Keys(ends)) {
+			r := topics.ReplayRange{Topic: topic, Partition: part, From: firsts[part], To: ends[part]}
+			if err := topics.ReadRange(ctx, p.cfg.Brokers, r, fn); err != nil {
+				return fmt.Errorf("follow %s/%d: catch up: %w", topic, part, err)
 			}
 		}
-		f.candidates = nil
-		f.loadedOnce.Do(func() { close(f.loaded) })
+		return nil
+	}
+	resume, err := f.catchUp(read)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	from := func(part int32) (int64, bool, error) {
+		if o, ok := resume[part]; ok {
+			return o, true, nil
+		}
+		o, ok := ends[part] // nothing pending there: from where the catch-up ended
+		return o, ok, nil
+	}
+	return p.follow(ctx, topic, from, f.apply, func() { f.loadedOnce.Do(func() { close(f.loaded) }) })
+}
+
+// candidate is a manifest a starting instance found, and where.
+type candidate struct {
+	manifest  topics.ModelManifest
+	partition int32
+	offset    int64
+}
+
+// chunkStart is where the first chunk of a version without a manifest
+// was found.
+type chunkStart struct {
+	version   string
+	partition int32
+	offset    int64
+}
+
+// catchUp serves the newest model of the records the topic held at start,
+// which read passes to fn, in offset order within a partition, each time
+// it is called. It returns, for the partitions that hold the first chunk
+// of a version whose manifest did not come (at most maxPendingVersions of
+// them, as apply holds), the offset from which to follow the topic live,
+// so that those chunks are read again and held until their manifest
+// comes; the other partitions are followed from where the catch-up
+// ended.
+func (f *modelFollower) catchUp(read func(fn func(kafka.Message) error) error) (map[int32]int64, error) {
+	var cands []candidate
+	var starts []chunkStart
+	forget := func(version string) {
+		starts = slices.DeleteFunc(starts, func(s chunkStart) bool { return s.version == version })
+	}
+	err := read(func(m kafka.Message) error {
+		f.read[int32(m.Partition)] = m.Offset + 1
+		version, chunk, err := topics.ParseModelKey(string(m.Key))
+		switch {
+		case err != nil:
+			f.refuse(string(m.Key), rejectKey, err)
+		case m.Value == nil: // a tombstone withdraws a version's record
+			forget(version)
+			if chunk < 0 {
+				cands = slices.DeleteFunc(cands, func(c candidate) bool { return c.manifest.Version == version })
+			}
+		case chunk >= 0:
+			if !slices.ContainsFunc(starts, func(s chunkStart) bool { return s.version == version }) {
+				starts = append(starts, chunkStart{version: version, partition: int32(m.Partition), offset: m.Offset})
+				if len(starts) > maxPendingVersions {
+					starts = starts[1:]
+				}
+			}
+		default:
+			forget(version)
+			manifest, err := topics.DecodeModelManifest(version, m.Value, f.maxBytes)
+			if err != nil {
+				f.refuseManifest(version, err)
+				return nil
+			}
+			cands = slices.DeleteFunc(cands, func(c candidate) bool { return c.manifest.Version == version })
+			cands = append(cands, candidate{manifest: manifest, partition: int32(m.Partition), offset: m.Offset})
+			if len(cands) > maxPendingVersions {
+				cands = cands[1:]
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	for i := len(cands) - 1; i >= 0; i-- {
+		ok, err := f.readAndServe(cands[i], read)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			break
+		}
+	}
+	resume := map[int32]int64{}
+	for _, s := range starts {
+		if o, ok := resume[s.partition]; !ok || s.offset < o {
+			resume[s.partition] = s.offset
+		}
+	}
+	return resume, nil
 }
 
-func newModelFollower(p *Processor) *modelFollower {
-	return &modelFollower{p: p, chunks: map[string]map[int][]byte{}, loaded: make(chan struct{})}
+// readAndServe reads the chunks of c's version that come before its
+// manifest, keeping only those that fit the manifest, and serves the
+// model; false when it is refused.
+func (f *modelFollower) readAndServe(c candidate, read func(fn func(kafka.Message) error) error) (bool, error) {
+	vc := &versionChunks{version: c.manifest.Version, chunks: map[int][]byte{}}
+	f.reading = vc
+	defer func() { f.reading = nil }()
+	misfits := map[int]error{} // chunks that did not fit, by index: at most the manifest's count
+	err := read(func(m kafka.Message) error {
+		if int32(m.Partition) == c.partition && m.Offset >= c.offset {
+			return nil
+		}
+		version, i, err := topics.ParseModelKey(string(m.Key))
+		if err != nil || version != vc.version || i < 0 || i >= c.manifest.Chunks {
+			return nil
+		}
+		if m.Value == nil {
+			vc.drop(i)
+			delete(misfits, i)
+			return nil
+		}
+		if err := c.manifest.CheckChunk(i, len(m.Value)); err != nil {
+			vc.drop(i)
+			misfits[i] = err
+			return nil
+		}
+		delete(misfits, i)
+		vc.put(i, m.Value)
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if len(misfits) > 0 {
+		f.refuse(vc.version, rejectChunks, misfits[slices.Min(slices.Collect(maps.Keys(misfits)))])
+		return false, nil
+	}
+	return f.serve(c.manifest, vc.chunks), nil
 }
 
+// apply takes a record of the live topic: a chunk is held until its
+// version's manifest comes, a manifest serves its model, a tombstone drops
+// the chunks held of its version.
 func (f *modelFollower) apply(m kafka.Message) error {
 	version, chunk, err := topics.ParseModelKey(string(m.Key))
-	if err != nil {
-		f.refuse(string(m.Key), rejectKey, err)
-		return nil
-	}
-	if m.Value == nil { // a tombstone withdraws a version's record
-		delete(f.chunks, version)
-		return nil
-	}
-	if chunk >= 0 {
-		cs, ok := f.chunks[version]
-		if !ok {
-			cs = map[int][]byte{}
-			f.chunks[version] = cs
-			f.versions = append(f.versions, version)
-			if len(f.versions) > maxPendingVersions {
-				delete(f.chunks, f.versions[0])
-				f.versions = f.versions[1:]
-			}
+	caughtUp := m.Offset < f.read[int32(m.Partition)] // read by the catch-up already
+	switch {
+	case err != nil:
+		if !caughtUp {
+			f.refuse(string(m.Key), rejectKey, err)
 		}
-		cs[chunk] = slices.Clone(m.Value)
-		return nil
-	}
-	manifest, err := topics.DecodeModelManifest(version, m.Value, topics.DefaultMaxModelBytes)
-	if err != nil {
-		f.refuse(version, rejectManifest, err)
-		return nil
-	}
-	pm := pendingModel{manifest: manifest, chunks: f.chunks[version]}
-	delete(f.chunks, version)
-	f.versions = slices.DeleteFunc(f.versions, func(v string) bool { return v == version })
-	if !f.caughtUp {
-		f.candidates = append(f.candidates, pm)
-		if len(f.candidates) > maxPendingVersions {
-			f.candidates = f.candidates[1:]
+	case m.Value == nil: // a tombstone withdraws a version's record
+		f.dropPending(version)
+	case chunk >= 0:
+		f.addChunk(version, chunk, m.Value)
+	default:
+		vc := f.dropPending(version)
+		if caughtUp { // decided by the catch-up
+			return nil
 		}
-		return nil
+		if version == f.refused { // refused already for one of its chunks
+			f.refused = ""
+			return nil
+		}
+		manifest, err := topics.DecodeModelManifest(version, m.Value, f.maxBytes)
+		if err != nil {
+			f.refuseManifest(version, err)
+			return nil
+		}
+		var chunks map[int][]byte
+		if vc != nil {
+			chunks = vc.chunks
+		}
+		f.serve(manifest, chunks)
 	}
-	f.serve(pm)
 	return nil
 }
 
+// addChunk holds chunk i of a version whose manifest has not come. A
+// chunk that no model within maxBytes has (CheckModelChunk) refuses its
+// version, whose chunks are dropped. Past maxPendingVersions versions or
+// maxBytes bytes, the oldest versions' chunks are dropped: the version's
+// own chunks are at most maxBytes (CheckModelChunk), so it stays.
+func (f *modelFollower) addChunk(version string, i int, value []byte) {
+	if version == f.refused {
+		return
+	}
+	if err := topics.CheckModelChunk(version, i, len(value), f.maxBytes); err != nil {
+		f.dropPending(version)
+		f.refused = version
+		reason := rejectChunks
+		if errors.Is(err, topics.ErrModelTooLarge) {
+			reason = rejectTooLarge
+		}
+		f.refuse(version, reason, err)
+		return
+	}
+	k := slices.IndexFunc(f.pending, func(vc *versionChunks) bool { return vc.version == version })
+	if k < 0 {
+		f.pending = append(f.pending, &versionChunks{version: version, chunks: map[int][]byte{}})
+		k = len(f.pending) - 1
+	}
+	vc := f.pending[k]
+	f.pendingBytes += vc.put(i, value)
+	for len(f.pending) > 1 && (len(f.pending) > maxPendingVersions || f.pendingBytes > f.maxBytes) {
+		oldest := f.pending[0]
+		if oldest == vc {
+			oldest = f.pending[1]
+		}
+		f.dropPending(oldest.version)
+	}
+}
+
+// dropPending removes the chunks held of a version and returns them, nil
+// when none are.
+func (f *modelFollower) dropPending(version string) *versionChunks {
+	k := slices.IndexFunc(f.pending, func(vc *versionChunks) bool { return vc.version == version })
+	if k < 0 {
+		return nil
+	}
+	vc := f.pending[k]
+	f.pending = slices.Delete(f.pending, k, k+1)
+	f.pendingBytes -= vc.bytes
+	return vc
+}
+
 // serve verifies a model and swaps it in; false when it is refused.
-func (f *modelFollower) serve(pm pendingModel) bool {
+func (f *modelFollower) serve(manifest topics.ModelManifest, chunks map[int][]byte) bool {
 	p := f.p
-	v := pm.manifest.Version
+	v := manifest.Version
 	start := p.cfg.Now()
 	defer p.cfg.Metrics.rolloutStarted()()
-	b, err := pm.manifest.Assemble(pm.chunks)
+	b, err := manifest.Assemble(chunks)
 	if err != nil {
 		f.refuse(v, rejectChunks, err)
 		return false
 	}
+	clear(chunks) // assembled: the GC may have them before the artefact is read
 	m, err := model.Read(bytes.NewReader(b))
 	switch {
 	case errors.Is(err, model.ErrFormatVersion) || errors.Is(err, model.ErrNotModel):
@@ -146,6 +374,16 @@ func (f *modelFollower) serve(pm pendingModel) bool {
 	p.cfg.Metrics.rollout(p.cfg.Now().Sub(start))
 	p.cfg.Logger.Info("model rolled out from the models topic", "version", v, "bytes", len(b), "took", p.cfg.Now().Sub(start))
 	return true
+}
+
+// refuseManifest refuses a manifest that did not decode: too_large when
+// its model is over maxBytes, else bad_manifest.
+func (f *modelFollower) refuseManifest(version string, err error) {
+	reason := rejectManifest
+	if errors.Is(err, topics.ErrModelTooLarge) {
+		reason = rejectTooLarge
+	}
+	f.refuse(version, reason, err)
 }
 
 func (f *modelFollower) refuse(version, reason string, err error) {

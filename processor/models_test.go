@@ -5,13 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 )
 
@@ -133,11 +138,333 @@ func testModelRollout(t *testing.T, brokers []string) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return rejected("incompatible") == 1 }, 30*time.Second, 20*time.Millisecond)
 	require.Equal(t, "model-b", serving())
+
+	// A manifest that claims 2^50 bytes, with the chunk count to match
+	// (it once crashed every instance at start), is refused as too large.
+	huge := int64(1) << 50
+	require.NoError(t, w.WriteMessages(t.Context(), kafka.Message{Key: []byte("model-huge"), Value: []byte(fmt.Sprintf(
+		`{"version":"model-huge","chunks":%d,"size":%d,"sha256":%q}`, (huge+topics.ModelChunkSize-1)/topics.ModelChunkSize, huge, strings.Repeat("ab", 32)))}))
+	require.Eventually(t, func() bool { return rejected("too_large") == 1 }, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, "model-b", serving())
 	stop()
 
 	// A restart serves the newest model on the topic that verifies:
-	// model-future is refused again, model-b serves.
-	p, _, stop = start()
+	// model-huge and model-future are refused again, model-b serves.
+	p, reg, stop = start()
 	defer stop()
 	require.Equal(t, "model-b", serving())
+	require.Equal(t, map[string]float64{"too_large": 1, "incompatible": 1}, counterValues(t, reg, "sessionrec_model_rejected_total"),
+		"refused at the restart, by reason")
+}
+
+// modelLog is a models topic of one partition for a follower run without
+// Kafka: the offset of a record is its index.
+type modelLog []kafka.Message
+
+func (l *modelLog) add(key string, value []byte) {
+	*l = append(*l, kafka.Message{Key: []byte(key), Value: value, Offset: int64(len(*l))})
+}
+
+// publish adds an artefact's chunks and then its manifest, as
+// topics.PublishModel writes them.
+func (l *modelLog) publish(version string, artefact []byte) {
+	n := (len(artefact) + topics.ModelChunkSize - 1) / topics.ModelChunkSize
+	for i := range n {
+		l.add(topics.ChunkKey(version, i), artefact[i*topics.ModelChunkSize:min((i+1)*topics.ModelChunkSize, len(artefact))])
+	}
+	l.add(version, manifestOf(version, artefact))
+}
+
+// manifestOf is the manifest value of an artefact.
+func manifestOf(version string, artefact []byte) []byte {
+	sum := sha256.Sum256(artefact)
+	v, err := json.Marshal(topics.ModelManifest{Version: version, Size: int64(len(artefact)), SHA256: hex.EncodeToString(sum[:]),
+		Chunks: (len(artefact) + topics.ModelChunkSize - 1) / topics.ModelChunkSize})
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// newTestFollower is a model follower around a processor that is never
+// run, over a store in memory, with maxBytes as its bound (0: the
+// default); the records are the test's.
+func newTestFollower(t testing.TB, maxBytes int64) (*modelFollower, *prometheus.Registry) {
+	t.Helper()
+	db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	reg := prometheus.NewRegistry()
+	p, err := New(Config{Brokers: []string{"localhost:1"}, Metrics: NewMetrics(reg), Logger: slog.New(slog.DiscardHandler),
+		MaxModelBytes: maxBytes}, db)
+	require.NoError(t, err)
+	return newModelFollower(p), reg
+}
+
+// heldBytes counts the bytes of the chunks f holds, from its maps.
+func heldBytes(f *modelFollower) int64 {
+	var n int64
+	for _, vc := range f.pending {
+		for _, c := range vc.chunks {
+			n += int64(len(c))
+		}
+	}
+	if f.reading != nil {
+		for _, c := range f.reading.chunks {
+			n += int64(len(c))
+		}
+	}
+	return n
+}
+
+// feed runs f as an instance started when the topic held log[:end]: the
+// catch-up reads log[:end], then the live follow reads on from where
+// catchUp says (end when it names no offset). It calls check after every
+// record f takes.
+func feed(f *modelFollower, log modelLog, end int, check func()) error {
+	read := func(fn func(kafka.Message) error) error {
+		for _, m := range log[:end] {
+			if err := fn(m); err != nil {
+				return err
+			}
+			check()
+		}
+		return nil
+	}
+	resume, err := f.catchUp(read)
+	if err != nil {
+		return err
+	}
+	from := int64(end)
+	if o, ok := resume[0]; ok {
+		from = o
+	}
+	for _, m := range log[from:] {
+		if err := f.apply(m); err != nil {
+			return err
+		}
+		check()
+	}
+	return nil
+}
+
+// counterValues returns the values of a counter family by its label's
+// value.
+func counterValues(t testing.TB, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			label := ""
+			if len(m.GetLabel()) > 0 {
+				label = m.GetLabel()[0].GetValue()
+			}
+			out[label] = m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
+// noise is n bytes that are no model artefact: one that assembles is
+// refused as incompatible.
+func noise(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*31) ^ seed
+	}
+	return b
+}
+
+// TestModelFollower feeds the model follower topics without Kafka: what
+// it serves, what it refuses (the metric by reason), and the most bytes of
+// chunks it holds at any point, while catching up and while following.
+func TestModelFollower(t *testing.T) {
+	m, err := testModel()
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = m.WriteTo(&buf)
+	require.NoError(t, err)
+	artefact := buf.Bytes()
+	require.Less(t, len(artefact), topics.ModelChunkSize, "the test model is one chunk")
+	const cs = topics.ModelChunkSize
+	big := noise(3*cs+100, 1) // four chunks, no model
+	huge := int64(1) << 50
+
+	for _, tc := range []struct {
+		name     string
+		maxBytes int64
+		log      func(l *modelLog)
+		// end is where the catch-up ends: the records from it are live;
+		// -1 reads the whole log while catching up.
+		end      int
+		serving  string
+		rollouts float64 // models served
+		rejected map[string]float64
+		maxHeld  int64 // the most bytes of chunks held at any point
+	}{
+		{
+			name: "a manifest of 2^50 bytes at start",
+			log: func(l *modelLog) {
+				l.publish("m-good", artefact)
+				l.add(topics.ChunkKey("m-huge", 0), noise(cs, 2))
+				l.add("m-huge", []byte(fmt.Sprintf(`{"version":"m-huge","chunks":%d,"size":%d,"sha256":%q}`,
+					(huge+cs-1)/cs, huge, strings.Repeat("ab", 32))))
+			},
+			end: -1, serving: "m-good", rejected: map[string]float64{"too_large": 1}, rollouts: 1, maxHeld: int64(len(artefact)),
+		},
+		{
+			name: "a manifest of 2^50 bytes live",
+			log: func(l *modelLog) {
+				l.publish("m-good", artefact)
+				l.add(topics.ChunkKey("m-huge", 0), noise(cs, 2))
+				l.add("m-huge", []byte(fmt.Sprintf(`{"version":"m-huge","chunks":%d,"size":%d,"sha256":%q}`,
+					(huge+cs-1)/cs, huge, strings.Repeat("ab", 32))))
+			},
+			end: 0, serving: "m-good", rejected: map[string]float64{"too_large": 1}, rollouts: 1, maxHeld: cs,
+		},
+		{
+			name:     "chunks past the bound are refused once and not held",
+			maxBytes: 2 * cs,
+			log: func(l *modelLog) {
+				l.add(topics.ChunkKey("m-x", 0), noise(cs, 3))
+				l.add(topics.ChunkKey("m-x", 2), noise(1, 3))
+				l.add(topics.ChunkKey("m-x", 3), noise(1, 3))
+				l.add(topics.ChunkKey("m-x", 1<<40), noise(1, 3))
+				l.add("m-x", manifestOf("m-x", noise(2*cs+1, 3)))
+				l.publish("m-good", artefact)
+			},
+			end: 0, serving: "m-good", rejected: map[string]float64{"too_large": 1}, rollouts: 1, maxHeld: cs,
+		},
+		{
+			name: "an oversized chunk value is refused",
+			log: func(l *modelLog) {
+				l.add(topics.ChunkKey("m-x", 0), noise(cs+1, 3))
+				l.add("m-x", manifestOf("m-x", noise(cs+1, 3)))
+				l.add(topics.ChunkKey("m-y", 0), nil) // a tombstone of nothing held
+				l.add("m-y/01", []byte("x"))
+			},
+			end: 0, rejected: map[string]float64{"corrupt_chunks": 1, "bad_key": 1}, rollouts: 0, maxHeld: 0,
+		},
+		{
+			name:     "pending chunks are at most the bound in all, the oldest version dropped",
+			maxBytes: 3 * cs,
+			log: func(l *modelLog) {
+				a, b := noise(2*cs, 4), noise(2*cs, 5)
+				l.add(topics.ChunkKey("m-a", 0), a[:cs])
+				l.add(topics.ChunkKey("m-a", 1), a[cs:])
+				l.add(topics.ChunkKey("m-b", 0), b[:cs])
+				l.add(topics.ChunkKey("m-b", 1), b[cs:]) // 4 chunks > 3: m-a's go
+				l.add("m-a", manifestOf("m-a", a))       // corrupt_chunks: its chunks were dropped
+				l.add("m-b", manifestOf("m-b", b))       // incompatible: its chunks assembled
+			},
+			end: 0, rejected: map[string]float64{"corrupt_chunks": 1, "incompatible": 1}, rollouts: 0, maxHeld: 3 * cs,
+		},
+		{
+			name: "pending versions are at most maxPendingVersions",
+			log: func(l *modelLog) {
+				for i := range maxPendingVersions + 1 {
+					l.add(topics.ChunkKey(fmt.Sprintf("m-%d", i), 0), noise(100, byte(i)))
+				}
+				for i := range maxPendingVersions + 1 {
+					l.add(fmt.Sprintf("m-%d", i), manifestOf(fmt.Sprintf("m-%d", i), noise(100, byte(i))))
+				}
+			},
+			end: 0, rejected: map[string]float64{"corrupt_chunks": 1, "incompatible": float64(maxPendingVersions)}, rollouts: 0, maxHeld: 100 * maxPendingVersions,
+		},
+		{
+			name: "a start reads the chunks of the newest model only",
+			log: func(l *modelLog) {
+				l.publish("m-1", big)
+				l.publish("m-2", noise(len(big), 7))
+				l.publish("m-3", artefact)
+			},
+			end: -1, serving: "m-3", rollouts: 1, maxHeld: int64(len(artefact)),
+		},
+		{
+			name: "a start serves the newest model that verifies",
+			log: func(l *modelLog) {
+				l.publish("m-1", artefact)
+				l.publish("m-2", big) // incompatible
+				flipped := bytes.Clone(artefact)
+				flipped[100] ^= 1
+				l.add(topics.ChunkKey("m-3", 0), flipped)
+				l.add("m-3", manifestOf("m-3", artefact)) // corrupt_chunks
+				l.add(topics.ChunkKey("m-4", 0), artefact[:10])
+				l.add("m-4", manifestOf("m-4", artefact)) // corrupt_chunks: a chunk of 10 bytes
+			},
+			end: -1, serving: "m-1", rejected: map[string]float64{"corrupt_chunks": 2, "incompatible": 1}, rollouts: 1, maxHeld: int64(len(big)),
+		},
+		{
+			name: "a tombstoned manifest is not served at start",
+			log: func(l *modelLog) {
+				l.publish("m-1", artefact)
+				l.publish("m-2", artefact)
+				l.add("m-2", nil)
+			},
+			end: -1, serving: "m-1", rollouts: 1, maxHeld: int64(len(artefact)),
+		},
+		{
+			name: "a model being published at start is served when its manifest comes",
+			log: func(l *modelLog) {
+				l.publish("m-1", artefact)
+				l.add(topics.ChunkKey("m-2", 0), artefact)
+				l.add(topics.ChunkKey("m-dead", 0), noise(10, 1)) // a publisher that died
+				l.add("m-2", manifestOf("m-2", artefact))         // live
+			},
+			end: 3, serving: "m-2", rollouts: 2, maxHeld: int64(len(artefact)) + 10,
+		},
+		{
+			name: "a start serves once, whatever it reads again",
+			log: func(l *modelLog) {
+				l.add(topics.ChunkKey("m-dead", 0), noise(10, 1)) // a publisher that died: read again live
+				l.add("m-x/01", []byte("x"))                      // refused once
+				l.publish("m-1", artefact)
+				l.publish("m-2", artefact)
+				l.add("m-3", []byte("not json")) // refused once
+			},
+			end: -1, serving: "m-2", rejected: map[string]float64{"bad_key": 1, "bad_manifest": 1}, rollouts: 1, maxHeld: int64(len(artefact)) + 10,
+		},
+		{
+			name: "a bad manifest is refused",
+			log: func(l *modelLog) {
+				l.publish("m-1", artefact)
+				l.add("m-2", []byte(`{"version":"m-2"}`))
+				l.add("m-3", []byte(`not json`))
+			},
+			end: 2, serving: "m-1", rejected: map[string]float64{"bad_manifest": 2}, rollouts: 1, maxHeld: int64(len(artefact)),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, reg := newTestFollower(t, tc.maxBytes)
+			f.p.cat.mu.Lock()
+			f.p.cat.markLoaded() // SetModel builds an engine
+			f.p.cat.mu.Unlock()
+			var l modelLog
+			tc.log(&l)
+			end := tc.end
+			if end < 0 {
+				end = len(l)
+			}
+			var held int64
+			require.NoError(t, feed(f, l, end, func() { held = max(held, heldBytes(f)) }))
+			serving := ""
+			if e := f.p.Engine(); e != nil {
+				serving = e.Version()
+			}
+			require.Equal(t, tc.serving, serving, "serving")
+			require.Equal(t, tc.rollouts, counterValues(t, reg, "sessionrec_model_rollouts_total")[""], "models served")
+			got := counterValues(t, reg, "sessionrec_model_rejected_total")
+			want := tc.rejected
+			if want == nil {
+				want = map[string]float64{}
+			}
+			require.Equal(t, want, got, "refused by reason")
+			require.Equal(t, tc.maxHeld, held, "got %d bytes held at most, want %d", held, tc.maxHeld)
+		})
+	}
 }
