@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // IndexBuilder builds an Index over n rows of dim unit-length vectors.
@@ -26,6 +27,10 @@ func ExactIndexBuilder(dim int, vectors []float32) (Index, error) {
 // fresh rows grow past an eighth of the indexed ones (and 1,024), the index
 // is due for a rebuild over all rows (NeedsRebuild, Rebuild), which the
 // owner runs on a goroutine of its own and swaps in when done.
+//
+// A ranking holds the catalogue's lock only to take a view of it (a few
+// slice headers) and scores without it, so that Put and Remove never wait
+// for a ranking in progress.
 type Catalog struct {
 	model *Model
 	build IndexBuilder
@@ -40,9 +45,11 @@ type Catalog struct {
 	vecs  []float32 // row-major unit vectors; a zero row is an item without a vector
 	cats  [][]string
 	brand []string
-	dead  []bool // rows replaced or removed
-	ndead int    // how many are
-	index Index  // over rows [0, indexed)
+	// dead flags the rows replaced or removed (1). Written under mu but
+	// read atomically: searches read them without mu (see view).
+	dead  []uint32
+	ndead int   // how many rows are dead
+	index Index // over rows [0, indexed)
 	// indexed is the number of rows the index covers; rows from there on
 	// are fresh.
 	indexed    int
@@ -67,7 +74,7 @@ func NewCatalog(m *Model, items []Item, build IndexBuilder) (*Catalog, error) {
 		dim:   m.Dims.Total(),
 		cats:  make([][]string, len(items)),
 		brand: make([]string, len(items)),
-		dead:  make([]bool, len(items)),
+		dead:  make([]uint32, len(items)),
 	}
 	c.vecs = make([]float32, len(items)*c.dim)
 	for i, it := range items {
@@ -129,8 +136,8 @@ func (c *Catalog) Put(it Item) error {
 	Normalize(c.model.Encode(it, v))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.rows[it.ID]; ok && !c.dead[old] {
-		c.dead[old] = true
+	if old, ok := c.rows[it.ID]; ok && !isDead(c.dead, old) {
+		atomic.StoreUint32(&c.dead[old], 1)
 		c.ndead++
 	}
 	r := int32(len(c.items))
@@ -138,7 +145,7 @@ func (c *Catalog) Put(it Item) error {
 	c.vecs = append(c.vecs, v...)
 	c.cats = append(c.cats, it.Categories())
 	c.brand = append(c.brand, it.BrandKey())
-	c.dead = append(c.dead, false)
+	c.dead = append(c.dead, 0)
 	c.rows[it.ID] = r
 	return nil
 }
@@ -186,10 +193,10 @@ func (c *Catalog) Remove(id string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, ok := c.rows[id]
-	if !ok || c.dead[r] {
+	if !ok || isDead(c.dead, r) {
 		return false
 	}
-	c.dead[r] = true
+	atomic.StoreUint32(&c.dead[r], 1)
 	c.ndead++
 	return true
 }
@@ -199,8 +206,11 @@ func (c *Catalog) Live(id string) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	r, ok := c.rows[id]
-	return ok && !c.dead[r]
+	return ok && !isDead(c.dead, r)
 }
+
+// isDead reports whether row r of dead is flagged.
+func isDead(dead []uint32, r int32) bool { return atomic.LoadUint32(&dead[r]) != 0 }
 
 // Vector returns the unit vector of row r. The slice is owned by the
 // catalogue and must not be modified.
@@ -215,23 +225,60 @@ func (c *Catalog) vector(r int32) []float32 {
 	return c.vecs[int(r)*c.dim : (int(r)+1)*c.dim : (int(r)+1)*c.dim]
 }
 
+// view is what a search reads of the catalogue: the rows written when it
+// was taken and the index of the moment. It is taken under c.mu (slice
+// headers, no copy) and read without it, so that a long ranking holds up
+// no Put or Remove, nor, as a waiting writer holds up new readers of an
+// RWMutex, the rankings behind them.
+//
+// It stays true without the lock because rows are never changed once
+// written and the slices are only appended to: an append writes past the
+// view's lengths, or moves the slice and leaves the old array, which the
+// view keeps, as it was. Rebuild swaps in a new index rather than changing
+// one. Only the dead flags change in place, read and written atomically: a
+// view sees a removal made after it was taken, or does not, as a ranking
+// that ran just after or just before it.
+type view struct {
+	dim     int
+	items   []Item
+	vecs    []float32
+	cats    [][]string
+	brand   []string
+	dead    []uint32
+	ndead   int
+	index   Index // over rows [0, indexed)
+	indexed int
+	scratch *sync.Pool
+}
+
+// view returns the catalogue as it is now. The caller holds c.mu.
+func (c *Catalog) view() *view {
+	return &view{dim: c.dim, items: c.items, vecs: c.vecs, cats: c.cats, brand: c.brand, dead: c.dead, ndead: c.ndead,
+		index: c.index, indexed: c.indexed, scratch: &c.scratch}
+}
+
+// vector returns the unit vector of row r, owned by the catalogue.
+func (v *view) vector(r int32) []float32 {
+	return v.vecs[int(r)*v.dim : (int(r)+1)*v.dim : (int(r)+1)*v.dim]
+}
+
 // search returns the k best rows for q that accept (from c.accept, which
 // also leaves out removed rows) takes: the index's and the fresh rows',
-// merged. The caller holds c.mu.
-func (c *Catalog) search(q []float32, k int, accept func(int32) bool, dst []Hit) []Hit {
+// merged.
+func (v *view) search(q []float32, k int, accept func(int32) bool, dst []Hit) []Hit {
 	base := len(dst)
-	dst = c.index.Search(q, k, accept, dst)
-	fresh := len(c.items) - c.indexed
+	dst = v.index.Search(q, k, accept, dst)
+	fresh := len(v.items) - v.indexed
 	if fresh == 0 {
 		return dst
 	}
 	// The index's hits and the fresh rows' meet in a heap in pooled
 	// scratch; the fresh rows are scored a chunk at a time.
-	sc, _ := c.scratch.Get().(*searchScratch)
+	sc, _ := v.scratch.Get().(*searchScratch)
 	if sc == nil {
-		sc = &searchScratch{q: make([]float32, c.dim)}
+		sc = &searchScratch{q: make([]float32, v.dim)}
 	}
-	defer c.scratch.Put(sc)
+	defer v.scratch.Put(sc)
 	top := newTopK(sc.hits[:0], k)
 	for _, h := range dst[base:] {
 		if top.admits(h) {
@@ -239,12 +286,12 @@ func (c *Catalog) search(q []float32, k int, accept func(int32) bool, dst []Hit)
 		}
 	}
 	unitVector(sc.q, q)
-	for start := c.indexed; start < len(c.items); start += scanChunk {
-		stop := min(start+scanChunk, len(c.items))
+	for start := v.indexed; start < len(v.items); start += scanChunk {
+		stop := min(start+scanChunk, len(v.items))
 		scores := sc.scores[:stop-start]
-		dots(sc.q, c.vecs[start*c.dim:stop*c.dim], c.dim, scores)
-		for i, v := range scores {
-			h := Hit{Row: int32(start + i), Score: v}
+		dots(sc.q, v.vecs[start*v.dim:stop*v.dim], v.dim, scores)
+		for i, x := range scores {
+			h := Hit{Row: int32(start + i), Score: x}
 			if top.admits(h) && (accept == nil || accept(h.Row)) {
 				top.push(h)
 			}
@@ -305,9 +352,10 @@ func (f Filter) validate() error {
 	return nil
 }
 
-// accept returns the filter as a row predicate that also refuses removed
-// rows, or nil when it accepts every row. The caller holds c.mu.
-func (c *Catalog) accept(f Filter) func(int32) bool {
+// accept returns the filter as a predicate over the rows of v that also
+// refuses removed rows, or nil when it accepts every row. The caller holds
+// c.mu, for the rows of the excluded IDs; the predicate reads only v.
+func (c *Catalog) accept(v *view, f Filter) func(int32) bool {
 	cat := Item{Category: f.Category}.Categories()
 	brand := Item{Brand: f.Brand}.BrandKey()
 	var excl map[int32]struct{}
@@ -319,24 +367,24 @@ func (c *Catalog) accept(f Filter) func(int32) bool {
 			excl[r] = struct{}{}
 		}
 	}
-	if len(cat) == 0 && brand == "" && f.MinPrice == 0 && f.MaxPrice == 0 && excl == nil && c.ndead == 0 {
+	if len(cat) == 0 && brand == "" && f.MinPrice == 0 && f.MaxPrice == 0 && excl == nil && v.ndead == 0 {
 		return nil
 	}
 	return func(r int32) bool {
-		if c.dead[r] {
+		if isDead(v.dead, r) {
 			return false
 		}
 		if _, ok := excl[r]; ok {
 			return false
 		}
-		if len(cat) > 0 && !slices.Contains(c.cats[r], cat[0]) {
+		if len(cat) > 0 && !slices.Contains(v.cats[r], cat[0]) {
 			return false
 		}
-		if brand != "" && c.brand[r] != brand {
+		if brand != "" && v.brand[r] != brand {
 			return false
 		}
 		if f.MinPrice > 0 || f.MaxPrice > 0 {
-			it := &c.items[r]
+			it := &v.items[r]
 			if !it.KnownPrice() || it.Price < f.MinPrice || (f.MaxPrice > 0 && it.Price > f.MaxPrice) {
 				return false
 			}

@@ -177,3 +177,86 @@ func TestCatalogConcurrentUse(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, len(s.items)+2*200, c.Len())
 }
+
+// hookIndex is an index that calls onSearch (when set) at the start of
+// every search, on the searching goroutine.
+type hookIndex struct {
+	Index
+	onSearch func()
+}
+
+func (x *hookIndex) Search(q []float32, k int, accept func(int32) bool, dst []Hit) []Hit {
+	if x.onSearch != nil {
+		x.onSearch()
+	}
+	return x.Index.Search(q, k, accept, dst)
+}
+
+// hookedShop is liveShop over an exact index wrapped in a hookIndex whose
+// onSearch the test sets before it searches.
+func hookedShop(t *testing.T) (*shop, *Catalog, *hookIndex) {
+	t.Helper()
+	var hook *hookIndex
+	s, _, c := liveShop(t, func(dim int, v []float32) (Index, error) {
+		x, err := NewExactIndex(dim, v)
+		hook = &hookIndex{Index: x}
+		return hook, err
+	})
+	return s, c, hook
+}
+
+// A ranking scores over a view of the catalogue taken when it started and
+// holds no lock meanwhile: while one is stopped inside its search, nothing
+// holds the catalogue's lock, so Put and Remove go through at once; the
+// ranking in progress answers from its view, the next one sees the new
+// item.
+func TestCatalogPutDoesNotWaitForARanking(t *testing.T) {
+	s, c, hook := hookedShop(t)
+	intents := topicIntent(c, s, 0)
+	like := s.items[s.byTopic[0][3]]
+	fresh := Item{ID: "brand-new-1", Name: like.Name, Category: like.Category, Brand: like.Brand, Price: like.Price}
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook.onSearch = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	type result struct {
+		ids []string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := c.Rank(intents, nil, RankOptions{K: 10})
+		var ids []string
+		for _, it := range r.Items {
+			ids = append(ids, it.ItemID)
+		}
+		done <- result{ids, err}
+	}()
+	<-entered // the ranking is inside its search, and stays there
+
+	// No reader holds the lock (TryLock fails while one does), so the
+	// writers below cannot wait for the ranking.
+	require.True(t, c.mu.TryLock(), "the ranking holds the catalogue's lock while it searches")
+	c.mu.Unlock()
+	require.NoError(t, c.Put(fresh))
+	gone := s.items[s.byTopic[1][0]].ID
+	require.True(t, c.Remove(gone))
+	require.True(t, c.Live(fresh.ID))
+	select {
+	case r := <-done:
+		t.Fatalf("the ranking finished while stopped in its search: %v", r)
+	default:
+	}
+
+	close(release)
+	r := <-done
+	require.NoError(t, r.err)
+	require.Len(t, r.ids, 10)
+	require.NotContains(t, r.ids, fresh.ID, "the ranking in progress ranks the catalogue as it started")
+	require.Contains(t, rankedIDs(t, c, intents, 10), fresh.ID, "the next ranking sees the new item")
+}

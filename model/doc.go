@@ -85,7 +85,15 @@
 // marginal relevance, each next one maximising (1-d)·relevance/best -
 // d·(highest cosine to the items picked). Filters (category subtree, brand,
 // price range, excluded ids) are applied inside the index search, so K
-// items come back whenever K items pass.
+// items come back whenever K items pass. The diversity step costs K ×
+// max(3K, K+20) cosines per intent (RankOptions.Work): it scores the
+// candidates left against each pick.
+//
+// A ranking takes a view of the catalogue under its lock (slice headers:
+// rows are never changed once written, and the slices only grow) and
+// scores without the lock, so Put and Remove never wait for a ranking in
+// progress. RankContext stops a ranking between intents and picks when its
+// context ends.
 //
 // # Search
 //

@@ -42,11 +42,12 @@ func TestCatalogSearchWithFreshRowsDoesNotAllocate(t *testing.T) {
 	q := topicIntent(c, s, 0)[0].Centroid
 	dst := make([]Hit, 0, 20)
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	dst = c.search(q, 20, nil, dst) // warm the scratch pool
+	v := c.view()
+	c.mu.RUnlock()
+	dst = v.search(q, 20, nil, dst) // warm the scratch pool
 	require.Len(t, dst, 20)
 	allocs := testing.AllocsPerRun(50, func() {
-		dst = c.search(q, 20, nil, dst[:0])
+		dst = v.search(q, 20, nil, dst[:0])
 	})
 	require.Zero(t, allocs, "search over fresh rows with a reused dst")
 }

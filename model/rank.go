@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -33,6 +34,36 @@ type RankOptions struct {
 
 // MaxK is the largest K a ranking returns.
 const MaxK = 1000
+
+// Candidates returns how many items each intent proposes to a ranking with
+// these options: K, or with Diversity > 0 max(3K, K+20) (at most 3 MaxK),
+// from which maximal marginal relevance picks K. A zero K counts as 10.
+func (o RankOptions) Candidates() int {
+	k := o.K
+	if k == 0 {
+		k = 10
+	}
+	if o.Diversity > 0 {
+		return min(max(3*k, k+20), 3*MaxK)
+	}
+	return k
+}
+
+// Work returns what the diversity step of a ranking with these options
+// costs per intent ranked, in vector pairs scored: K times Candidates with
+// Diversity > 0 (each of the K picks scores the candidates left against
+// the item picked), 0 without. A ranking of n intents scores up to n times
+// Work pairs of vectors, a dot product each. A zero K counts as 10.
+func (o RankOptions) Work() int {
+	if !(o.Diversity > 0) {
+		return 0
+	}
+	k := o.K
+	if k == 0 {
+		k = 10
+	}
+	return k * o.Candidates()
+}
 
 // DefaultRankOptions returns the default knobs: K 10, no diversity, history
 // 0.3, half-life 24h.
@@ -127,19 +158,26 @@ func (o RankOptions) weigh(session, past []Intent) []Intent {
 // closest to its centroid; an item's relevance is its best intent weight
 // times cosine, and the item is credited to that intent. With Diversity > 0
 // the items are then picked by maximal marginal relevance. Rank is safe for
-// concurrent use and does not modify its arguments.
+// concurrent use and does not modify its arguments; it does not hold up Put
+// and Remove while it scores, and ranks the catalogue as it was when it
+// started.
 func (c *Catalog) Rank(session, past []Intent, o RankOptions) (Ranking, error) {
+	return c.RankContext(context.Background(), session, past, o)
+}
+
+// RankContext is Rank that stops when ctx ends: it looks at ctx before each
+// intent's search and before each pick by diversity, and returns ctx's
+// error, wrapped, when it has ended.
+func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o RankOptions) (Ranking, error) {
 	if err := o.fill(); err != nil {
 		return Ranking{}, err
 	}
 	intents := o.weigh(session, past)
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	accept := c.accept(o.Filter)
-	want := o.K
-	if o.Diversity > 0 {
-		want = min(max(3*o.K, o.K+20), MaxK*3)
-	}
+	v := c.view()
+	accept := c.accept(v, o.Filter)
+	c.mu.RUnlock()
+	want := o.Candidates()
 	best := make(map[int32]int, want*len(intents))
 	var cands []Recommendation
 	var rows []int32
@@ -148,7 +186,10 @@ func (c *Catalog) Rank(session, past []Intent, o RankOptions) (Ranking, error) {
 		if len(in.Centroid) != c.dim {
 			continue
 		}
-		hits = c.search(in.Centroid, want, accept, hits[:0])
+		if err := ctx.Err(); err != nil {
+			return Ranking{}, fmt.Errorf("model: rank: %w", err)
+		}
+		hits = v.search(in.Centroid, want, accept, hits[:0])
 		for _, h := range hits {
 			s := in.Weight * h.Score
 			if i, ok := best[h.Row]; ok {
@@ -158,7 +199,7 @@ func (c *Catalog) Rank(session, past []Intent, o RankOptions) (Ranking, error) {
 				continue
 			}
 			best[h.Row] = len(cands)
-			cands = append(cands, Recommendation{ItemID: c.items[h.Row].ID, Score: s, Intent: in.ID})
+			cands = append(cands, Recommendation{ItemID: v.items[h.Row].ID, Score: s, Intent: in.ID})
 			rows = append(rows, h.Row)
 		}
 	}
@@ -176,7 +217,10 @@ func (c *Catalog) Rank(session, past []Intent, o RankOptions) (Ranking, error) {
 		return int(rows[a] - rows[b])
 	})
 	if o.Diversity > 0 {
-		order = c.mmr(order, cands, rows, o.K, o.Diversity)
+		var err error
+		if order, err = v.mmr(ctx, order, cands, rows, o.K, o.Diversity); err != nil {
+			return Ranking{}, err
+		}
 	}
 	r := Ranking{Intents: intents, Items: make([]Recommendation, 0, min(o.K, len(order)))}
 	for _, i := range order[:min(o.K, len(order))] {
@@ -188,10 +232,10 @@ func (c *Catalog) Rank(session, past []Intent, o RankOptions) (Ranking, error) {
 // mmr picks k of the candidates (given best first) by maximal marginal
 // relevance: each next pick maximises (1-d)*rel - d*maxsim, where rel is the
 // candidate's score over the best score and maxsim its highest cosine to
-// the items already picked.
-func (c *Catalog) mmr(order []int, cands []Recommendation, rows []int32, k int, d float32) []int {
+// the items already picked. It stops with ctx's error when ctx ends.
+func (v *view) mmr(ctx context.Context, order []int, cands []Recommendation, rows []int32, k int, d float32) ([]int, error) {
 	if len(order) == 0 {
-		return order
+		return order, nil
 	}
 	top := cands[order[0]].Score
 	if top <= 0 {
@@ -204,6 +248,9 @@ func (c *Catalog) mmr(order []int, cands []Recommendation, rows []int32, k int, 
 	picked := make([]int, 0, k)
 	used := make([]bool, len(order))
 	for len(picked) < k && len(picked) < len(order) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("model: rank: %w", err)
+		}
 		bi, bv := -1, float32(math.Inf(-1))
 		for j, ci := range order {
 			if used[j] {
@@ -213,20 +260,20 @@ func (c *Catalog) mmr(order []int, cands []Recommendation, rows []int32, k int, 
 			if len(picked) == 0 {
 				sim = 0
 			}
-			if v := (1-d)*cands[ci].Score/top - d*sim; v > bv {
-				bi, bv = j, v
+			if x := (1-d)*cands[ci].Score/top - d*sim; x > bv {
+				bi, bv = j, x
 			}
 		}
 		used[bi] = true
 		picked = append(picked, order[bi])
-		pv := c.vector(rows[order[bi]])
+		pv := v.vector(rows[order[bi]])
 		for j, ci := range order {
 			if !used[j] {
-				maxSim[j] = max(maxSim[j], Dot(pv, c.vector(rows[ci])))
+				maxSim[j] = max(maxSim[j], Dot(pv, v.vector(rows[ci])))
 			}
 		}
 	}
-	return picked
+	return picked, nil
 }
 
 // Scores writes, for every catalogue row, the relevance Rank would give it
@@ -252,7 +299,7 @@ func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float
 		}
 		dots(in.Centroid, c.vecs, c.dim, tmp)
 		for i, s := range tmp {
-			if !c.dead[i] {
+			if !isDead(c.dead, int32(i)) {
 				dst[i] = max(dst[i], in.Weight*s)
 			}
 		}

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -230,7 +232,7 @@ func TestEncodeStaysInDst(t *testing.T) {
 
 func BenchmarkRank(b *testing.B) {
 	// One session's intents ranked over 100k items with the exact index and
-	// the IVF index.
+	// the IVF index, without and with diversity.
 	s := newShop(1, 3000)
 	m, err := Train(s.corpus, TrainConfig{Epochs: 2, Seed: 1})
 	require.NoError(b, err)
@@ -259,6 +261,88 @@ func BenchmarkRank(b *testing.B) {
 				if _, err := cat.Rank(intents, nil, RankOptions{K: 20, Filter: Filter{Exclude: ids}}); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+		// With diversity, at the query API's default work cap (K 50).
+		b.Run("n=100k/"+ix.name+"/diversity", func(b *testing.B) {
+			for b.Loop() {
+				intents := det.Detect(cat.SessionItems(ids, nil), nil)
+				if _, err := cat.Rank(intents, nil, RankOptions{K: 50, Diversity: 0.5, Filter: Filter{Exclude: ids}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// RankContext looks at its context before each intent's search and each
+// pick by diversity: a ranking whose context ends stops at the next of
+// these and returns the context's error.
+func TestRankContextStops(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		diversity float32
+		// cancelAt cancels the context in the n-th search (1-based); 0
+		// cancels before the ranking starts, -1 never.
+		cancelAt     int
+		wantSearches int
+		wantErr      bool
+	}{
+		{name: "not cancelled", cancelAt: -1, wantSearches: 2},
+		{name: "cancelled before", cancelAt: 0, wantSearches: 0, wantErr: true},
+		{name: "cancelled in the first intent's search", cancelAt: 1, wantSearches: 1, wantErr: true},
+		{name: "cancelled in the last search, nothing left to do", cancelAt: 2, wantSearches: 2},
+		{name: "cancelled in the last search, diversity left to do", diversity: 0.5, cancelAt: 2, wantSearches: 2, wantErr: true},
+		{name: "diversity, not cancelled", diversity: 0.5, cancelAt: -1, wantSearches: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c, hook := hookedShop(t)
+			intents := append(topicIntent(c, s, 0), topicIntent(c, s, 1)...)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if tc.cancelAt == 0 {
+				cancel()
+			}
+			searches := 0
+			hook.onSearch = func() {
+				if searches++; searches == tc.cancelAt {
+					cancel()
+				}
+			}
+			r, err := c.RankContext(ctx, intents, nil, RankOptions{K: 10, Diversity: tc.diversity})
+			if got := searches; got != tc.wantSearches {
+				t.Errorf("got %d searches, want %d", got, tc.wantSearches)
+			}
+			if !tc.wantErr {
+				require.NoError(t, err)
+				require.Len(t, r.Items, 10)
+				return
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("got error %v, want context.Canceled", err)
+			}
+		})
+	}
+}
+
+func TestRankWork(t *testing.T) {
+	for _, tc := range []struct {
+		o                   RankOptions
+		wantCands, wantWork int
+	}{
+		{RankOptions{}, 10, 0},
+		{RankOptions{K: 1000}, 1000, 0},
+		{RankOptions{Diversity: 0.5}, 30, 300},
+		{RankOptions{K: 5, Diversity: 1}, 25, 125},
+		{RankOptions{K: 100, Diversity: 0.1}, 300, 30_000},
+		{RankOptions{K: 1000, Diversity: 1}, 3000, 3_000_000},
+	} {
+		t.Run(fmt.Sprintf("k=%d,diversity=%g", tc.o.K, tc.o.Diversity), func(t *testing.T) {
+			if got := tc.o.Candidates(); got != tc.wantCands {
+				t.Errorf("Candidates: got %d, want %d", got, tc.wantCands)
+			}
+			if got := tc.o.Work(); got != tc.wantWork {
+				t.Errorf("Work: got %d, want %d", got, tc.wantWork)
 			}
 		})
 	}
