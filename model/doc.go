@@ -87,7 +87,7 @@
 // price range, excluded ids) are applied inside the index search, so K
 // items come back whenever K items pass. The diversity step costs K ×
 // max(3K, K+20) cosines per intent (RankOptions.Work): it scores the
-// candidates left against each pick.
+// candidates left, their vectors copied together, against each pick.
 //
 // A ranking takes a view of the catalogue under its lock (slice headers:
 // rows are never changed once written, and the slices only grow) and

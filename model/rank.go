@@ -232,7 +232,13 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 // mmr picks k of the candidates (given best first) by maximal marginal
 // relevance: each next pick maximises (1-d)*rel - d*maxsim, where rel is the
 // candidate's score over the best score and maxsim its highest cosine to
-// the items already picked. It stops with ctx's error when ctx ends.
+// the items already picked; ties go to the better candidate. It stops with
+// ctx's error when ctx ends.
+//
+// The candidates left are kept with their vectors copied together, so that
+// each pick scores them in one pass over contiguous memory (rows scattered
+// over a large catalogue would miss the cache on every one), and a pick is
+// swapped out of them.
 func (v *view) mmr(ctx context.Context, order []int, cands []Recommendation, rows []int32, k int, d float32) ([]int, error) {
 	if len(order) == 0 {
 		return order, nil
@@ -241,36 +247,42 @@ func (v *view) mmr(ctx context.Context, order []int, cands []Recommendation, row
 	if top <= 0 {
 		top = 1
 	}
-	maxSim := make([]float32, len(order))
-	for i := range maxSim {
-		maxSim[i] = -1
+	n, dim := len(order), v.dim
+	// left[j] is the position in order of the j-th candidate left, vecs
+	// its vector, maxSim its highest cosine to the picks; sims and pv are
+	// scratch.
+	left := make([]int, n)
+	buf := make([]float32, n*dim+2*n+dim)
+	vecs, maxSim, sims, pv := buf[:n*dim], buf[n*dim:n*dim+n], buf[n*dim+n:n*dim+2*n], buf[n*dim+2*n:]
+	for j, ci := range order {
+		left[j] = j
+		copy(vecs[j*dim:(j+1)*dim], v.vector(rows[ci]))
+		maxSim[j] = -1
 	}
 	picked := make([]int, 0, k)
-	used := make([]bool, len(order))
-	for len(picked) < k && len(picked) < len(order) {
+	for len(picked) < k && n > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("model: rank: %w", err)
 		}
 		bi, bv := -1, float32(math.Inf(-1))
-		for j, ci := range order {
-			if used[j] {
-				continue
-			}
+		for j, pos := range left[:n] {
 			sim := maxSim[j]
 			if len(picked) == 0 {
 				sim = 0
 			}
-			if x := (1-d)*cands[ci].Score/top - d*sim; x > bv {
+			if x := (1-d)*cands[order[pos]].Score/top - d*sim; x > bv || (x == bv && bi >= 0 && pos < left[bi]) {
 				bi, bv = j, x
 			}
 		}
-		used[bi] = true
-		picked = append(picked, order[bi])
-		pv := v.vector(rows[order[bi]])
-		for j, ci := range order {
-			if !used[j] {
-				maxSim[j] = max(maxSim[j], Dot(pv, v.vector(rows[ci])))
-			}
+		picked = append(picked, order[left[bi]])
+		copy(pv, vecs[bi*dim:(bi+1)*dim])
+		// Swap the pick out: the last candidate left takes its place.
+		n--
+		left[bi], maxSim[bi] = left[n], maxSim[n]
+		copy(vecs[bi*dim:(bi+1)*dim], vecs[n*dim:(n+1)*dim])
+		dots(pv, vecs[:n*dim], dim, sims[:n])
+		for j, s := range sims[:n] {
+			maxSim[j] = max(maxSim[j], s)
 		}
 	}
 	return picked, nil

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -345,5 +346,89 @@ func TestRankWork(t *testing.T) {
 				t.Errorf("Work: got %d, want %d", got, tc.wantWork)
 			}
 		})
+	}
+}
+
+// mmrReference is maximal marginal relevance as plainly written: every
+// candidate not picked, in order, against every pick. The cosines come
+// from the kernel mmr uses (dots), whose sums may differ from Dot's in the
+// last bit, so that near-ties go the same way.
+func mmrReference(c *Catalog, order []int, cands []Recommendation, rows []int32, k int, d float32) []int {
+	top := cands[order[0]].Score
+	if top <= 0 {
+		top = 1
+	}
+	all := make([]float32, 0, len(rows)*c.dim)
+	for _, r := range rows {
+		all = append(all, c.Vector(r)...)
+	}
+	cos := make([][]float32, len(rows))
+	for i, r := range rows {
+		cos[i] = make([]float32, len(rows))
+		dots(c.Vector(r), all, c.dim, cos[i])
+	}
+	var picked []int
+	used := make([]bool, len(order))
+	for len(picked) < k && len(picked) < len(order) {
+		bi, bv := -1, float32(math.Inf(-1))
+		for j, ci := range order {
+			if used[j] {
+				continue
+			}
+			sim := float32(0)
+			if len(picked) > 0 {
+				sim = -1
+				for _, p := range picked {
+					sim = max(sim, cos[p][ci])
+				}
+			}
+			if x := (1-d)*cands[ci].Score/top - d*sim; x > bv {
+				bi, bv = j, x
+			}
+		}
+		used[bi] = true
+		picked = append(picked, order[bi])
+	}
+	return picked
+}
+
+// The diversity step picks what the plain algorithm picks.
+func TestMMRMatchesReference(t *testing.T) {
+	_, c := plantedCatalog(t, 40)
+	session := sessionIntents(t, c, "a-1", "a-2", "b-1", "c-1", "d-3")
+	for _, k := range []int{1, 5, 20, 60} {
+		for _, d := range []float32{0.1, 0.5, 1} {
+			t.Run(fmt.Sprintf("k=%d,d=%g", k, d), func(t *testing.T) {
+				o := RankOptions{K: k, Diversity: d}
+				require.NoError(t, o.fill())
+				// The candidates as Rank gathers them, best first.
+				var cands []Recommendation
+				var rows []int32
+				for _, in := range o.weigh(session, nil) {
+					for _, h := range c.index.Search(in.Centroid, o.Candidates(), nil, nil) {
+						if !slices.Contains(rows, h.Row) {
+							cands = append(cands, Recommendation{ItemID: c.items[h.Row].ID, Score: in.Weight * h.Score})
+							rows = append(rows, h.Row)
+						}
+					}
+				}
+				order := make([]int, len(cands))
+				for i := range order {
+					order[i] = i
+				}
+				slices.SortStableFunc(order, func(a, b int) int {
+					return -cmp.Compare(cands[a].Score, cands[b].Score)
+				})
+				c.mu.RLock()
+				v := c.view()
+				c.mu.RUnlock()
+				got, err := v.mmr(t.Context(), order, cands, rows, k, d)
+				require.NoError(t, err)
+				want := mmrReference(c, order, cands, rows, k, d)
+				if !slices.Equal(got, want) {
+					t.Errorf("got picks %v, want %v", got, want)
+				}
+			})
+		}
 	}
 }
