@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,9 +26,12 @@ import (
 //	GET /v1/items/{id}/similar          the items closest to one item
 //
 // Every answer is JSON; an error is {"error": "..."} with its status: 400
-// for a bad parameter (the message names it), 404 for an unknown user or
-// item, 421 for a user whose partition another instance owns, 503 while no
-// model is loaded or the instance is not in the group.
+// for a bad parameter (the message names it) or a ranking above the work
+// cap (APIConfig.MaxWork, naming k), 404 for an unknown user or item, 421
+// for a user whose partition another instance owns, 429 with Retry-After
+// when APIConfig.MaxInFlight requests are in flight already, 503 while no
+// model is loaded or the instance is not in the group, or when the answer
+// was not ready by the request's deadline (APIConfig.Timeout).
 
 // apiParam is a query parameter of the API. The parsers and the OpenAPI
 // test both read this table, so the description cannot drift from the
@@ -128,6 +132,8 @@ type errorResponse struct {
 type apiError struct {
 	status int
 	body   errorResponse
+	// retryAfter, when > 0, is sent as the Retry-After header, in seconds.
+	retryAfter int
 }
 
 func (e *apiError) Error() string { return e.body.Error }
@@ -252,18 +258,22 @@ func (q *query) checkKnown(params []apiParam) {
 	}
 }
 
-// routeAPI adds the query API's routes to mux.
-func (p *Processor) routeAPI(mux *http.ServeMux, observe func(route string, status int, took time.Duration)) {
-	handle := func(pattern string, h func(r *http.Request) (any, error)) {
+// routeAPI adds the query API's routes to mux, each request admitted by
+// lim.
+func (p *Processor) routeAPI(mux *http.ServeMux, lim *apiLimits, observe func(route string, status int, took time.Duration)) {
+	handle := func(pattern string, h func(ctx context.Context, r *http.Request) (any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			body, err := h(r)
+			body, err := lim.admit(r, h)
 			status := http.StatusOK
 			if err != nil {
 				var ae *apiError
 				if !errors.As(err, &ae) {
 					p.cfg.Logger.Error("api", "route", pattern, "err", err)
 					ae = &apiError{status: http.StatusInternalServerError, body: errorResponse{Error: "internal error"}}
+				}
+				if ae.retryAfter > 0 {
+					w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
 				}
 				status, body = ae.status, ae.body
 			}
@@ -276,8 +286,10 @@ func (p *Processor) routeAPI(mux *http.ServeMux, observe func(route string, stat
 		start := time.Now()
 		observe("other", writeJSON(w, http.StatusNotFound, errorResponse{Error: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)}), time.Since(start))
 	})
-	handle("GET /v1/users/{id}/recommendations", p.apiRecommendations)
-	handle("GET /v1/users/{id}/session", p.apiSession)
+	handle("GET /v1/users/{id}/recommendations", func(ctx context.Context, r *http.Request) (any, error) {
+		return p.apiRecommendations(ctx, r, lim)
+	})
+	handle("GET /v1/users/{id}/session", func(_ context.Context, r *http.Request) (any, error) { return p.apiSession(r) })
 	handle("GET /v1/items/{id}/similar", p.apiSimilar)
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -336,7 +348,7 @@ func (p *Processor) knobs(e *Engine) Knobs {
 	return k
 }
 
-func (p *Processor) apiRecommendations(r *http.Request) (any, error) {
+func (p *Processor) apiRecommendations(ctx context.Context, r *http.Request, lim *apiLimits) (any, error) {
 	e := p.Engine()
 	d := p.knobs(e)
 	q := &query{v: r.URL.Query()}
@@ -350,6 +362,9 @@ func (p *Processor) apiRecommendations(r *http.Request) (any, error) {
 		MinPrice: q.float(paramMinPrice, 0), MaxPrice: q.float(paramMaxPrice, 0)}
 	if q.err == nil && f.MaxPrice > 0 && f.MinPrice > f.MaxPrice {
 		q.err = badParam("max_price", fmt.Sprintf("a number >= min_price (%g)", f.MinPrice), q.string("max_price"))
+	}
+	if q.err == nil {
+		q.err = lim.checkWork(k)
 	}
 	if q.err != nil {
 		return nil, q.err
@@ -366,7 +381,7 @@ func (p *Processor) apiRecommendations(r *http.Request) (any, error) {
 	// partition's clock is its watermark, or the user's last event when
 	// that is later.
 	cur := p.cfg.Sessions.Current(s)
-	rk, err := e.rank(s, cur, e.Intents(cur), time.UnixMilli(max(s.LastEventMs, wm)), k, f)
+	rk, err := e.rank(ctx, s, cur, e.Intents(cur), time.UnixMilli(max(s.LastEventMs, wm)), k, f)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +423,7 @@ func (p *Processor) apiSession(r *http.Request) (any, error) {
 	return out, nil
 }
 
-func (p *Processor) apiSimilar(r *http.Request) (any, error) {
+func (p *Processor) apiSimilar(ctx context.Context, r *http.Request) (any, error) {
 	e := p.Engine()
 	q := &query{v: r.URL.Query()}
 	q.checkKnown(similarParams)
@@ -424,7 +439,7 @@ func (p *Processor) apiSimilar(r *http.Request) (any, error) {
 	if !ok || !e.catalog.Live(id) {
 		return nil, notFound("item %q is not in the catalogue", id)
 	}
-	rk, err := e.catalog.Rank([]model.Intent{{ID: id, Items: []string{id}, Centroid: e.catalog.Vector(row), Weight: 1}}, nil,
+	rk, err := e.catalog.RankContext(ctx, []model.Intent{{ID: id, Items: []string{id}, Centroid: e.catalog.Vector(row), Weight: 1}}, nil,
 		model.RankOptions{K: k, Filter: model.Filter{Exclude: []string{id}}})
 	if err != nil {
 		return nil, err

@@ -90,7 +90,15 @@ func newAPIFixture(t *testing.T) *apiFixture {
 // returning the status.
 func (f *apiFixture) get(t *testing.T, path string, out any) int {
 	t.Helper()
-	resp, err := http.Get(f.srv.URL + path)
+	status, _ := getJSON(t, f.srv.URL+path, out)
+	return status
+}
+
+// getJSON fetches url and decodes the JSON answer into out (when
+// non-nil), returning the status and the headers.
+func getJSON(t *testing.T, url string, out any) (int, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, resp.Body.Close()) }()
 	body, err := io.ReadAll(resp.Body)
@@ -99,7 +107,7 @@ func (f *apiFixture) get(t *testing.T, path string, out any) int {
 	if out != nil {
 		require.NoError(t, json.Unmarshal(body, out), "body: %s", body)
 	}
-	return resp.StatusCode
+	return resp.StatusCode, resp.Header
 }
 
 func TestAPIRecommendations(t *testing.T) {
@@ -186,6 +194,7 @@ func TestAPIErrors(t *testing.T) {
 		{"/v1/users/" + cat + "/recommendations?min_price=inf", "min_price", 400},
 		{"/v1/users/" + cat + "/recommendations?max_price=1e999", "max_price", 400},
 		{"/v1/users/" + cat + "/recommendations?k=5&k=abc", "k", 400},
+		{"/v1/users/" + cat + "/recommendations?k=1000&diversity=1", "k", 400},
 		{"/v1/users/" + cat + "/recommendations?kk=5", "kk", 400},
 		{"/v1/users/" + cat + "/session?k=5", "k", 400},
 		{"/v1/items/x/similar?k=abc", "k", 400},
@@ -303,13 +312,14 @@ func TestOpenAPIMatchesTheCode(t *testing.T) {
 	require.NoError(t, json.Unmarshal(openAPI, &spec))
 
 	// What each route can answer: 200; 400 from the parameter checks
-	// (session: unknown parameters); 404 unknown user or item; 421 a user
-	// of another instance's partition; 503 no model, or (session) the
-	// partition layout not known yet.
+	// (session: unknown parameters; recommendations: the work cap too);
+	// 404 unknown user or item; 421 a user of another instance's
+	// partition; 429 every slot in flight taken; 503 no model, (session)
+	// the partition layout not known yet, or the deadline passed.
 	statuses := map[string][]string{
-		"/v1/users/{id}/recommendations": {"200", "400", "404", "421", "503"},
-		"/v1/users/{id}/session":         {"200", "400", "404", "421", "503"},
-		"/v1/items/{id}/similar":         {"200", "400", "404", "503"},
+		"/v1/users/{id}/recommendations": {"200", "400", "404", "421", "429", "503"},
+		"/v1/users/{id}/session":         {"200", "400", "404", "421", "429", "503"},
+		"/v1/items/{id}/similar":         {"200", "400", "404", "429", "503"},
 	}
 	params := map[string][]apiParam{
 		"/v1/users/{id}/recommendations": recommendationParams,

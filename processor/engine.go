@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"hash/fnv"
@@ -114,12 +115,13 @@ func (e *Engine) Intents(cur []store.Event) []model.Intent {
 
 // Recommend ranks for a user's current-session intents and past intents.
 func (e *Engine) Recommend(s *store.UserState, cur []store.Event, session []model.Intent, now time.Time) (model.Ranking, error) {
-	return e.rank(s, cur, session, now, e.knobs, model.Filter{})
+	return e.rank(context.Background(), s, cur, session, now, e.knobs, model.Filter{})
 }
 
 // rank ranks with knobs k and filter f, to which it adds the items of the
-// current session that k excludes (seen, or purchased).
-func (e *Engine) rank(s *store.UserState, cur []store.Event, session []model.Intent, now time.Time, k Knobs, f model.Filter) (model.Ranking, error) {
+// current session that k excludes (seen, or purchased). It stops with
+// ctx's error when ctx ends (model.Catalog.RankContext).
+func (e *Engine) rank(ctx context.Context, s *store.UserState, cur []store.Event, session []model.Intent, now time.Time, k Knobs, f model.Filter) (model.Ranking, error) {
 	for _, ev := range cur {
 		if k.ExcludeSeen || (ev.Kind == store.Purchase && !k.KeepPurchased) {
 			f.Exclude = append(f.Exclude, ev.ItemID)
@@ -127,7 +129,7 @@ func (e *Engine) rank(s *store.UserState, cur []store.Event, session []model.Int
 	}
 	o := k.rankOptions(now, nil)
 	o.Filter = f
-	return e.catalog.Rank(session, pastIntents(s.Past), o)
+	return e.catalog.RankContext(ctx, session, pastIntents(s.Past), o)
 }
 
 // pastIntents converts the store's kept intents for the ranker.

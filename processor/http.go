@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"net/http"
@@ -15,19 +16,17 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
-// Handler serves the processor's operational endpoints and the query API
-// (api.go):
+// OpsHandler serves the processor's operational endpoints:
 //
 //	GET /metrics  Prometheus metrics of gatherer
 //	GET /healthz  200 while the process runs
 //	GET /readyz   200 once the processor is in a group generation with its
 //	              partitions loaded, 503 before and during a rebalance
-//	GET /v1/...   the query API, described by GET /v1/openapi.json
-func (p *Processor) Handler(gatherer prometheus.Gatherer) http.Handler {
+//
+// Served on an address of their own, apart from APIHandler's, a flood of
+// queries cannot starve the probes and the scrapes.
+func (p *Processor) OpsHandler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
-	p.routeAPI(mux, func(route string, status int, took time.Duration) {
-		p.cfg.Metrics.request(route, status, took)
-	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -39,5 +38,45 @@ func (p *Processor) Handler(gatherer prometheus.Gatherer) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	return mux
+}
+
+// APIHandler serves the query API (api.go), every path under /v1/,
+// described by GET /v1/openapi.json, within cfg's limits. It fails on an
+// invalid cfg.
+func (p *Processor) APIHandler(cfg APIConfig) (http.Handler, error) {
+	return p.apiHandler(cfg, nil)
+}
+
+// apiHandler is APIHandler with a hook for tests (apiLimits.holding).
+func (p *Processor) apiHandler(cfg APIConfig, holding func(context.Context)) (http.Handler, error) {
+	lim, err := newAPILimits(cfg, holding)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	p.routeAPI(mux, lim, func(route string, status int, took time.Duration) {
+		p.cfg.Metrics.request(route, status, took)
+	})
+	return mux, nil
+}
+
+// Handler serves OpsHandler's endpoints and the query API with the
+// default limits (DefaultAPIConfig) on one address: Combine(OpsHandler,
+// APIHandler).
+func (p *Processor) Handler(gatherer prometheus.Gatherer) http.Handler {
+	api, err := p.APIHandler(DefaultAPIConfig())
+	if err != nil {
+		panic(err) // the defaults are valid
+	}
+	return Combine(p.OpsHandler(gatherer), api)
+}
+
+// Combine serves api (APIHandler) on the paths under /v1/ and ops
+// (OpsHandler) on every other path: both on one address.
+func Combine(ops, api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api)
+	mux.Handle("/", ops)
 	return mux
 }
