@@ -9,6 +9,22 @@ import (
 	"time"
 )
 
+// The HTTP servers' timeouts. A client has 5 s to send a request's
+// headers; an answer must be written within 30 s of them (the query API's
+// own deadline, processor.APIConfig.Timeout, is far shorter: a /metrics
+// scrape is the slowest answer); an idle keep-alive connection is closed
+// after 2 min, so that idle clients cannot hold connections open for ever.
+const (
+	httpReadHeaderTimeout = 5 * time.Second
+	httpWriteTimeout      = 30 * time.Second
+	httpIdleTimeout       = 2 * time.Minute
+)
+
+// newHTTPServer returns a server of h with the timeouts above.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout}
+}
+
 // serveHTTP serves h on addr in the background and returns the address it
 // listens on (the port filled in when addr asks for any) and a function
 // that shuts the server down, waiting up to five seconds for requests in
@@ -18,7 +34,7 @@ func serveHTTP(addr string, h http.Handler, log *slog.Logger) (string, func(), e
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := newHTTPServer(h)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
