@@ -151,14 +151,18 @@ func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
 	if !c.isLoaded() {
 		eng = nil // the engine is built from the whole catalogue once loaded
 	}
-	if m.Value == nil {
+	if m.Value == nil && topics.CheckItemKey(m.Key, p.cfg.Limits) != nil {
+		// No item has such an id: a dead letter, not a delete of it.
+		dl := topics.NewDeadLetter(p.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, topics.CheckItemKey(m.Key, p.cfg.Limits))
+		dead = &dl
+	} else if m.Value == nil {
 		delete(c.items, id)
 		if err := b.DeleteItem(id); err != nil {
 			c.mu.Unlock()
 			return errors.Join(err, b.Abort())
 		}
 		if eng != nil && eng.catalog.Remove(id) {
-			p.cfg.Logger.Debug("item withdrawn", "item", id)
+			p.cfg.Logger.Debug("item withdrawn", "item", clip(id))
 		}
 	} else if it, err := topics.DecodeItem(m.Key, m.Value, p.cfg.Limits); err != nil {
 		dl := topics.NewDeadLetter(p.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, err)

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -28,13 +29,15 @@ import (
 // Then kafka-go readers follow from the end offsets.
 func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(part int32) (int64, bool, error),
 	apply func(kafka.Message) error, caughtUp func()) error {
-	ends, err := p.admin.EndOffsets(ctx, topic)
-	if err != nil {
+	var ends, firsts map[int32]int64
+	if err := p.retry(ctx, "admin", func(ctx context.Context) (err error) {
+		if ends, err = p.admin.EndOffsets(ctx, topic); err != nil {
+			return err
+		}
+		firsts, err = p.admin.StartOffsets(ctx, topic)
 		return err
-	}
-	firsts, err := p.admin.StartOffsets(ctx, topic)
-	if err != nil {
-		return err
+	}); err != nil {
+		return nil // ctx ended
 	}
 	next := map[int32]int64{}
 	for _, part := range slices.Sorted(maps.Keys(ends)) {
@@ -49,7 +52,7 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(pa
 			}
 		}
 		r := topics.ReplayRange{Topic: topic, Partition: part, From: start, To: ends[part]}
-		if err := topics.ReadRange(ctx, p.cfg.Brokers, r, apply); err != nil {
+		if err := p.readRange(ctx, r, apply); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -66,42 +69,86 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(pa
 		readers.Wait()
 	}()
 	msgs := make(chan kafka.Message, 64)
-	errs := make(chan error, len(ends))
 	for part := range ends {
-		start := next[part]
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: p.cfg.Brokers, Topic: string(topic), Partition: int(part),
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: readerMaxWait, ReadLagInterval: -1})
-		if err := r.SetOffset(start); err != nil {
-			return fmt.Errorf("follow %s/%d from %d: %w", topic, part, start, err)
-		}
-		readers.Go(func() {
-			defer func() { _ = r.Close() }() // a reader's close error is of no use once it stops
-			for {
-				m, err := r.FetchMessage(rctx)
-				if err != nil {
-					if rctx.Err() == nil {
-						errs <- fmt.Errorf("follow %s/%d: %w", topic, part, err)
-					}
-					return
-				}
-				select {
-				case msgs <- m:
-				case <-rctx.Done():
-					return
-				}
-			}
-		})
+		readers.Go(func() { p.followPartition(rctx, topic, part, next[part], msgs) })
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-errs:
-			return err
 		case m := <-msgs:
 			if err := apply(m); err != nil {
 				return err
 			}
 		}
+	}
+}
+
+// followPartition sends the records of a partition from offset on to msgs
+// until ctx ends. A reader that fails (a broker restarting, an outage) is
+// closed and a new one started, with backoff, after the last record sent:
+// none is lost or sent twice, and the outage is reported (the health
+// watch bounds it).
+func (p *Processor) followPartition(ctx context.Context, topic topics.Topic, part int32, offset int64, msgs chan<- kafka.Message) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: p.cfg.Brokers, Topic: string(topic), Partition: int(part),
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: readerMaxWait, ReadLagInterval: -1})
+		if err := r.SetOffset(offset); err != nil {
+			p.brokers.failed(p, "read", fmt.Errorf("follow %s/%d from %d: %w", topic, part, offset, err))
+		}
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					p.brokers.failed(p, "read", fmt.Errorf("follow %s/%d: %w", topic, part, err))
+				}
+				break
+			}
+			backoff = 100 * time.Millisecond
+			select {
+			case msgs <- m:
+				offset = m.Offset + 1
+			case <-ctx.Done():
+			}
+		}
+		_ = r.Close() // a failed reader's close error says nothing more
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// readRange reads a fixed range with topics.ReadRange, calling apply for
+// each record. A broker error is retried with backoff from the record
+// after the last one applied, until ctx ends: an outage during a catch-up
+// is ridden through like any other. An error of apply ends it.
+func (p *Processor) readRange(ctx context.Context, r topics.ReplayRange, apply func(kafka.Message) error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		var applyErr error
+		err := topics.ReadRange(ctx, p.cfg.Brokers, r, func(m kafka.Message) error {
+			if err := apply(m); err != nil {
+				applyErr = err
+				return err
+			}
+			r.From = m.Offset + 1
+			return nil
+		})
+		if err == nil {
+			return nil
+		}
+		if applyErr != nil || ctx.Err() != nil {
+			return err
+		}
+		p.brokers.failed(p, "read", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
@@ -102,18 +104,20 @@ func newModelFollower(p *Processor) *modelFollower {
 // log line and a metric, and the model serving keeps serving.
 func (p *Processor) followModels(ctx context.Context, f *modelFollower) error {
 	topic := p.cfg.Names.Models
-	ends, err := p.admin.EndOffsets(ctx, topic)
-	if err != nil {
+	var ends, firsts map[int32]int64
+	if err := p.retry(ctx, "admin", func(ctx context.Context) (err error) {
+		if ends, err = p.admin.EndOffsets(ctx, topic); err != nil {
+			return err
+		}
+		firsts, err = p.admin.StartOffsets(ctx, topic)
 		return err
-	}
-	firsts, err := p.admin.StartOffsets(ctx, topic)
-	if err != nil {
-		return err
+	}); err != nil {
+		return nil // ctx ended
 	}
 	read := func(fn func(kafka.Message) error) error {
 		for _, part := range slices.Sorted(maps.Keys(ends)) {
 			r := topics.ReplayRange{Topic: topic, Partition: part, From: firsts[part], To: ends[part]}
-			if err := topics.ReadRange(ctx, p.cfg.Brokers, r, fn); err != nil {
+			if err := p.readRange(ctx, r, fn); err != nil {
 				return fmt.Errorf("follow %s/%d: catch up: %w", topic, part, err)
 			}
 		}
@@ -392,5 +396,19 @@ func (f *modelFollower) refuse(version, reason string, err error) {
 		serving = e.Version()
 	}
 	f.p.cfg.Metrics.modelRejected(reason)
-	f.p.cfg.Logger.Error("model refused; the serving model keeps serving", "version", version, "reason", reason, "err", err, "serving", serving)
+	f.p.cfg.Logger.Error("model refused; the serving model keeps serving", "version", clip(version), "reason", reason, "err", err, "serving", serving)
+}
+
+// clip cuts a string from a record (a key: up to the broker's limit) to
+// what a log line should hold: its first 64 bytes and its length.
+func clip(s string) string {
+	const keep = 64
+	if len(s) <= keep {
+		return s
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }

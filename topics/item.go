@@ -77,6 +77,22 @@ func DecodeItem(key, value []byte, lim Limits) (Item, error) {
 	return it, nil
 }
 
+// CheckItemKey checks the key of a tombstone on the items topic as
+// [DecodeItem] checks an item's: non-empty, valid UTF-8 and at most
+// lim.MaxIDLength bytes. The error is a *ValidationError.
+func CheckItemKey(key []byte, lim Limits) error {
+	lim = lim.withDefaults()
+	switch {
+	case len(key) == 0:
+		return invalid(fieldItemID, ReasonInvalidField, "a tombstone with an empty key")
+	case len(key) > lim.MaxIDLength:
+		return invalid(fieldItemID, ReasonInvalidField, "a tombstone's key is %d bytes long, more than %d", len(key), lim.MaxIDLength)
+	case !utf8.Valid(key):
+		return invalid(fieldItemID, ReasonInvalidField, "a tombstone's key is not valid UTF-8")
+	}
+	return nil
+}
+
 // DecodeItemValue decodes and validates an item value (a line of a
 // catalogue file). It is as strict as [DecodeEvent]: exactly one JSON
 // object, no unknown or repeated field, strings as strings, item_id

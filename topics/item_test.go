@@ -1,6 +1,7 @@
 package topics
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -75,4 +76,28 @@ func FuzzDecodeItem(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v, %v", it, back, err)
 		}
 	})
+}
+
+func TestCheckItemKey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  []byte
+		ok   bool
+	}{
+		{"an id", []byte("cat-food-1"), true},
+		{"empty", nil, false},
+		{"too long", bytes.Repeat([]byte("k"), DefaultMaxIDLength+1), false},
+		{"longest", bytes.Repeat([]byte("k"), DefaultMaxIDLength), true},
+		{"not UTF-8", []byte{0xff, 0xfe}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckItemKey(tc.key, Limits{})
+			if (err == nil) != tc.ok {
+				t.Fatalf("got %v, want ok %v", err, tc.ok)
+			}
+			if err != nil && ReasonOf(err) != ReasonInvalidField {
+				t.Errorf("got reason %s, want %s", ReasonOf(err), ReasonInvalidField)
+			}
+		})
+	}
 }
