@@ -50,6 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of both phases to this file (go tool pprof)")
 		apiRate    = fs.Int("api-rate", 200, "query API requests/s during the latency phase (0: none)")
 		apiFor     = fs.Duration("api-duration", 10*time.Second, "how long the query API is asked, during the latency phase (from its third second)")
+		apiFlood   = fs.Int("api-flood", 0, "clients that flood the query API with expensive requests (k=50, diversity=1) back to back while it is asked (0: none)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -216,7 +217,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	// The query API at a fixed request rate meanwhile, for the users of
 	// the phase (a user not seen yet answers 404 and is counted).
 	apiDone := make(chan apiResult, 1)
-	if *apiRate > 0 {
+	floodDone := make(chan apiResult, 1)
+	if *apiRate > 0 || *apiFlood > 0 {
 		users := map[string]bool{}
 		for _, e := range live {
 			users[e.UserID] = true
@@ -224,12 +226,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		ids := slices.Sorted(maps.Keys(users))
 		srv := httptest.NewServer(proc.Handler(reg))
 		defer srv.Close()
-		go func() {
-			time.Sleep(2 * time.Second) // let the users' first events in
-			res, err := benchAPI(ctx, srv.URL, ids, *apiRate, *apiFor)
-			res.err = err
-			apiDone <- res
-		}()
+		if *apiRate > 0 {
+			go func() {
+				time.Sleep(2 * time.Second) // let the users' first events in
+				res, err := benchAPI(ctx, srv.URL, ids, *apiRate, *apiFor)
+				res.err = err
+				apiDone <- res
+			}()
+		}
+		if *apiFlood > 0 {
+			go func() {
+				time.Sleep(2 * time.Second)
+				floodDone <- floodAPI(ctx, srv.URL, ids, *apiFlood, *apiFor)
+			}()
+		}
 	}
 	start = time.Now()
 	if _, err := topics.Replay(ctx, prod, live, topics.ReplayConfig{Speed: 1, Chunk: 10 * time.Millisecond, Restamp: true}); err != nil {
@@ -262,8 +272,57 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			res.n, float64(res.n)/res.took.Seconds(), res.took.Round(time.Millisecond),
 			res.q(0.5).Round(time.Microsecond), res.q(0.99).Round(time.Microsecond), res.q(1).Round(time.Microsecond), res.statuses)
 	}
+	if *apiFlood > 0 {
+		res := <-floodDone
+		fmt.Fprintf(stdout, "query API flood meanwhile: %d clients, %d requests at %.0f/s over %s (GET /v1/users/{id}/recommendations?k=50&diversity=1): p50 %s, p99 %s; answers by status %v\n",
+			*apiFlood, res.n, float64(res.n)/res.took.Seconds(), res.took.Round(time.Millisecond),
+			res.q(0.5).Round(time.Microsecond), res.q(0.99).Round(time.Microsecond), res.statuses)
+	}
 	stop()
 	return <-runErr
+}
+
+// floodAPI sends expensive recommendation requests (k=50, diversity=1)
+// back to back from clients goroutines for d: the flood the query API's
+// limits must keep from the stream.
+func floodAPI(ctx context.Context, base string, users []string, clients int, d time.Duration) apiResult {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var mu sync.Mutex
+	res := apiResult{statuses: map[int]int{}}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range clients {
+		wg.Go(func() {
+			for i := w; ctx.Err() == nil; i += clients {
+				at := time.Now()
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/users/"+users[i%len(users)]+"/recommendations?k=50&diversity=1", nil)
+				if err != nil {
+					return
+				}
+				status := 0
+				if resp, err := client.Do(req); err == nil {
+					status = resp.StatusCode
+					_, _ = io.Copy(io.Discard, resp.Body) // the whole answer is timed
+					_ = resp.Body.Close()
+				}
+				if ctx.Err() != nil {
+					return // cut off by the end of the flood: not an answer
+				}
+				mu.Lock()
+				res.n++
+				res.lat = append(res.lat, time.Since(at))
+				res.statuses[status]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	res.took = time.Since(start)
+	slices.Sort(res.lat)
+	return res
 }
 
 // apiResult is the outcome of a query API phase.

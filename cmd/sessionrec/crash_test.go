@@ -43,10 +43,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	if b := os.Getenv("SESSIONREC_BROKERS"); b != "" {
 		clusters["real"] = brokerList(b)
 	}
-	bin := filepath.Join(t.TempDir(), "sessionrec")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run(), "build the binary")
+	bin := buildBinary(t)
 	d, err := dataset.Load(dataDirForTest(t), dataset.Diginetica)
 	require.NoError(t, err)
 	events := datasetEvents(d, false)
@@ -54,16 +51,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	// land between a batch's publish and its store commit. Events of
 	// items it does not know are dead letters, and left out of the
 	// reference.
-	modelPath := filepath.Join(t.TempDir(), "model.bin")
-	var out, errOut bytes.Buffer
-	require.NoError(t, run(t.Context(), []string{"train", "--data", dataDirForTest(t), "--dataset", "diginetica",
-		"--keep-all", "--epochs", "1", "--workers", "1", "--out", modelPath}, &out, &errOut), errOut.String())
-	m, err := readModel(modelPath)
-	require.NoError(t, err)
-	known := map[string]bool{}
-	for _, it := range m.IDItems() {
-		known[it.ID] = true
-	}
+	modelPath, known := trainTestModel(t)
 	for name, brokers := range clusters {
 		t.Run(name, func(t *testing.T) { testCrash(t, bin, brokers, events, modelPath, known) })
 	}
@@ -254,6 +242,33 @@ func testCrash(t *testing.T, bin string, brokers []string, events []topics.Event
 	}
 }
 
+// buildBinary builds the sessionrec binary into a test directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sessionrec")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run(), "build the binary")
+	return bin
+}
+
+// trainTestModel trains a model on the diginetica sample (one epoch) and
+// returns its file and the items it knows.
+func trainTestModel(t *testing.T) (string, map[string]bool) {
+	t.Helper()
+	modelPath := filepath.Join(t.TempDir(), "model.bin")
+	var out, errOut bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"train", "--data", dataDirForTest(t), "--dataset", "diginetica",
+		"--keep-all", "--epochs", "1", "--workers", "1", "--out", modelPath}, &out, &errOut), errOut.String())
+	m, err := readModel(modelPath)
+	require.NoError(t, err)
+	known := map[string]bool{}
+	for _, it := range m.IDItems() {
+		known[it.ID] = true
+	}
+	return modelPath, known
+}
+
 // referenceState applies the stream as the processor must: per partition
 // (murmur2 of the user id), in order, with the partition's watermark, and
 // closing the sessions the final watermark ends.
@@ -281,6 +296,9 @@ func referenceState(events []topics.Event, partitions int) map[string]*store.Use
 		kind := store.Click
 		if e.Kind == topics.KindPurchase {
 			kind = store.Purchase
+		}
+		if z.Full(s) {
+			z.Cut(s, e.UserID) // a session at its bound closes
 		}
 		if z.Apply(s, e.UserID, store.Event{ItemID: e.ItemID, TimeMs: e.Time.UnixMilli(), Kind: kind}, z.Watermark(maxEvent[p])) == processor.Applied {
 			maxEvent[p] = max(maxEvent[p], e.Time.UnixMilli())

@@ -10,6 +10,16 @@
 #   kafka.sh stop     stop the broker (TERM, then KILL after 20 s) and remove
 #                     its run dir (config, data, logs); fine to run twice
 #   kafka.sh status   say whether it runs; exit 0 if it does, 1 if not
+#   kafka.sh pause    freeze the broker (SIGSTOP): connections stay open and
+#                     nothing answers, as with a broker stuck in a long GC
+#   kafka.sh resume   thaw a paused broker (SIGCONT)
+#   kafka.sh restart  stop the broker and start it again on the same data
+#                     dir (topics, offsets and groups kept), as a rolling
+#                     restart does; waits until it answers again
+#
+# pause, resume and restart are for the fault tests, which run them against
+# a broker of their own (its own SESSIONREC_KAFKA_PORT and _RUN), never
+# against the one the other tests share.
 #
 # Only the SESSIONREC_BROKERS line goes to stdout; everything else goes to
 # stderr, so `brokers=$(kafka.sh start)` captures just that line.
@@ -291,6 +301,12 @@ cmd_start() {
 		--cluster-id "$cluster_id" --config "$run/server.properties" >>"$run/format.log" 2>&1 ||
 		start_failed "kafka.tools.StorageTool format failed"
 
+	launch
+	wait_ready "$t0"
+}
+
+# Starts the broker process on the run dir's config and data.
+launch() {
 	# nohup and </dev/null: the broker outlives this script and the terminal,
 	# and holds none of the caller's pipes (brokers=$(kafka.sh start) must
 	# see end of file when this script exits).
@@ -298,10 +314,15 @@ cmd_start() {
 		-Djava.awt.headless=true \
 		-Dlog4j2.configurationFile="$run/log4j2.properties" \
 		-cp "$lib/*" kafka.Kafka "$run/server.properties" \
-		</dev/null >"$run/console.log" 2>&1 &
+		</dev/null >>"$run/console.log" 2>&1 &
 	echo $! >"$pidfile"
 	say "started Kafka $version (pid $!), waiting up to ${timeout_s}s for 127.0.0.1:$port"
+}
 
+# Waits, from the time $1 (in SECONDS) on, until the broker answers, then
+# prints the SESSIONREC_BROKERS line.
+wait_ready() {
+	local t0=$1
 	# First the port, cheaply; then a real request through the Admin API.
 	# The listener opens before the broker has caught up with the metadata
 	# log and been unfenced, and only then does it list topics.
@@ -323,10 +344,39 @@ cmd_start() {
 	echo "SESSIONREC_BROKERS=$brokers"
 }
 
+cmd_pause() {
+	local pid
+	pid=$(broker_pid) || die "not running (run dir $run)"
+	kill -STOP "$pid"
+	say "paused the broker (pid $pid)"
+}
+
+cmd_resume() {
+	local pid
+	pid=$(broker_pid) || die "not running (run dir $run)"
+	kill -CONT "$pid"
+	say "resumed the broker (pid $pid)"
+}
+
+cmd_restart() {
+	local pid
+	[[ -f $marker ]] || die "no broker was started in $run: nothing to restart"
+	if pid=$(broker_pid); then
+		kill -CONT "$pid" 2>/dev/null || true # a paused broker cannot stop
+		say "stopping the broker (pid $pid) for a restart"
+		stop_pid "$pid"
+	fi
+	need_java
+	local t0=$SECONDS
+	launch
+	wait_ready "$t0"
+}
+
 cmd_stop() {
 	local pid
 	if pid=$(broker_pid); then
 		say "stopping the broker (pid $pid)"
+		kill -CONT "$pid" 2>/dev/null || true # a paused broker cannot stop
 		stop_pid "$pid"
 	else
 		say "not running"
@@ -357,6 +407,9 @@ fetch) cmd_fetch ;;
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+pause) cmd_pause ;;
+resume) cmd_resume ;;
+restart) cmd_restart ;;
 -h | --help | help)
 	usage
 	;;
