@@ -33,6 +33,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		speed    = fs.Float64("speed", 30, "how many times faster than real time the shop's events are sent")
 		seed     = fs.Uint64("seed", 1, "seed of the synthetic shop")
 		httpAddr = fs.String("http", "localhost:8080", "address of the query API, /metrics, /healthz and /readyz (empty: none)")
+		opsAddr  = fs.String("metrics-addr", "", "address of /metrics, /healthz and /readyz apart from the query API (empty: on the --http address)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,8 +92,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err := proc.SetModel(m); err != nil {
 		return err
 	}
+	h := proc.Handler(reg)
+	if *opsAddr != "" {
+		addr, stopOps, err := serveHTTP(*opsAddr, proc.OpsHandler(reg), log)
+		if err != nil {
+			return err
+		}
+		defer stopOps()
+		if h, err = proc.APIHandler(processor.DefaultAPIConfig()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "metrics on http://%s/metrics, probes on /healthz and /readyz\n", addr)
+	}
 	if *httpAddr != "" {
-		addr, stopHTTP, err := serveHTTP(*httpAddr, proc.Handler(reg), log)
+		addr, stopHTTP, err := serveHTTP(*httpAddr, h, log)
 		if err != nil {
 			return err
 		}
@@ -103,8 +116,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		fmt.Fprintf(stderr, "query API on http://%s, e.g. curl 'http://%s/v1/users/%s/recommendations?k=5&diversity=0.5'\n", addr, addr, u)
 	}
 
-	// Live traffic: new sessions of the same shoppers, from now on.
+	// Live traffic: new sessions of the same shoppers. Sent --speed times
+	// faster than their own pace, their event times run ahead of the wall
+	// clock; the processor refuses events more than a few minutes in the
+	// future (topics.Limits.MaxFuture), so the stream is stamped to start
+	// in the past by as much as it gains: its last event is due when it is
+	// sent.
 	live := synth.Stream(shop.Sessions(*seed+1, synth.SessionConfig{Users: *users, Sessions: 20000, Spacing: time.Second, Start: time.Now().Truncate(time.Second)}))
+	if len(live) > 0 && *speed > 1 {
+		span := live[len(live)-1].Time.Sub(live[0].Time)
+		shift := span - time.Duration(float64(span) / *speed)
+		for i := range live {
+			live[i].Time = live[i].Time.Add(-shift)
+		}
+	}
 	events := make([]topics.Event, len(live))
 	for i, e := range live {
 		events[i] = topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: e.Time}

@@ -20,34 +20,43 @@ import (
 	"github.com/sessionrec/sessionrec/model"
 	"github.com/sessionrec/sessionrec/processor"
 	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
 )
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		brokers     = fs.String("brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated")
-		group       = fs.String("group", "sessionrec", "consumer group")
-		dataDir     = fs.String("data-dir", "sessionrec-data", "directory of the Pebble state")
-		modelFile   = fs.String("model", "", "model artefact to recommend with (none: state is kept, nothing is published)")
-		catalogFile = fs.String("catalog", "", "catalogue: JSON lines {\"item_id\",\"name\",\"category\",\"brand\",\"price\"} (default: the model's id-only items)")
-		httpAddr    = fs.String("http", "localhost:9090", "address of the query API (/v1/...), /metrics, /healthz and /readyz")
-		advertise   = fs.String("advertise", "", "host:port of this instance's query API as clients reach it, given by other instances in their 421 answers (default: the --http address, with this host's name if it listens on all interfaces)")
-		gap         = fs.Duration("session-gap", 20*time.Minute, "a session ends after this long without events (event time)")
-		grace       = fs.Duration("grace", time.Minute, "how late an event may arrive and still be placed")
-		keep        = fs.Int("keep-intents", 5, "intents of closed sessions a user keeps for the next sessions (0: none)")
-		idle        = fs.Duration("idle-advance", 30*time.Second, "advance an idle partition's watermark by the wall clock after this long (negative: never)")
-		k           = fs.Int("k", 10, "items per recommendation")
-		diversity   = fs.Float64("diversity", 0, "similarity (0) to diversity (1) trade-off")
-		history     = fs.Float64("history", 0.3, "weight of past sessions' intents")
-		halfLife    = fs.Duration("half-life", 24*time.Hour, "half-life of past sessions' intents")
-		excludeSeen = fs.Bool("exclude-seen", true, "do not recommend items of the current session")
-		syncCommits = fs.Bool("sync-commits", false, "fsync every state commit (survives machine crashes, slower)")
-		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
-		batchSize   = fs.Int("batch-size", 500, "most records of one poll batch")
-		sessTimeout = fs.Duration("session-timeout", 10*time.Second, "consumer group session timeout: how soon a dead instance's partitions move")
-		index       = fs.String("index", "auto", "similarity index: exact, ivf, or auto (ivf above 20,000 items)")
-		tf          topicFlags
+		brokers       = fs.String("brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated")
+		group         = fs.String("group", "sessionrec", "consumer group")
+		dataDir       = fs.String("data-dir", "sessionrec-data", "directory of the Pebble state")
+		modelFile     = fs.String("model", "", "model artefact to recommend with (none: state is kept, nothing is published)")
+		catalogFile   = fs.String("catalog", "", "catalogue: JSON lines {\"item_id\",\"name\",\"category\",\"brand\",\"price\"} (default: the model's id-only items)")
+		httpAddr      = fs.String("http", "localhost:9090", "address of the query API (/v1/...), /metrics, /healthz and /readyz")
+		advertise     = fs.String("advertise", "", "host:port of this instance's query API as clients reach it, given by other instances in their 421 answers (default: the --http address, with this host's name if it listens on all interfaces)")
+		metricsAddr   = fs.String("metrics-addr", "", "address of /metrics, /healthz and /readyz apart from the query API, so that a flood of queries cannot starve them (empty: on the --http address)")
+		apiInflight   = fs.Int("api-max-inflight", processor.DefaultAPIMaxInFlight, "most query API requests served at once; beyond them 429 with Retry-After")
+		apiTimeout    = fs.Duration("api-timeout", processor.DefaultAPITimeout, "deadline of a query API request: a ranking still running then stops, and the request answers 503")
+		apiMaxWork    = fs.Int("api-max-work", processor.DefaultAPIMaxWork, "most ranking work a query API request may ask for: k × max(3k, k+20) with diversity > 0 (the default allows k up to 50 with diversity); above it 400")
+		gap           = fs.Duration("session-gap", 20*time.Minute, "a session ends after this long without events (event time)")
+		grace         = fs.Duration("grace", time.Minute, "how late an event may arrive and still be placed")
+		keep          = fs.Int("keep-intents", 5, "intents of closed sessions a user keeps for the next sessions (0: none)")
+		idle          = fs.Duration("idle-advance", 30*time.Second, "advance an idle partition's watermark by the wall clock after this long (negative: never)")
+		k             = fs.Int("k", 10, "items per recommendation")
+		diversity     = fs.Float64("diversity", 0, "similarity (0) to diversity (1) trade-off")
+		history       = fs.Float64("history", 0.3, "weight of past sessions' intents")
+		halfLife      = fs.Duration("half-life", 24*time.Hour, "half-life of past sessions' intents")
+		excludeSeen   = fs.Bool("exclude-seen", true, "do not recommend items of the current session")
+		syncCommits   = fs.Bool("sync-commits", false, "fsync every state commit (survives machine crashes, slower)")
+		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
+		batchSize     = fs.Int("batch-size", 500, "most records of one poll batch")
+		maxModelBytes = fs.Int64("max-model-bytes", topics.DefaultMaxModelBytes, "largest model artefact taken from the models topic: a manifest over it is refused (reason too_large) before any chunk is held, and the chunks held waiting for their manifest are at most this many bytes")
+		brokerTimeout = fs.Duration("broker-timeout", 5*time.Minute, "how long a broker outage is ridden through (retries with backoff, /readyz failing) before the instance exits non-zero for a restart")
+		maxFuture     = fs.Duration("max-future", topics.DefaultMaxFuture, "an event whose time is further than this ahead of the wall clock when it is read is a dead letter (reason timestamp) and never moves the watermark")
+		maxEvents     = fs.Int("max-session-events", processor.DefaultMaxSessionEvents, "most open events a user keeps: an event past it closes the session and starts a new one (0: no bound)")
+		sessTimeout   = fs.Duration("session-timeout", 10*time.Second, "consumer group session timeout: how soon a dead instance's partitions move")
+		index         = fs.String("index", "auto", "similarity index: exact, ivf, or auto (ivf above 20,000 items)")
+		tf            topicFlags
 	)
 	tf.register(fs)
 	if err := parseWithEnv(fs, args); err != nil {
@@ -59,13 +68,17 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	db, err := store.Open(*dataDir, store.Options{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := processor.NewMetrics(reg)
+	db, err := store.Open(*dataDir, store.Options{OnError: func(kind string, err error) {
+		metrics.StoreError(kind)
+		log.Error("store error", "kind", kind, "err", err)
+	}})
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	build, err := indexBuilder(*index)
 	if err != nil {
 		return err
@@ -78,12 +91,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	proc, err := processor.New(processor.Config{
 		Brokers: brokerList(*brokers), Group: *group, Names: tf.names(), BatchSize: *batchSize, SessionTimeout: *sessTimeout,
-		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace, KeepIntents: keepIntents(*keep)},
-		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: processor.NewMetrics(reg),
+		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace, KeepIntents: keepIntents(*keep), MaxEvents: maxSessionEvents(*maxEvents)},
+		Limits:      topics.Limits{MaxFuture: *maxFuture},
+		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: metrics, BrokerTimeout: *brokerTimeout,
 		Engine: processor.EngineConfig{Index: build,
 			Knobs: processor.Knobs{K: *k, Diversity: *diversity, History: *history, HalfLife: *halfLife, ExcludeSeen: *excludeSeen}},
-		Catalog:   seed,
-		Advertise: advertiseAddr(*advertise, *httpAddr),
+		Catalog:       seed,
+		Advertise:     advertiseAddr(*advertise, *httpAddr),
+		MaxModelBytes: *maxModelBytes,
 	}, db)
 	if err != nil {
 		return err
@@ -103,9 +118,26 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: proc.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+	api, err := proc.APIHandler(processor.APIConfig{MaxInFlight: *apiInflight, Timeout: *apiTimeout, MaxWork: *apiMaxWork})
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	handler := processor.Combine(proc.OpsHandler(reg), api)
+	if *metricsAddr != "" {
+		addr, stopOps, err := serveHTTP(*metricsAddr, proc.OpsHandler(reg), log)
+		if err != nil {
+			return errors.Join(err, ln.Close())
+		}
+		defer stopOps()
+		handler = api
+		log.Info("serving /metrics, /healthz and /readyz apart from the query API", "metrics", "http://"+addr)
+	}
+	srv := newHTTPServer(handler)
 	log.Info("serving", "http", "http://"+ln.Addr().String(), "brokers", *brokers, "group", *group)
 	g, gctx := errgroup.WithContext(ctx)
+	finished := make(chan struct{})
+	defer close(finished)
+	go exitIfStuck(gctx, finished, log)
 	g.Go(func() error { return proc.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -122,6 +154,28 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	err = g.Wait()
 	log.Info("stopped", "err", err, "cause", context.Cause(ctx))
 	return err
+}
+
+// shutdownGrace bounds how long run may take to stop once it is told to
+// or fails.
+const shutdownGrace = 30 * time.Second
+
+// exitIfStuck ends the process, with status 1, when run has not returned
+// (closed finished) shutdownGrace after ctx ended: a failed disk can leave
+// a store commit that never returns, and an instance that neither works
+// nor exits would never be restarted.
+func exitIfStuck(ctx context.Context, finished <-chan struct{}, log *slog.Logger) {
+	select {
+	case <-ctx.Done():
+	case <-finished:
+		return
+	}
+	select {
+	case <-finished:
+	case <-time.After(shutdownGrace):
+		log.Error("shutdown stuck: exiting", "grace", shutdownGrace, "cause", context.Cause(ctx))
+		os.Exit(1)
+	}
 }
 
 // readModel reads a model artefact file.
@@ -194,6 +248,15 @@ func advertiseAddr(advertise, listen string) string {
 		}
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// maxSessionEvents maps the flag (0: no bound) to the sessionizer's
+// setting (0: the default, negative: no bound).
+func maxSessionEvents(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // keepIntents maps the flag (0: none) to the sessionizer's setting (0:
