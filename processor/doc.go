@@ -39,8 +39,35 @@
 //
 // Sessions are by event time. A partition's watermark is its highest event
 // time minus the grace; an event older than the watermark is late (a dead
-// letter). When a partition reads nothing for IdleAdvance, its watermark
-// advances with the wall clock, so sessions close when traffic stops.
+// letter). An event more than Limits.MaxFuture (5 minutes) ahead of the
+// wall clock when it is read is a dead letter too (reason timestamp), and
+// never moves the watermark: a producer's clock running ahead cannot make
+// everyone else's events late. When a partition reads nothing for
+// IdleAdvance, and the end offsets show every input read to its end, its
+// watermark advances with the wall clock, so sessions close when traffic
+// stops (and not when it is only held up in a slow reader or an outage).
+//
+// A user's state is bounded: a session that reaches Sessionizer.MaxEvents
+// is closed and the next event starts a new one, and duplicates are caught
+// among the open events and a bounded window of the closed sessions' event
+// IDs (DedupIDs, DedupAge).
+//
+// # Faults
+//
+// Nothing a record holds stops a partition: it is a dead letter (with its
+// key replaced by a hash when too long for the broker), and a dead letter
+// the broker refuses for good is sent again without its value, then, if
+// refused even so, logged, counted and dropped; it is never retried
+// forever. Transient broker errors (an outage, a restart, a leader moving)
+// are retried with backoff by the group loop, the writers, the followers
+// and the admin calls (outage.go); while they last the processor is not
+// Ready, and when the brokers have answered nothing for BrokerTimeout, Run
+// returns ErrBrokersUnreachable for the process to exit and be restarted.
+// A store that fails (a disk error: store.ErrFailed) ends Run at once, and
+// the instance resumes after a restart from the last batch committed. A
+// generation's end while a worker starts or works is never an error, each
+// generation has its own error channel, and a reader that stalls is
+// replaced without dropping what it delivered.
 //
 // # The catalogue and models
 //
@@ -53,9 +80,14 @@
 // the hot path from the catalogue and swaps it in, and an event is handled
 // by one engine from start to end. An item that arrives later is encoded
 // into the serving engine's catalogue at once (cold start); a tombstone
-// withdraws it. A model refused (corrupt, truncated, incompatible) leaves
-// the serving one in place. Without an engine, state is kept and nothing is
-// published.
+// withdraws it. A model refused (corrupt, truncated, incompatible, over
+// Config.MaxModelBytes) leaves the serving one in place. Without an engine,
+// state is kept and nothing is published.
+//
+// The models topic is read with about one model in memory: at start a
+// first pass keeps only the manifests, a second the chunks of the newest
+// model alone (of the next newest when it is refused); live, the chunks
+// that wait for their manifest are at most MaxModelBytes in all.
 //
 // # Training replays
 //
@@ -70,4 +102,12 @@
 // state with the request's knobs, the session and its intents, and similar
 // items. A user whose partition another member owns gets 421 with that
 // member's advertised address, which travels in the group membership.
+// OpsHandler and APIHandler serve the two halves, to listen apart.
+//
+// The query API protects the stream, whose workers rank on the same cores
+// (apilimits.go, APIConfig): a bounded number of requests in flight (429
+// beyond), a deadline per request at which a ranking stops between steps
+// (503), and a cap on the ranking work one request may ask for (400). A
+// ranking holds the catalogue's lock only to take a view of it, so item
+// updates never wait for one (model.Catalog).
 package processor

@@ -34,9 +34,10 @@ type Knobs struct {
 	KeepPurchased bool
 }
 
-// DefaultKnobs are the defaults of run's flags: 10 items, no diversity,
-// history 0.3 with a half-life of 24h, seen items kept, purchased ones
-// excluded.
+// DefaultKnobs are the knobs of an engine given none: 10 items, no
+// diversity, history 0.3 with a half-life of 24h, seen items kept,
+// purchased ones excluded. run's flags start from these but exclude seen
+// items (--exclude-seen defaults to true).
 func DefaultKnobs() Knobs { return Knobs{K: 10, History: 0.3, HalfLife: 24 * time.Hour} }
 
 func (k *Knobs) fill() {

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sessionrec/sessionrec/model/synth"
 	"github.com/sessionrec/sessionrec/store"
@@ -152,4 +154,69 @@ func testCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// A dead letter the broker refuses for good is never retried forever: it
+// is sent again without its original value, and when even that is
+// refused, it is logged, counted and dropped; publish returns, and the
+// partition goes on.
+func TestPublishRefusedDeadLetters(t *testing.T) {
+	for name, brokers := range clusters(t) {
+		t.Run(name, func(t *testing.T) {
+			names := uniqueNames(t)
+			adm, err := topics.NewAdmin(brokers)
+			require.NoError(t, err)
+			defer adm.Close()
+			require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 1}))
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+			require.NoError(t, err)
+			defer cl.Close()
+			limit := func(bytes string) {
+				rs, err := kadm.NewClient(cl).AlterTopicConfigs(t.Context(),
+					[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr(bytes)}}, string(names.DeadLetters))
+				require.NoError(t, err)
+				for _, r := range rs {
+					require.NoError(t, r.Err)
+				}
+			}
+			reg := prometheus.NewRegistry()
+			p, err := New(Config{Brokers: brokers, Names: names, Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(reg)}, nil)
+			require.NoError(t, err)
+			defer func() { require.NoError(t, p.dlq.Close()) }()
+			dead := func(offset int64) *pending {
+				v := []byte(strings.Repeat("x", 100_000))
+				return &pending{dead: []topics.DeadLetter{topics.NewDeadLetter(names.Clicks, 0, offset, []byte("u1"), v, time.Now(),
+					&topics.ValidationError{Reason: topics.ReasonTooLarge})}}
+			}
+			read := func(n int) []topics.DeadLetter {
+				msgs := readAll(t, brokers, names.DeadLetters, 1, 20*time.Second, func(ms []kafka.Message) bool { return len(ms) >= n })
+				var out []topics.DeadLetter
+				for _, m := range msgs {
+					d, err := topics.DecodeDeadLetter(m.Key, m.Value)
+					require.NoError(t, err)
+					out = append(out, d)
+				}
+				return out
+			}
+
+			// Room for a dead letter without its value, not with it.
+			limit("4000")
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			require.NoError(t, p.publish(ctx, dead(7)))
+			got := read(1)
+			require.Len(t, got, 1)
+			require.Equal(t, int64(7), got[0].Offset)
+			require.Empty(t, got[0].Value, "the value of the dead letter sent again")
+			require.True(t, got[0].Truncated)
+			require.Equal(t, 100_000, got[0].ValueSize)
+			require.Zero(t, testCounter(t, reg, "sessionrec_records_unwritable_total"))
+
+			// No room even for that: dropped, counted, and publish returns.
+			limit("50")
+			require.NoError(t, p.publish(ctx, dead(8)))
+			require.InDelta(t, 1, testCounter(t, reg, "sessionrec_records_unwritable_total"), 0)
+			require.Len(t, read(1), 1, "dead letters on the topic")
+		})
+	}
 }

@@ -19,9 +19,13 @@ var openAPI []byte
 // OpsHandler serves the processor's operational endpoints:
 //
 //	GET /metrics  Prometheus metrics of gatherer
-//	GET /healthz  200 while the process runs
+//	GET /healthz  200 while the processor can go on (Healthy), 503 once
+//	              its store has failed or the brokers have not answered
+//	              for BrokerTimeout
 //	GET /readyz   200 once the processor is in a group generation with its
-//	              partitions loaded, 503 before and during a rebalance
+//	              partitions loaded, reaches the brokers and has a working
+//	              store (Ready); 503 before and during a rebalance, an
+//	              outage or after a store failure
 //
 // Served on an address of their own, apart from APIHandler's, a flood of
 // queries cannot starve the probes and the scrapes.
@@ -29,11 +33,15 @@ func (p *Processor) OpsHandler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !p.Healthy() {
+			http.Error(w, "unhealthy: the store failed or the brokers are unreachable past the broker timeout", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !p.Ready() {
-			http.Error(w, "not ready: joining the group or loading partitions", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: joining the group, loading partitions, brokers unreachable or the store failed", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
