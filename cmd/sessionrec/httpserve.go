@@ -43,9 +43,24 @@ func serveHTTP(addr string, h http.Handler, log *slog.Logger) (string, func(), e
 		}
 	}()
 	return ln.Addr().String(), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx) // past the deadline, connections are cut: nothing more to do
+		shutdownHTTP(srv)
 		<-done
 	}, nil
+}
+
+// httpGrace is how long a stopping server waits for the requests in
+// flight (a query answers within its deadline, 250 ms by default) before
+// it cuts every connection.
+const httpGrace = 2 * time.Second
+
+// shutdownHTTP stops srv: no new connections, idle ones closed, requests
+// in flight given httpGrace, then every connection cut. A connection that
+// never sends a request would otherwise hold Shutdown for 5 s, and a
+// stopping instance must exit promptly (SIGTERM, within seconds).
+func shutdownHTTP(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), httpGrace)
+	defer cancel()
+	if srv.Shutdown(ctx) != nil {
+		_ = srv.Close() // the grace is over: what is left is cut, and its error says nothing more
+	}
 }

@@ -147,9 +147,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	})
 	g.Go(func() error {
 		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
+		shutdownHTTP(srv)
+		return nil
 	})
 	err = g.Wait()
 	log.Info("stopped", "err", err, "cause", context.Cause(ctx))
