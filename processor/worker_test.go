@@ -1,9 +1,14 @@
 package processor
 
 import (
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sessionrec/sessionrec/topics"
 )
 
 // A record past the next offset means the ones between were deleted
@@ -19,4 +24,34 @@ func TestInputReportsLostRecords(t *testing.T) {
 	in.push(fetched{rec: Record{Offset: 7}}) // a replaced reader's late delivery: dropped
 	require.Len(t, lost, 1)
 	require.Len(t, in.queue, 2)
+}
+
+// The idle advance moves a watermark only when the end offsets show every
+// input read to its end: a record on the broker not fetched yet (a slow
+// reader, an outage) holds it, and so does a record fetched but not taken.
+func TestIdleAdvanceWaitsForPendingInput(t *testing.T) {
+	for name, brokers := range clusters(t) {
+		t.Run(name, func(t *testing.T) {
+			names := uniqueNames(t)
+			adm, err := topics.NewAdmin(brokers)
+			require.NoError(t, err)
+			defer adm.Close()
+			require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 1}))
+			p, err := New(Config{Brokers: brokers, Names: names, Logger: slog.New(slog.DiscardHandler)}, nil)
+			require.NoError(t, err)
+			p.admin = adm
+			ins := []*input{{topic: names.Clicks}, {topic: names.Purchases}}
+			require.False(t, p.pending(t.Context(), 0, ins), "empty topics")
+
+			w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Topic: string(names.Clicks), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+			require.NoError(t, w.WriteMessages(t.Context(), kafka.Message{Key: []byte("u"), Value: []byte("{}")}))
+			require.NoError(t, w.Close())
+			require.True(t, p.pending(t.Context(), 0, ins), "a record on the broker not fetched")
+			ins[0].next = 1
+			ins[0].queue = []Record{{Offset: 0}}
+			require.True(t, p.pending(t.Context(), 0, ins), "a record fetched, not taken")
+			ins[0].queue = nil
+			require.False(t, p.pending(t.Context(), 0, ins), "every input read to its end")
+		})
+	}
 }
