@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -21,6 +22,12 @@ type APIConfig struct {
 	// request beyond them answers 429 at once, with Retry-After: 1.
 	// Default 32.
 	MaxInFlight int
+	// Workers is how many of the requests in flight are worked on (ranked
+	// and encoded) at once; the others wait for one of them to finish,
+	// within their deadline. It bounds the cores a flood of queries can
+	// take from the partition workers, which rank on the same cores.
+	// Default half of GOMAXPROCS, at least 1.
+	Workers int
 	// Timeout is each request's deadline. A ranking stops at its next
 	// step (an intent's search, a pick by diversity) once it has passed,
 	// and a request whose answer is not ready by then answers 503.
@@ -44,16 +51,22 @@ const (
 	DefaultAPIMaxWork     = 7_500
 )
 
-// DefaultAPIConfig returns the defaults: 32 requests in flight, a 250ms
-// deadline, a work cap of 7,500.
+// DefaultAPIWorkers is the default APIConfig.Workers: half of
+// GOMAXPROCS, at least 1.
+func DefaultAPIWorkers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+// DefaultAPIConfig returns the defaults: 32 requests in flight, half the
+// CPUs working on them, a 250ms deadline, a work cap of 7,500.
 func DefaultAPIConfig() APIConfig {
-	return APIConfig{MaxInFlight: DefaultAPIMaxInFlight, Timeout: DefaultAPITimeout, MaxWork: DefaultAPIMaxWork}
+	return APIConfig{MaxInFlight: DefaultAPIMaxInFlight, Workers: DefaultAPIWorkers(), Timeout: DefaultAPITimeout, MaxWork: DefaultAPIMaxWork}
 }
 
 func (c *APIConfig) fill() error {
 	switch {
 	case c.MaxInFlight < 0:
 		return fmt.Errorf("processor: api max in-flight %d: want > 0 (0: the default, %d)", c.MaxInFlight, DefaultAPIMaxInFlight)
+	case c.Workers < 0:
+		return fmt.Errorf("processor: api workers %d: want > 0 (0: the default, %d)", c.Workers, DefaultAPIWorkers())
 	case c.Timeout < 0:
 		return fmt.Errorf("processor: api timeout %v: want > 0 (0: the default, %v)", c.Timeout, DefaultAPITimeout)
 	case c.MaxWork < 0:
@@ -62,6 +75,9 @@ func (c *APIConfig) fill() error {
 	d := DefaultAPIConfig()
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = d.MaxInFlight
+	}
+	if c.Workers == 0 {
+		c.Workers = d.Workers
 	}
 	if c.Timeout == 0 {
 		c.Timeout = d.Timeout
@@ -81,6 +97,8 @@ const retryAfter = 1
 type apiLimits struct {
 	cfg   APIConfig
 	slots chan struct{}
+	// working holds a token per request being worked on (Workers).
+	working chan struct{}
 	// maxDiverseK is the largest k within the work cap with diversity.
 	maxDiverseK int
 	// holding, when set (tests), is called by every request once it
@@ -93,15 +111,16 @@ func newAPILimits(cfg APIConfig, holding func(context.Context)) (*apiLimits, err
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	l := &apiLimits{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), holding: holding}
+	l := &apiLimits{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), working: make(chan struct{}, cfg.Workers), holding: holding}
 	for k := 1; k <= model.MaxK && (model.RankOptions{K: k, Diversity: 1}).Work() <= cfg.MaxWork; k++ {
 		l.maxDiverseK = k
 	}
 	return l, nil
 }
 
-// admit runs serve in a slot, with the request's deadline, and returns its
-// answer or error; without a free slot it returns a 429 at once. A serve
+// admit runs serve in a slot, with the request's deadline, once one of the
+// Workers is free, and returns its answer or error; without a free slot it
+// returns a 429 at once. A serve
 // that returns after the deadline has passed answers 503, its answer
 // dropped.
 func (l *apiLimits) admit(r *http.Request, serve func(ctx context.Context, r *http.Request) (any, error)) (any, error) {
@@ -117,8 +136,18 @@ func (l *apiLimits) admit(r *http.Request, serve func(ctx context.Context, r *ht
 	if l.holding != nil {
 		l.holding(ctx)
 	}
-	body, err := serve(ctx, r)
-	if err == nil {
+	var body any
+	var err error
+	select {
+	case l.working <- struct{}{}:
+		func() {
+			defer func() { <-l.working }()
+			body, err = serve(ctx, r)
+		}()
+		if err == nil {
+			err = ctx.Err()
+		}
+	case <-ctx.Done(): // no worker free in time
 		err = ctx.Err()
 	}
 	switch {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,7 +205,8 @@ func TestAPIConfig(t *testing.T) {
 		wantErr string
 	}{
 		{"zero: the defaults", APIConfig{}, DefaultAPIConfig(), ""},
-		{"set", APIConfig{MaxInFlight: 4, Timeout: time.Second, MaxWork: 10}, APIConfig{MaxInFlight: 4, Timeout: time.Second, MaxWork: 10}, ""},
+		{"set", APIConfig{MaxInFlight: 4, Workers: 3, Timeout: time.Second, MaxWork: 10}, APIConfig{MaxInFlight: 4, Workers: 3, Timeout: time.Second, MaxWork: 10}, ""},
+		{"negative workers", APIConfig{Workers: -1}, APIConfig{}, "processor: api workers -1"},
 		{"negative in flight", APIConfig{MaxInFlight: -1}, APIConfig{}, "processor: api max in-flight -1"},
 		{"negative timeout", APIConfig{Timeout: -time.Second}, APIConfig{}, "processor: api timeout -1s"},
 		{"negative work", APIConfig{MaxWork: -1}, APIConfig{}, "processor: api max work -1"},
@@ -255,4 +257,45 @@ func TestOpsAndAPIHandlersApart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Of the requests in flight, only Workers are worked on at once: the
+// others wait for one to finish (within their deadline), so that a flood
+// of queries cannot take every core from the partition workers.
+func TestAPIWorkers(t *testing.T) {
+	l, err := newAPILimits(APIConfig{MaxInFlight: 4, Workers: 1, Timeout: time.Minute}, nil)
+	require.NoError(t, err)
+	req := httptest.NewRequest(http.MethodGet, "/v1/items/x/similar", nil)
+	var order []string
+	var mu sync.Mutex
+	note := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, s)
+	}
+	firstIn, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, err := l.admit(req, func(context.Context, *http.Request) (any, error) {
+			note("first starts")
+			close(firstIn)
+			<-release
+			note("first ends")
+			return nil, nil
+		})
+		require.NoError(t, err)
+	})
+	<-firstIn
+	wg.Go(func() {
+		_, err := l.admit(req, func(context.Context, *http.Request) (any, error) {
+			note("second starts")
+			return nil, nil
+		})
+		require.NoError(t, err)
+	})
+	// Give the second request the time to start, were it not held.
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	require.Equal(t, []string{"first starts", "first ends", "second starts"}, order)
 }

@@ -34,11 +34,7 @@ func TestStoreFailureStopsTheProcessor(t *testing.T) {
 }
 
 func testStoreFailure(t *testing.T, brokers []string) {
-	names := uniqueNames(t)
-	adm, err := topics.NewAdmin(brokers)
-	require.NoError(t, err)
-	defer adm.Close()
-	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 2}))
+	names, _ := newTopics(t, brokers, 2)
 
 	mem := vfs.NewMem()
 	fault := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
@@ -163,11 +159,7 @@ func testCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func TestPublishRefusedDeadLetters(t *testing.T) {
 	for name, brokers := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			names := uniqueNames(t)
-			adm, err := topics.NewAdmin(brokers)
-			require.NoError(t, err)
-			defer adm.Close()
-			require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 1}))
+			names, _ := newTopics(t, brokers, 1)
 			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 			require.NoError(t, err)
 			defer cl.Close()

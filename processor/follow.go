@@ -29,14 +29,8 @@ import (
 // Then kafka-go readers follow from the end offsets.
 func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(part int32) (int64, bool, error),
 	apply func(kafka.Message) error, caughtUp func()) error {
-	var ends, firsts map[int32]int64
-	if err := p.retry(ctx, "admin", func(ctx context.Context) (err error) {
-		if ends, err = p.admin.EndOffsets(ctx, topic); err != nil {
-			return err
-		}
-		firsts, err = p.admin.StartOffsets(ctx, topic)
-		return err
-	}); err != nil {
+	firsts, ends, err := p.offsetRange(ctx, topic)
+	if err != nil {
 		return nil // ctx ended
 	}
 	next := map[int32]int64{}
@@ -82,6 +76,19 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(pa
 			}
 		}
 	}
+}
+
+// offsetRange returns the start and end offsets of every partition of a
+// topic, asking until the brokers answer; the error is ctx's.
+func (p *Processor) offsetRange(ctx context.Context, topic topics.Topic) (firsts, ends map[int32]int64, err error) {
+	err = p.retry(ctx, "admin", func(ctx context.Context) (err error) {
+		if ends, err = p.admin.EndOffsets(ctx, topic); err != nil {
+			return err
+		}
+		firsts, err = p.admin.StartOffsets(ctx, topic)
+		return err
+	})
+	return firsts, ends, err
 }
 
 // followPartition sends the records of a partition from offset on to msgs

@@ -104,14 +104,8 @@ func newModelFollower(p *Processor) *modelFollower {
 // log line and a metric, and the model serving keeps serving.
 func (p *Processor) followModels(ctx context.Context, f *modelFollower) error {
 	topic := p.cfg.Names.Models
-	var ends, firsts map[int32]int64
-	if err := p.retry(ctx, "admin", func(ctx context.Context) (err error) {
-		if ends, err = p.admin.EndOffsets(ctx, topic); err != nil {
-			return err
-		}
-		firsts, err = p.admin.StartOffsets(ctx, topic)
-		return err
-	}); err != nil {
+	firsts, ends, err := p.offsetRange(ctx, topic)
+	if err != nil {
 		return nil // ctx ended
 	}
 	read := func(fn func(kafka.Message) error) error {

@@ -47,6 +47,19 @@ func uniqueNames(t *testing.T) topics.Names {
 	return topics.DefaultNames().WithSuffix(sfx)
 }
 
+// newTopics creates topics of their own for a test, with partitions
+// partitions, and returns their names and an admin client closed with the
+// test.
+func newTopics(t *testing.T, brokers []string, partitions int32) (topics.Names, *topics.Admin) {
+	t.Helper()
+	names := uniqueNames(t)
+	adm, err := topics.NewAdmin(brokers)
+	require.NoError(t, err)
+	t.Cleanup(adm.Close)
+	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: partitions}))
+	return names, adm
+}
+
 // readAll reads every partition of a topic from the start until done says
 // so or the timeout passes.
 func readAll(t *testing.T, brokers []string, topic topics.Topic, partitions int, timeout time.Duration, done func([]kafka.Message) bool) []kafka.Message {

@@ -7,8 +7,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sessionrec/sessionrec/topics"
 )
 
 // A record past the next offset means the ones between were deleted
@@ -32,11 +30,7 @@ func TestInputReportsLostRecords(t *testing.T) {
 func TestIdleAdvanceWaitsForPendingInput(t *testing.T) {
 	for name, brokers := range clusters(t) {
 		t.Run(name, func(t *testing.T) {
-			names := uniqueNames(t)
-			adm, err := topics.NewAdmin(brokers)
-			require.NoError(t, err)
-			defer adm.Close()
-			require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 1}))
+			names, adm := newTopics(t, brokers, 1)
 			p, err := New(Config{Brokers: brokers, Names: names, Logger: slog.New(slog.DiscardHandler)}, nil)
 			require.NoError(t, err)
 			p.admin = adm
