@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sessionrec/sessionrec/model/synth"
@@ -211,4 +212,35 @@ func TestPublishRefusedDeadLetters(t *testing.T) {
 			require.Len(t, read(1), 1, "dead letters on the topic")
 		})
 	}
+}
+
+// When the brokers are gone for good, the processor rides through for
+// BrokerTimeout, not ready meanwhile, and then Run returns
+// ErrBrokersUnreachable, for an orchestrator to restart it.
+func TestBrokerTimeoutEndsRun(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	brokers := c.ListenAddrs()
+	names, _ := newTopics(t, brokers, 1)
+	db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	p, err := New(Config{Brokers: brokers, Names: names, Group: "g" + string(names.Clicks), IdleAdvance: -1,
+		SessionTimeout: 6 * time.Second, LagInterval: 100 * time.Millisecond, BrokerTimeout: 3 * time.Second,
+		Logger: slog.New(slog.DiscardHandler)}, db)
+	require.NoError(t, err)
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(t.Context()) }()
+	waitReady(t, p, runErr)
+	require.True(t, p.Healthy())
+
+	c.Close()
+	select {
+	case err := <-runErr:
+		require.ErrorIs(t, err, ErrBrokersUnreachable)
+	case <-time.After(90 * time.Second):
+		t.Fatal("Run still going 90 s after the brokers went away, with a 3 s broker timeout")
+	}
+	require.False(t, p.Ready(), "ready without brokers")
+	require.False(t, p.Healthy(), "healthy past the broker timeout")
 }
