@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -109,8 +110,13 @@ func TestCommandErrors(t *testing.T) {
 func TestDemoPrintsRecommendationsAndServesTheAPI(t *testing.T) {
 	var out, errOut lockedBuffer
 	done := make(chan error, 1)
+	// The demo trains its model first, which under -race on a busy
+	// machine takes a while: it gets a minute, and is stopped once
+	// checked.
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
 	go func() {
-		done <- run(t.Context(), []string{"demo", "--duration", "12s", "--http", "127.0.0.1:0"}, &out, &errOut)
+		done <- run(ctx, []string{"demo", "--duration", "60s", "--http", "127.0.0.1:0"}, &out, &errOut)
 	}()
 
 	// The demo says where its API is and names a user to ask about.
@@ -123,7 +129,7 @@ func TestDemoPrintsRecommendationsAndServesTheAPI(t *testing.T) {
 		}
 		base, user = m[1], m[2]
 		return true
-	}, 10*time.Second, 20*time.Millisecond, "the demo prints its API address")
+	}, 50*time.Second, 20*time.Millisecond, "the demo prints its API address")
 	get := func(path string) (int, []byte) {
 		resp, err := http.Get(base + path)
 		require.NoError(t, err)
@@ -150,6 +156,9 @@ func TestDemoPrintsRecommendationsAndServesTheAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Regexp(t, `sessionrec_model_info\{version="m-[0-9a-f]+"\} 1`, string(body))
 
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "\n") }, 30*time.Second, 20*time.Millisecond,
+		"the demo prints recommendation lines")
+	stop()
 	require.NoError(t, <-done, errOut.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.NotEmpty(t, lines[0], "the demo prints recommendation lines; stderr:\n%s", errOut.String())
