@@ -35,7 +35,14 @@ type Config struct {
 	BatchSize int
 	// InputWait is how long a batch waits for an input topic that has
 	// records on the broker but none fetched yet, to merge the topics in
-	// timestamp order. Default 200ms.
+	// timestamp order; past it, the batch goes on without that input, and
+	// its records older than the watermark then reached are late. Default
+	// 2s: a fetch on a busy machine can take hundreds of milliseconds, and
+	// 200ms made minutes of clicks late behind a burst of purchases. (A
+	// topic written by transactional producers ends with a commit marker
+	// no reader delivers, so an input read to its end still looks behind:
+	// set it lower for those.) A reader that has not delivered since it
+	// started is waited for up to 30s.
 	InputWait time.Duration
 	// StartOffset is where a partition with no stored checkpoint and no
 	// committed group offset starts: kafka.FirstOffset (default) or
@@ -114,7 +121,7 @@ func (c *Config) fill() error {
 		c.BatchSize = 500
 	}
 	if c.InputWait == 0 {
-		c.InputWait = 200 * time.Millisecond
+		c.InputWait = 2 * time.Second
 	}
 	if c.StartOffset == 0 {
 		c.StartOffset = kafka.FirstOffset

@@ -26,6 +26,10 @@ type input struct {
 	checked time.Time
 	// last is when the reader last delivered a record (or started).
 	last time.Time
+	// started is when the current reader started, and delivered whether
+	// it has delivered a record since.
+	started   time.Time
+	delivered bool
 	// stop ends the current reader goroutine, which closes done when it
 	// will send no more to ch. Each reader has its own ch: a replaced
 	// reader's late delivery can never be mistaken for its successor's.
@@ -69,6 +73,7 @@ type fetched struct {
 // by record timestamp). That is said loudly through lost, never silently.
 func (in *input) push(f fetched) {
 	in.last = time.Now()
+	in.delivered = true
 	if f.rec.Offset < in.next {
 		return
 	}
@@ -266,6 +271,7 @@ func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in
 	rctx, stop := context.WithCancel(ctx)
 	ch, done := make(chan fetched, cfg.BatchSize), make(chan struct{})
 	in.stop, in.last, in.reader, in.ch, in.done = stop, time.Now(), r, ch, done
+	in.started, in.delivered = in.last, false
 	readers.Go(func() {
 		defer func() {
 			if err := r.Close(); err != nil {
@@ -295,6 +301,11 @@ func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in
 	})
 	return nil
 }
+
+// readerStartWait is how long a batch waits for an input whose new reader
+// has not delivered its first record while the broker holds records of
+// it (InputWait is for readers already delivering).
+const readerStartWait = 30 * time.Second
 
 // readerStall is how long an input may deliver nothing while the broker
 // holds records past it before its reader is replaced.
@@ -440,13 +451,24 @@ func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Re
 			}
 		}
 		if lag != nil {
-			if wait := time.Until(deadline); wait > 0 {
+			// A reader that has not delivered yet is still connecting
+			// (a worker's start, after a restart or a rebalance, under
+			// load): the others would run minutes of event time ahead
+			// of it and make its records late, so it is waited for
+			// longer.
+			until := deadline
+			if !lag.delivered {
+				until = lag.started.Add(readerStartWait)
+			}
+			if wait := time.Until(until); wait > 0 {
 				t := time.NewTimer(wait)
 				select {
 				case f := <-lag.ch:
 					lag.push(f)
 				case <-t.C:
 				case <-ctx.Done():
+					t.Stop()
+					return batch
 				}
 				t.Stop()
 				continue

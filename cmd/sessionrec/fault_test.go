@@ -335,12 +335,16 @@ func TestFaultSuite(t *testing.T) {
 			require.Zero(t, s.Applied, "user %s, who sent only poison, has events applied", id)
 		}
 	}
-	for id, w := range want {
-		g, ok := got[id]
-		require.True(t, ok, "user %s missing", id)
-		require.Equal(t, w.Applied, g.Applied, "user %s: events applied", id)
-		require.Equal(t, w.Sessions, g.Sessions, "user %s: sessions closed", id)
-		require.Equal(t, sortedEvents(w.Events), sortedEvents(g.Events), "user %s: open events", id)
+	var wrong []string
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		w, g := want[id], got[id]
+		switch {
+		case g == nil:
+			wrong = append(wrong, fmt.Sprintf("user %s missing", id))
+		case w.Applied != g.Applied || w.Sessions != g.Sessions || !slices.Equal(sortedEvents(w.Events), sortedEvents(g.Events)):
+			wrong = append(wrong, fmt.Sprintf("user %s: %d events applied, %d sessions closed, %d open; want %d, %d, %d",
+				id, g.Applied, g.Sessions, len(g.Events), w.Applied, w.Sessions, len(w.Events)))
+		}
 	}
 
 	// Every poison record is a dead letter with its reason, and nothing
@@ -350,11 +354,13 @@ func TestFaultSuite(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		gotDead = readDeadLetters(t, brokers, names.DeadLetters, faultPartitions, deadKey)
-		if maps.Equal(gotDead, wantDead) || time.Now().After(deadline) {
+		if maps.Equal(gotDead, wantDead) || len(wrong) > 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(time.Second)
 	}
+	require.Empty(t, wrong, "users whose state is not the reference's (%d of %d); dead letters by topic and reason: got %v, want %v",
+		len(wrong), len(want), summarize(gotDead), summarize(wantDead))
 	require.Equal(t, summarize(wantDead), summarize(gotDead), "dead letters by topic and reason")
 	require.Equal(t, wantDead, gotDead, "dead letters by topic, reason and value")
 
