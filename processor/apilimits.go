@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -28,6 +29,11 @@ type APIConfig struct {
 	// take from the partition workers, which rank on the same cores.
 	// Default half of GOMAXPROCS, at least 1.
 	Workers int
+	// WorkerShare is the share of its time a worker may work: after a
+	// request that took d, the worker rests d×(1−share)/share before it
+	// takes the next, so that a flood takes at most Workers×WorkerShare
+	// cores. The answer is not held back. Default 0.5; 1: no rest.
+	WorkerShare float64
 	// Timeout is each request's deadline. A ranking stops at its next
 	// step (an intent's search, a pick by diversity) once it has passed,
 	// and a request whose answer is not ready by then answers 503.
@@ -51,6 +57,9 @@ const (
 	DefaultAPIMaxWork     = 7_500
 )
 
+// DefaultAPIWorkerShare is the default APIConfig.WorkerShare.
+const DefaultAPIWorkerShare = 0.5
+
 // DefaultAPIWorkers is the default APIConfig.Workers: half of
 // GOMAXPROCS, at least 1.
 func DefaultAPIWorkers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
@@ -58,7 +67,8 @@ func DefaultAPIWorkers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 // DefaultAPIConfig returns the defaults: 32 requests in flight, half the
 // CPUs working on them, a 250ms deadline, a work cap of 7,500.
 func DefaultAPIConfig() APIConfig {
-	return APIConfig{MaxInFlight: DefaultAPIMaxInFlight, Workers: DefaultAPIWorkers(), Timeout: DefaultAPITimeout, MaxWork: DefaultAPIMaxWork}
+	return APIConfig{MaxInFlight: DefaultAPIMaxInFlight, Workers: DefaultAPIWorkers(), WorkerShare: DefaultAPIWorkerShare,
+		Timeout: DefaultAPITimeout, MaxWork: DefaultAPIMaxWork}
 }
 
 func (c *APIConfig) fill() error {
@@ -67,6 +77,8 @@ func (c *APIConfig) fill() error {
 		return fmt.Errorf("processor: api max in-flight %d: want > 0 (0: the default, %d)", c.MaxInFlight, DefaultAPIMaxInFlight)
 	case c.Workers < 0:
 		return fmt.Errorf("processor: api workers %d: want > 0 (0: the default, %d)", c.Workers, DefaultAPIWorkers())
+	case c.WorkerShare < 0 || c.WorkerShare > 1 || math.IsNaN(c.WorkerShare):
+		return fmt.Errorf("processor: api worker share %v: want in (0, 1] (0: the default, %v)", c.WorkerShare, DefaultAPIWorkerShare)
 	case c.Timeout < 0:
 		return fmt.Errorf("processor: api timeout %v: want > 0 (0: the default, %v)", c.Timeout, DefaultAPITimeout)
 	case c.MaxWork < 0:
@@ -78,6 +90,9 @@ func (c *APIConfig) fill() error {
 	}
 	if c.Workers == 0 {
 		c.Workers = d.Workers
+	}
+	if c.WorkerShare == 0 {
+		c.WorkerShare = d.WorkerShare
 	}
 	if c.Timeout == 0 {
 		c.Timeout = d.Timeout
@@ -141,7 +156,17 @@ func (l *apiLimits) admit(r *http.Request, serve func(ctx context.Context, r *ht
 	select {
 	case l.working <- struct{}{}:
 		func() {
-			defer func() { <-l.working }()
+			start := time.Now()
+			defer func() {
+				// The worker rests before its next request, if its
+				// share says so; the answer goes now.
+				rest := time.Duration(float64(time.Since(start)) * (1 - l.cfg.WorkerShare) / l.cfg.WorkerShare)
+				if rest <= 0 {
+					<-l.working
+					return
+				}
+				time.AfterFunc(rest, func() { <-l.working })
+			}()
 			body, err = serve(ctx, r)
 		}()
 		if err == nil {

@@ -205,7 +205,8 @@ func TestAPIConfig(t *testing.T) {
 		wantErr string
 	}{
 		{"zero: the defaults", APIConfig{}, DefaultAPIConfig(), ""},
-		{"set", APIConfig{MaxInFlight: 4, Workers: 3, Timeout: time.Second, MaxWork: 10}, APIConfig{MaxInFlight: 4, Workers: 3, Timeout: time.Second, MaxWork: 10}, ""},
+		{"set", APIConfig{MaxInFlight: 4, Workers: 3, WorkerShare: 0.25, Timeout: time.Second, MaxWork: 10}, APIConfig{MaxInFlight: 4, Workers: 3, WorkerShare: 0.25, Timeout: time.Second, MaxWork: 10}, ""},
+		{"share over 1", APIConfig{WorkerShare: 1.5}, APIConfig{}, "processor: api worker share 1.5"},
 		{"negative workers", APIConfig{Workers: -1}, APIConfig{}, "processor: api workers -1"},
 		{"negative in flight", APIConfig{MaxInFlight: -1}, APIConfig{}, "processor: api max in-flight -1"},
 		{"negative timeout", APIConfig{Timeout: -time.Second}, APIConfig{}, "processor: api timeout -1s"},
@@ -263,7 +264,7 @@ func TestOpsAndAPIHandlersApart(t *testing.T) {
 // others wait for one to finish (within their deadline), so that a flood
 // of queries cannot take every core from the partition workers.
 func TestAPIWorkers(t *testing.T) {
-	l, err := newAPILimits(APIConfig{MaxInFlight: 4, Workers: 1, Timeout: time.Minute}, nil)
+	l, err := newAPILimits(APIConfig{MaxInFlight: 4, Workers: 1, WorkerShare: 1, Timeout: time.Minute}, nil)
 	require.NoError(t, err)
 	req := httptest.NewRequest(http.MethodGet, "/v1/items/x/similar", nil)
 	var order []string
@@ -298,4 +299,29 @@ func TestAPIWorkers(t *testing.T) {
 	close(release)
 	wg.Wait()
 	require.Equal(t, []string{"first starts", "first ends", "second starts"}, order)
+}
+
+// A worker with WorkerShare 0.1 rests nine times as long as it worked
+// before it takes the next request; the answer itself is not held back.
+func TestAPIWorkerShare(t *testing.T) {
+	l, err := newAPILimits(APIConfig{MaxInFlight: 4, Workers: 1, WorkerShare: 0.1, Timeout: time.Minute}, nil)
+	require.NoError(t, err)
+	req := httptest.NewRequest(http.MethodGet, "/v1/items/x/similar", nil)
+	const work, rest = 50 * time.Millisecond, 450 * time.Millisecond
+	var firstEnd time.Time
+	_, err = l.admit(req, func(context.Context, *http.Request) (any, error) {
+		time.Sleep(work)
+		firstEnd = time.Now()
+		return nil, nil
+	})
+	require.NoError(t, err, "the first answer")
+	answered := time.Now()
+	var secondStart time.Time
+	_, err = l.admit(req, func(context.Context, *http.Request) (any, error) {
+		secondStart = time.Now()
+		return nil, nil
+	})
+	require.NoError(t, err)
+	require.Less(t, answered.Sub(firstEnd), rest, "the first answer waited for the worker's rest")
+	require.GreaterOrEqual(t, secondStart.Sub(firstEnd), rest, "the worker's rest before the second request")
 }

@@ -106,7 +106,8 @@
 //
 // The query API protects the stream, whose workers rank on the same cores
 // (apilimits.go, APIConfig): a bounded number of requests in flight (429
-// beyond), of which half the CPUs' worth are worked on at once, a deadline per request at which a ranking stops between steps
+// beyond), of which half the CPUs' worth are worked on at once, each
+// worker working half its time (WorkerShare), a deadline per request at which a ranking stops between steps
 // (503), and a cap on the ranking work one request may ask for (400). A
 // ranking holds the catalogue's lock only to take a view of it, so item
 // updates never wait for one (model.Catalog).

@@ -36,6 +36,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		advertise     = fs.String("advertise", "", "host:port of this instance's query API as clients reach it, given by other instances in their 421 answers (default: the --http address, with this host's name if it listens on all interfaces)")
 		metricsAddr   = fs.String("metrics-addr", "", "address of /metrics, /healthz and /readyz apart from the query API, so that a flood of queries cannot starve them (empty: on the --http address)")
 		apiInflight   = fs.Int("api-max-inflight", processor.DefaultAPIMaxInFlight, "most query API requests served at once; beyond them 429 with Retry-After")
+		apiShare      = fs.Float64("api-worker-share", processor.DefaultAPIWorkerShare, "share of its time a query API worker may work (it rests in proportion after each request), so a flood takes at most --api-workers × this many cores; 1: no rest")
 		apiWorkers    = fs.Int("api-workers", processor.DefaultAPIWorkers(), "query API requests worked on at once (the others in flight wait, within --api-timeout): the cores a flood of queries can take from the stream")
 		apiTimeout    = fs.Duration("api-timeout", processor.DefaultAPITimeout, "deadline of a query API request: a ranking still running then stops, and the request answers 503")
 		apiMaxWork    = fs.Int("api-max-work", processor.DefaultAPIMaxWork, "most ranking work a query API request may ask for: k × max(3k, k+20) with diversity > 0 (the default allows k up to 50 with diversity); above it 400")
@@ -119,7 +120,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	api, err := proc.APIHandler(processor.APIConfig{MaxInFlight: *apiInflight, Workers: *apiWorkers, Timeout: *apiTimeout, MaxWork: *apiMaxWork})
+	api, err := proc.APIHandler(processor.APIConfig{MaxInFlight: *apiInflight, Workers: *apiWorkers, WorkerShare: *apiShare, Timeout: *apiTimeout, MaxWork: *apiMaxWork})
 	if err != nil {
 		return errors.Join(err, ln.Close())
 	}
