@@ -457,7 +457,7 @@ func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Re
 			// of it and make its records late, so it is waited for
 			// longer.
 			until := deadline
-			if !lag.delivered {
+			if !lag.delivered && lag.started.Add(readerStartWait).After(until) {
 				until = lag.started.Add(readerStartWait)
 			}
 			if wait := time.Until(until); wait > 0 {

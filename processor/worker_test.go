@@ -7,6 +7,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // A record past the next offset means the ones between were deleted
@@ -48,4 +49,33 @@ func TestIdleAdvanceWaitsForPendingInput(t *testing.T) {
 			require.False(t, p.pending(t.Context(), 0, ins), "every input read to its end")
 		})
 	}
+}
+
+// A batch waits for an input with records on the broker not fetched yet,
+// so that the topics merge in timestamp order: also when that input's
+// reader started long ago and has delivered nothing since (a topic quiet
+// until now).
+func TestTakeWaitsForALaggingInput(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	names, adm := newTopics(t, brokers, 1)
+	p, err := New(Config{Brokers: brokers, Names: names, Logger: slog.New(slog.DiscardHandler)}, nil)
+	require.NoError(t, err)
+	p.admin = adm
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clicks := &input{topic: names.Clicks, ch: make(chan fetched, 1), delivered: true, last: time.Now(), started: time.Now()}
+	for i := range 3 {
+		clicks.queue = append(clicks.queue, Record{Topic: names.Clicks, Offset: int64(i), Time: at.Add(time.Duration(i+1) * time.Minute)})
+	}
+	clicks.next = 3
+	purchases := &input{topic: names.Purchases, ch: make(chan fetched, 1), hwm: 1, started: time.Now().Add(-time.Hour)}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		purchases.ch <- fetched{rec: Record{Topic: names.Purchases, Offset: 0, Time: at}, hwm: 1}
+	}()
+	batch := p.take(t.Context(), 0, []*input{clicks, purchases}, nil)
+	require.Len(t, batch, 4)
+	require.Equal(t, names.Purchases, batch[0].Topic, "the oldest record, the purchase, first")
 }
