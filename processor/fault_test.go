@@ -210,6 +210,25 @@ func TestPublishRefusedDeadLetters(t *testing.T) {
 			require.NoError(t, p.publish(ctx, dead(8)))
 			require.InDelta(t, 1, testCounter(t, reg, "sessionrec_records_unwritable_total"), 0)
 			require.Len(t, read(1), 1, "dead letters on the topic")
+
+			// A message the client itself refuses (over its BatchBytes)
+			// fails the write before anything is sent: only that one is
+			// sent again without its value, the others as they were.
+			limit("1000000")
+			p.dlq.BatchBytes = 20_000
+			small := topics.NewDeadLetter(names.Clicks, 0, 9, []byte("u2"), []byte("{"), time.Now(), &topics.ValidationError{Reason: topics.ReasonMalformed})
+			pd := dead(10)
+			pd.dead = append([]topics.DeadLetter{small}, pd.dead...)
+			require.NoError(t, p.publish(ctx, pd))
+			got = read(3)
+			require.Len(t, got, 3)
+			byOffset := map[int64]topics.DeadLetter{}
+			for _, d := range got {
+				byOffset[d.Offset] = d
+			}
+			require.Equal(t, "{", string(byOffset[9].Value), "the small dead letter keeps its value")
+			require.Empty(t, byOffset[10].Value, "the one over the client's limit goes without")
+			require.True(t, byOffset[10].Truncated)
 		})
 	}
 }

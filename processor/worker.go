@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -616,7 +617,19 @@ func (p *Processor) write(ctx context.Context, w *kafka.Writer, topic topics.Top
 			return ctx.Err()
 		}
 		var werrs kafka.WriteErrors
-		if !errors.As(err, &werrs) || len(werrs) != len(msgs) {
+		var tooLarge kafka.MessageTooLargeError
+		switch {
+		case errors.As(err, &tooLarge) && slices.ContainsFunc(msgs, func(m kafka.Message) bool { return sameMessage(m, tooLarge.Message) }):
+			// The client refused one message before sending any: that
+			// one is refused for good, the others go again at once.
+			werrs = make(kafka.WriteErrors, len(msgs))
+			for j := range werrs {
+				werrs[j] = errUnsent
+				if sameMessage(msgs[j], tooLarge.Message) {
+					werrs[j] = err
+				}
+			}
+		case !errors.As(err, &werrs) || len(werrs) != len(msgs):
 			werrs = make(kafka.WriteErrors, len(msgs))
 			for j := range werrs {
 				werrs[j] = err
@@ -629,6 +642,8 @@ func (p *Processor) write(ctx context.Context, w *kafka.Writer, topic topics.Top
 			switch {
 			case e == nil:
 				continue
+			case e == errUnsent:
+				retry, retryIndex = append(retry, msgs[j]), append(retryIndex, index[j])
 			case permanent(e):
 				if m, ok := refused(index[j], e); ok {
 					retry, retryIndex = append(retry, m), append(retryIndex, index[j])
@@ -654,6 +669,20 @@ func (p *Processor) write(ctx context.Context, w *kafka.Writer, topic topics.Top
 	}
 	return nil
 }
+
+// sameMessage reports whether a and b are the same message, a copy of the
+// other: the same key and value bytes, by address (kafka-go's
+// MessageTooLargeError holds a copy of the message it refused).
+func sameMessage(a, b kafka.Message) bool {
+	same := func(x, y []byte) bool {
+		return len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0])
+	}
+	return same(a.Key, b.Key) && same(a.Value, b.Value)
+}
+
+// errUnsent marks the messages of a write the client gave up before
+// sending, for another message's fault.
+var errUnsent = errors.New("processor: not sent")
 
 // permanent reports whether a write error is about the record itself and
 // will not go away by retrying it: too large, invalid, a timestamp the
