@@ -642,7 +642,7 @@ func (p *Processor) write(ctx context.Context, w *kafka.Writer, topic topics.Top
 			switch {
 			case e == nil:
 				continue
-			case e == errUnsent:
+			case errors.Is(e, errUnsent):
 				retry, retryIndex = append(retry, msgs[j]), append(retryIndex, index[j])
 			case permanent(e):
 				if m, ok := refused(index[j], e); ok {
