@@ -151,9 +151,13 @@ func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
 	if !c.isLoaded() {
 		eng = nil // the engine is built from the whole catalogue once loaded
 	}
-	if m.Value == nil && topics.CheckItemKey(m.Key, p.cfg.Limits) != nil {
+	var keyErr error
+	if m.Value == nil {
+		keyErr = topics.CheckItemKey(m.Key, p.cfg.Limits)
+	}
+	if keyErr != nil {
 		// No item has such an id: a dead letter, not a delete of it.
-		dl := topics.NewDeadLetter(p.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, topics.CheckItemKey(m.Key, p.cfg.Limits))
+		dl := topics.NewDeadLetter(p.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, keyErr)
 		dead = &dl
 	} else if m.Value == nil {
 		delete(c.items, id)

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -97,12 +96,16 @@ func (p *Processor) offsetRange(ctx context.Context, topic topics.Topic) (firsts
 // none is lost or sent twice, and the outage is reported (the health
 // watch bounds it).
 func (p *Processor) followPartition(ctx context.Context, topic topics.Topic, part int32, offset int64, msgs chan<- kafka.Message) {
-	backoff := 100 * time.Millisecond
+	var b backoff
 	for ctx.Err() == nil {
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: p.cfg.Brokers, Topic: string(topic), Partition: int(part),
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: readerMaxWait, ReadLagInterval: -1})
 		if err := r.SetOffset(offset); err != nil {
+			// Not read from where it should: closed unread, tried again.
 			p.brokers.failed(p, "read", fmt.Errorf("follow %s/%d from %d: %w", topic, part, offset, err))
+			_ = r.Close() // unread: its close error says nothing more
+			b.wait(ctx)
+			continue
 		}
 		for {
 			m, err := r.FetchMessage(ctx)
@@ -112,7 +115,7 @@ func (p *Processor) followPartition(ctx context.Context, topic topics.Topic, par
 				}
 				break
 			}
-			backoff = 100 * time.Millisecond
+			b.reset()
 			select {
 			case msgs <- m:
 				offset = m.Offset + 1
@@ -120,11 +123,7 @@ func (p *Processor) followPartition(ctx context.Context, topic topics.Topic, par
 			}
 		}
 		_ = r.Close() // a failed reader's close error says nothing more
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
+		b.wait(ctx)
 	}
 }
 
@@ -133,7 +132,7 @@ func (p *Processor) followPartition(ctx context.Context, topic topics.Topic, par
 // after the last one applied, until ctx ends: an outage during a catch-up
 // is ridden through like any other. An error of apply ends it.
 func (p *Processor) readRange(ctx context.Context, r topics.ReplayRange, apply func(kafka.Message) error) error {
-	backoff := 100 * time.Millisecond
+	var b backoff
 	for {
 		var applyErr error
 		err := topics.ReadRange(ctx, p.cfg.Brokers, r, func(m kafka.Message) error {
@@ -151,11 +150,8 @@ func (p *Processor) readRange(ctx context.Context, r topics.ReplayRange, apply f
 			return err
 		}
 		p.brokers.failed(p, "read", err)
-		select {
-		case <-ctx.Done():
+		if !b.wait(ctx) {
 			return ctx.Err()
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }

@@ -94,11 +94,11 @@ func (p *Processor) watchHealth(ctx context.Context, fail context.CancelCauseFun
 	}
 }
 
-// retry calls f until it succeeds or ctx ends, waiting with backoff (100
-// ms doubling to 5 s) between failures, each reported to the outage as
-// op. It returns nil or ctx's error.
+// retry calls f until it succeeds or ctx ends, waiting with backoff
+// between failures, each reported to the outage as op. It returns nil or
+// ctx's error.
 func (p *Processor) retry(ctx context.Context, op string, f func(context.Context) error) error {
-	backoff := 100 * time.Millisecond
+	var b backoff
 	for {
 		err := f(ctx)
 		if err == nil {
@@ -109,11 +109,30 @@ func (p *Processor) retry(ctx context.Context, op string, f func(context.Context
 			return ctx.Err()
 		}
 		p.brokers.failed(p, op, err)
-		select {
-		case <-ctx.Done():
+		if !b.wait(ctx) {
 			return ctx.Err()
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
+
+// backoff spaces the attempts of a retry loop: 100 ms, doubling up to 5
+// s. The zero value is ready; reset starts again from 100 ms.
+type backoff struct{ next time.Duration }
+
+// wait sleeps the next backoff, and reports false if ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	if b.next == 0 {
+		b.next = 100 * time.Millisecond
+	}
+	t := time.NewTimer(b.next)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	b.next = min(2*b.next, 5*time.Second)
+	return true
+}
+
+func (b *backoff) reset() { b.next = 0 }

@@ -368,7 +368,7 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 }
 
 func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, followErr <-chan error) error {
-	backoff := 100 * time.Millisecond
+	var b backoff
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
@@ -387,16 +387,13 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 			// with backoff, and the health watch ends Run if the brokers
 			// stay silent for BrokerTimeout.
 			p.brokers.failed(p, "group", err)
-			select {
-			case <-ctx.Done():
+			if !b.wait(ctx) {
 				return nil
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
 		p.brokers.ok(p)
-		backoff = 100 * time.Millisecond
+		b.reset()
 		ids := map[int32]map[topics.Topic]int64{}
 		for topic, as := range gen.Assignments {
 			for _, a := range as {

@@ -596,78 +596,71 @@ func deadLetterMessage(d topics.DeadLetter) (kafka.Message, error) {
 }
 
 // write writes msgs with w until each is acknowledged or refused for
-// good, or ctx ends. Transient failures are retried with backoff (the
-// messages not yet written, all at once). A message the broker refuses for
-// good is handed to refused with its index in msgs: it returns the
-// message to send instead, or false to drop it (and it is counted).
+// good, or ctx ends. Transient failures are retried with backoff (retry:
+// the messages not yet written, all at once). A message the broker refuses
+// for good is handed to refused with its index in msgs: it returns the
+// message to send instead, at once, or false to drop it (and it is
+// counted).
 func (p *Processor) write(ctx context.Context, w *kafka.Writer, topic topics.Topic, msgs []kafka.Message,
 	refused func(i int, err error) (kafka.Message, bool)) error {
 	index := make([]int, len(msgs)) // index[j]: msgs[j]'s index in the caller's msgs
 	for i := range index {
 		index[i] = i
 	}
-	backoff := 100 * time.Millisecond
-	for len(msgs) > 0 {
-		err := w.WriteMessages(ctx, msgs...)
-		if err == nil {
-			p.brokers.ok(p)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var werrs kafka.WriteErrors
-		var tooLarge kafka.MessageTooLargeError
-		switch {
-		case errors.As(err, &tooLarge) && slices.ContainsFunc(msgs, func(m kafka.Message) bool { return sameMessage(m, tooLarge.Message) }):
-			// The client refused one message before sending any: that
-			// one is refused for good, the others go again at once.
-			werrs = make(kafka.WriteErrors, len(msgs))
-			for j := range werrs {
-				werrs[j] = errUnsent
-				if sameMessage(msgs[j], tooLarge.Message) {
-					werrs[j] = err
+	return p.retry(ctx, "publish", func(ctx context.Context) error {
+		for len(msgs) > 0 {
+			err := w.WriteMessages(ctx, msgs...)
+			if err == nil || ctx.Err() != nil {
+				return err
+			}
+			var again []kafka.Message
+			var againIndex []int
+			transient := false
+			for j, e := range writeErrors(err, msgs) {
+				switch {
+				case e == nil:
+					continue
+				case errors.Is(e, errUnsent):
+					again, againIndex = append(again, msgs[j]), append(againIndex, index[j])
+				case permanent(e):
+					if m, ok := refused(index[j], e); ok {
+						again, againIndex = append(again, m), append(againIndex, index[j])
+					} else {
+						p.cfg.Metrics.unwritableRecord(topic)
+					}
+				default:
+					transient = true
+					again, againIndex = append(again, msgs[j]), append(againIndex, index[j])
 				}
 			}
-		case !errors.As(err, &werrs) || len(werrs) != len(msgs):
-			werrs = make(kafka.WriteErrors, len(msgs))
-			for j := range werrs {
-				werrs[j] = err
+			msgs, index = again, againIndex
+			if transient {
+				return err // after a backoff, the rest again
 			}
 		}
-		var retry []kafka.Message
-		var retryIndex []int
-		transient := false
-		for j, e := range werrs {
-			switch {
-			case e == nil:
-				continue
-			case errors.Is(e, errUnsent):
-				retry, retryIndex = append(retry, msgs[j]), append(retryIndex, index[j])
-			case permanent(e):
-				if m, ok := refused(index[j], e); ok {
-					retry, retryIndex = append(retry, m), append(retryIndex, index[j])
-				} else {
-					p.cfg.Metrics.unwritableRecord(topic)
-				}
-			default:
-				transient = true
-				retry, retryIndex = append(retry, msgs[j]), append(retryIndex, index[j])
-			}
-		}
-		msgs, index = retry, retryIndex
-		if !transient {
-			continue // only replacements to send: at once
-		}
-		p.brokers.failed(p, "publish", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
+		return nil
+	})
+}
+
+// writeErrors returns the error of each of msgs from the error of a write
+// of them: kafka-go's own per message, or err for every message, except
+// when the client refused one message before sending any (over its
+// BatchBytes): then that one has err and the others errUnsent.
+func writeErrors(err error, msgs []kafka.Message) kafka.WriteErrors {
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+		return werrs
 	}
-	return nil
+	werrs = make(kafka.WriteErrors, len(msgs))
+	var tooLarge kafka.MessageTooLargeError
+	isTooLarge := errors.As(err, &tooLarge) && slices.ContainsFunc(msgs, func(m kafka.Message) bool { return sameMessage(m, tooLarge.Message) })
+	for j := range werrs {
+		werrs[j] = err
+		if isTooLarge && !sameMessage(msgs[j], tooLarge.Message) {
+			werrs[j] = errUnsent
+		}
+	}
+	return werrs
 }
 
 // sameMessage reports whether a and b are the same message, a copy of the
