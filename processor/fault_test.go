@@ -72,14 +72,7 @@ func testStoreFailure(t *testing.T, brokers []string) {
 	defer func() { require.NoError(t, w.Close()) }()
 	send := func(evs []synth.Event) {
 		for _, e := range evs {
-			ev := topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: e.Time}
-			topic := names.Clicks
-			if e.Purchase {
-				ev.Kind, ev.Quantity, topic = topics.KindPurchase, 1, names.Purchases
-			}
-			v, err := ev.Encode()
-			require.NoError(t, err)
-			require.NoError(t, w.WriteMessages(t.Context(), kafka.Message{Topic: string(topic), Key: []byte(e.UserID), Value: v, Time: e.Time}))
+			require.NoError(t, w.WriteMessages(t.Context(), eventMessage(t, names, e)))
 			want[e.UserID]++
 		}
 	}

@@ -60,6 +60,20 @@ func newTopics(t *testing.T, brokers []string, partitions int32) (topics.Names, 
 	return names, adm
 }
 
+// eventMessage is the record of a synthetic shop's event, a click or a
+// purchase (quantity 1), keyed by its user and stamped with its time.
+func eventMessage(t *testing.T, names topics.Names, e synth.Event) kafka.Message {
+	t.Helper()
+	ev := topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: e.Time}
+	topic := names.Clicks
+	if e.Purchase {
+		ev.Kind, ev.Quantity, topic = topics.KindPurchase, 1, names.Purchases
+	}
+	v, err := ev.Encode()
+	require.NoError(t, err)
+	return kafka.Message{Topic: string(topic), Key: []byte(e.UserID), Value: v, Time: e.Time}
+}
+
 // readAll reads every partition of a topic from the start until done says
 // so or the timeout passes.
 func readAll(t *testing.T, brokers []string, topic topics.Topic, partitions int, timeout time.Duration, done func([]kafka.Message) bool) []kafka.Message {
@@ -191,17 +205,8 @@ func testEndToEnd(t *testing.T, brokers []string) {
 	want := map[string]uint64{}
 	var msgs []kafka.Message
 	for _, e := range synth.Stream(sessions) {
-		{
-			ev := topics.Event{Kind: topics.KindClick, UserID: e.UserID, ItemID: e.ItemID, Time: e.Time}
-			topic := names.Clicks
-			if e.Purchase {
-				ev.Kind, ev.Quantity, topic = topics.KindPurchase, 1, names.Purchases
-			}
-			v, err := ev.Encode()
-			require.NoError(t, err)
-			msgs = append(msgs, kafka.Message{Topic: string(topic), Key: []byte(e.UserID), Value: v, Time: e.Time})
-			want[e.UserID]++
-		}
+		msgs = append(msgs, eventMessage(t, names, e))
+		want[e.UserID]++
 	}
 	// One record of every kind of bad input, after the stream: each must
 	// reach the dead-letter topic with its reason, and the partitions go on.
