@@ -93,7 +93,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	proc, err := processor.New(processor.Config{
 		Brokers: brokerList(*brokers), Group: *group, Names: tf.names(), BatchSize: *batchSize, SessionTimeout: *sessTimeout,
-		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace, KeepIntents: keepIntents(*keep), MaxEvents: maxSessionEvents(*maxEvents)},
+		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace, KeepIntents: noneAtZero(*keep), MaxEvents: noneAtZero(*maxEvents)},
 		Limits:      topics.Limits{MaxFuture: *maxFuture},
 		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: metrics, BrokerTimeout: *brokerTimeout,
 		Engine: processor.EngineConfig{Index: build,
@@ -251,18 +251,10 @@ func advertiseAddr(advertise, listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// maxSessionEvents maps the flag (0: no bound) to the sessionizer's
-// setting (0: the default, negative: no bound).
-func maxSessionEvents(n int) int {
-	if n <= 0 {
-		return -1
-	}
-	return n
-}
-
-// keepIntents maps the flag (0: none) to the sessionizer's setting (0:
-// the default, negative: none).
-func keepIntents(n int) int {
+// noneAtZero maps a flag where 0 means none (--keep-intents,
+// --max-session-events) to the sessionizer's setting, where 0 means the
+// default and a negative value none.
+func noneAtZero(n int) int {
 	if n <= 0 {
 		return -1
 	}
