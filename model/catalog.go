@@ -236,8 +236,10 @@ func (c *Catalog) vector(r int32) []float32 {
 // view's lengths, or moves the slice and leaves the old array, which the
 // view keeps, as it was. Rebuild swaps in a new index rather than changing
 // one. Only the dead flags change in place, read and written atomically: a
-// view sees a removal made after it was taken, or does not, as a ranking
-// that ran just after or just before it.
+// view sees a removal made after it was taken, or does not. A Put that
+// replaces an item while a ranking runs marks the old row dead and appends
+// the new one past the view, so that ranking may leave the item out
+// altogether: it is in neither the catalogue before nor the one after.
 type view struct {
 	dim     int
 	items   []Item

@@ -159,8 +159,9 @@ func (o RankOptions) weigh(session, past []Intent) []Intent {
 // times cosine, and the item is credited to that intent. With Diversity > 0
 // the items are then picked by maximal marginal relevance. Rank is safe for
 // concurrent use and does not modify its arguments; it does not hold up Put
-// and Remove while it scores, and ranks the catalogue as it was when it
-// started.
+// and Remove while it scores. It ranks the catalogue as it was when it
+// started, except that an item removed or replaced meanwhile may be left
+// out.
 func (c *Catalog) Rank(session, past []Intent, o RankOptions) (Ranking, error) {
 	return c.RankContext(context.Background(), session, past, o)
 }

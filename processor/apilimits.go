@@ -186,8 +186,7 @@ func (l *apiLimits) admit(r *http.Request, serve func(ctx context.Context, r *ht
 
 // checkWork fails a ranking whose knobs ask for more work than the cap.
 func (l *apiLimits) checkWork(k Knobs) *apiError {
-	o := model.RankOptions{K: k.K, Diversity: float32(k.Diversity)}
-	if o.Work() <= l.cfg.MaxWork {
+	if k.rankOptions(time.Time{}, nil).Work() <= l.cfg.MaxWork { // the options the ranking runs with
 		return nil
 	}
 	return badParam(paramK.name, fmt.Sprintf("at most %d with diversity > 0 (the work cap %d: k × max(3k, k+20) candidates per intent)",

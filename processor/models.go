@@ -38,10 +38,11 @@ const (
 // manifests, holding about one model's chunks at a time, never more than
 // Config.MaxModelBytes of them.
 //
-// A starting instance reads the records the topic held at start twice
-// (catchUp): a first pass keeps only the manifests, the newest
-// maxPendingVersions that decode; then the chunks of the newest are read
-// and it is served, or, refused, the next newest, and so on. Then it
+// A starting instance reads the records the topic held at start (catchUp):
+// a first pass keeps only the manifests, the newest maxPendingVersions
+// that decode; then it reads the chunks of the newest again, from its
+// first chunk to its manifest, and serves it, or, refused, those of the
+// next newest, and so on. Then it
 // follows the topic live (apply), from the first chunk of a version whose
 // manifest had not come (a model being published), else from the end: it
 // holds the chunks of versions without a manifest until the manifest
@@ -108,16 +109,17 @@ func (p *Processor) followModels(ctx context.Context, f *modelFollower) error {
 	if err != nil {
 		return nil // ctx ended
 	}
-	read := func(fn func(kafka.Message) error) error {
-		for _, part := range slices.Sorted(maps.Keys(ends)) {
-			r := topics.ReplayRange{Topic: topic, Partition: part, From: firsts[part], To: ends[part]}
-			if err := p.readRange(ctx, r, fn); err != nil {
-				return fmt.Errorf("follow %s/%d: catch up: %w", topic, part, err)
-			}
+	read := func(part int32, from, to int64, fn func(kafka.Message) error) error {
+		if to < 0 {
+			to = ends[part]
+		}
+		r := topics.ReplayRange{Topic: topic, Partition: part, From: max(from, firsts[part]), To: to}
+		if err := p.readRange(ctx, r, fn); err != nil {
+			return fmt.Errorf("follow %s/%d: catch up: %w", topic, part, err)
 		}
 		return nil
 	}
-	resume, err := f.catchUp(read)
+	resume, err := f.catchUp(slices.Sorted(maps.Keys(ends)), read)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -139,7 +141,15 @@ type candidate struct {
 	manifest  topics.ModelManifest
 	partition int32
 	offset    int64
+	// from is the offset of the version's first chunk in partition, -1
+	// when not known (its start was dropped among too many versions).
+	from int64
 }
+
+// rangeReader reads the records of a partition of the topic from offset
+// from (-1: its start) up to to (-1: its end at start), calling fn for
+// each in offset order.
+type rangeReader func(part int32, from, to int64, fn func(kafka.Message) error) error
 
 // chunkStart is where the first chunk of a version without a manifest
 // was found.
@@ -149,21 +159,20 @@ type chunkStart struct {
 	offset    int64
 }
 
-// catchUp serves the newest model of the records the topic held at start,
-// which read passes to fn, in offset order within a partition, each time
-// it is called. It returns, for the partitions that hold the first chunk
+// catchUp serves the newest model of the records the topic held at start
+// in parts, which read passes to fn. It returns, for the partitions that hold the first chunk
 // of a version whose manifest did not come (at most maxPendingVersions of
 // them, as apply holds), the offset from which to follow the topic live,
 // so that those chunks are read again and held until their manifest
 // comes; the other partitions are followed from where the catch-up
 // ended.
-func (f *modelFollower) catchUp(read func(fn func(kafka.Message) error) error) (map[int32]int64, error) {
+func (f *modelFollower) catchUp(parts []int32, read rangeReader) (map[int32]int64, error) {
 	var cands []candidate
 	var starts []chunkStart
 	forget := func(version string) {
 		starts = slices.DeleteFunc(starts, func(s chunkStart) bool { return s.version == version })
 	}
-	err := read(func(m kafka.Message) error {
+	first := func(m kafka.Message) error {
 		f.read[int32(m.Partition)] = m.Offset + 1
 		version, chunk, err := topics.ParseModelKey(string(m.Key))
 		switch {
@@ -182,6 +191,10 @@ func (f *modelFollower) catchUp(read func(fn func(kafka.Message) error) error) (
 				}
 			}
 		default:
+			from := int64(-1)
+			if i := slices.IndexFunc(starts, func(s chunkStart) bool { return s.version == version }); i >= 0 && starts[i].partition == int32(m.Partition) {
+				from = starts[i].offset
+			}
 			forget(version)
 			manifest, err := topics.DecodeModelManifest(version, m.Value, f.maxBytes)
 			if err != nil {
@@ -189,15 +202,17 @@ func (f *modelFollower) catchUp(read func(fn func(kafka.Message) error) error) (
 				return nil
 			}
 			cands = slices.DeleteFunc(cands, func(c candidate) bool { return c.manifest.Version == version })
-			cands = append(cands, candidate{manifest: manifest, partition: int32(m.Partition), offset: m.Offset})
+			cands = append(cands, candidate{manifest: manifest, partition: int32(m.Partition), offset: m.Offset, from: from})
 			if len(cands) > maxPendingVersions {
 				cands = cands[1:]
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	for _, part := range parts {
+		if err := read(part, -1, -1, first); err != nil {
+			return nil, err
+		}
 	}
 	for i := len(cands) - 1; i >= 0; i-- {
 		ok, err := f.readAndServe(cands[i], read)
@@ -218,17 +233,15 @@ func (f *modelFollower) catchUp(read func(fn func(kafka.Message) error) error) (
 }
 
 // readAndServe reads the chunks of c's version that come before its
-// manifest, keeping only those that fit the manifest, and serves the
-// model; false when it is refused.
-func (f *modelFollower) readAndServe(c candidate, read func(fn func(kafka.Message) error) error) (bool, error) {
+// manifest (from its first chunk on, in the manifest's partition: a
+// publisher writes them there, before it), keeping only those that fit
+// the manifest, and serves the model; false when it is refused.
+func (f *modelFollower) readAndServe(c candidate, read rangeReader) (bool, error) {
 	vc := &versionChunks{version: c.manifest.Version, chunks: map[int][]byte{}}
 	f.reading = vc
 	defer func() { f.reading = nil }()
 	misfits := map[int]error{} // chunks that did not fit, by index: at most the manifest's count
-	err := read(func(m kafka.Message) error {
-		if int32(m.Partition) == c.partition && m.Offset >= c.offset {
-			return nil
-		}
+	err := read(c.partition, c.from, c.offset, func(m kafka.Message) error {
 		version, i, err := topics.ParseModelKey(string(m.Key))
 		if err != nil || version != vc.version || i < 0 || i >= c.manifest.Chunks {
 			return nil

@@ -222,8 +222,11 @@ func heldBytes(f *modelFollower) int64 {
 // catchUp says (end when it names no offset). It calls check after every
 // record f takes.
 func feed(f *modelFollower, log modelLog, end int, check func()) error {
-	read := func(fn func(kafka.Message) error) error {
-		for _, m := range log[:end] {
+	read := func(_ int32, from, to int64, fn func(kafka.Message) error) error {
+		if to < 0 {
+			to = int64(end)
+		}
+		for _, m := range log[max(from, 0):to] {
 			if err := fn(m); err != nil {
 				return err
 			}
@@ -231,7 +234,7 @@ func feed(f *modelFollower, log modelLog, end int, check func()) error {
 		}
 		return nil
 	}
-	resume, err := f.catchUp(read)
+	resume, err := f.catchUp([]int32{0}, read)
 	if err != nil {
 		return err
 	}
