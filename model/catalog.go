@@ -276,10 +276,7 @@ func (v *view) search(q []float32, k int, accept func(int32) bool, dst []Hit) []
 	}
 	// The index's hits and the fresh rows' meet in a heap in pooled
 	// scratch; the fresh rows are scored a chunk at a time.
-	sc, _ := v.scratch.Get().(*searchScratch)
-	if sc == nil {
-		sc = &searchScratch{q: make([]float32, v.dim)}
-	}
+	sc := v.getScratch()
 	defer v.scratch.Put(sc)
 	top := newTopK(sc.hits[:0], k)
 	for _, h := range dst[base:] {
@@ -304,11 +301,24 @@ func (v *view) search(q []float32, k int, accept func(int32) bool, dst []Hit) []
 	return append(dst[:base], hits...)
 }
 
-// searchScratch is the memory of one search over fresh rows, pooled.
+// searchScratch is the memory of one search over fresh rows, or of one
+// diversity step (mmr), pooled.
 type searchScratch struct {
 	q      []float32 // the unit query
 	scores [scanChunk]float32
 	hits   []Hit // the heap
+	left   []int // mmr's candidates left
+	mmr    []float32
+}
+
+// getScratch takes a searchScratch from the view's pool; the caller puts
+// it back.
+func (v *view) getScratch() *searchScratch {
+	sc, _ := v.scratch.Get().(*searchScratch)
+	if sc == nil {
+		sc = &searchScratch{q: make([]float32, v.dim)}
+	}
+	return sc
 }
 
 // SessionItems looks up the vectors of the given item IDs, in order, for
