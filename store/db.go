@@ -448,3 +448,88 @@ func (l fatalLogger) Fatalf(format string, args ...any) {
 	l.d.fail("fatal", err)
 	panic(fatalPanic{err})
 }
+
+// PutUserEncoded sets a user's state from its encoding, which must be
+// AppendUserState's (a changelog record carries it; the caller checks it
+// with DecodeUserState where it comes from elsewhere). The batch copies v.
+func (b *Batch) PutUserEncoded(userID string, v []byte) error {
+	return b.b.Set(userKey(b.partition, userID), v, nil)
+}
+
+// Size returns the bytes the batch holds so far, to bound batches built
+// from a stream (a changelog restore commits every few megabytes).
+func (b *Batch) Size() int { return b.b.Len() }
+
+// Partitions returns the partitions the store holds a checkpoint of, in
+// order: those whose state it has.
+func (d *DB) Partitions() (_ []int32, err error) {
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	defer d.recoverFatal(&err)
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCheckpoint}, UpperBound: []byte{prefixCheckpoint + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("store: iterate checkpoints: %w", err)
+	}
+	var ps []int32
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) != 5 {
+			return nil, errors.Join(fmt.Errorf("store: %x is not a checkpoint key", k), it.Close())
+		}
+		ps = append(ps, int32(binary.BigEndian.Uint32(k[1:])))
+	}
+	return ps, it.Close()
+}
+
+// RebuildExpiry replaces a partition's expiry index with one computed from
+// its users' states: expiry returns a user's entry (0: none). It is for a
+// partition whose users were written without their index entries (a
+// changelog restore from scratch), and commits in batches of about
+// rebuildBatch bytes; the index is complete when it returns nil.
+func (d *DB) RebuildExpiry(partition int32, expiry func(*UserState) int64) (err error) {
+	if err := d.Err(); err != nil {
+		return err
+	}
+	defer d.recoverFatal(&err)
+	b := d.db.NewBatch()
+	lo, hi := partitionBounds(prefixExpiry, partition)
+	if err := b.DeleteRange(lo, hi, nil); err != nil {
+		return errors.Join(err, b.Close())
+	}
+	ulo, uhi := partitionBounds(prefixUser, partition)
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: ulo, UpperBound: uhi})
+	if err != nil {
+		return errors.Join(fmt.Errorf("store: iterate users of partition %d: %w", partition, err), b.Close())
+	}
+	for it.First(); it.Valid(); it.Next() {
+		id, err := parseUserKey(it.Key(), partition)
+		if err == nil {
+			var s *UserState
+			if s, err = DecodeUserState(it.Value()); err == nil {
+				if ms := expiry(s); ms != 0 {
+					err = b.Set(expiryKey(partition, ms, id), nil, nil)
+				}
+			} else {
+				err = fmt.Errorf("store: user %q: %w", id, err)
+			}
+		}
+		if err == nil && b.Len() >= rebuildBatch {
+			err = d.commit(b, pebble.NoSync)
+			b = d.db.NewBatch()
+		}
+		if err != nil {
+			return errors.Join(err, it.Close(), b.Close())
+		}
+	}
+	if err := it.Close(); err != nil {
+		return errors.Join(err, b.Close())
+	}
+	if err := d.commit(b, pebble.NoSync); err != nil {
+		return fmt.Errorf("store: rebuild the expiry index of partition %d: %w", partition, err)
+	}
+	return nil
+}
+
+// rebuildBatch is the size of RebuildExpiry's batches.
+const rebuildBatch = 4 << 20

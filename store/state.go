@@ -68,8 +68,10 @@ type Checkpoint struct {
 	Offsets map[string]int64
 	// WatermarkMs is the partition's event-time watermark.
 	WatermarkMs int64
-	// Changelog is reserved for the next offset of the partition's
-	// changelog that this store does not hold yet. No changelog is written
-	// yet, and it is always 0.
+	// Changelog is the offset of the partition's changelog (the consumer
+	// group's "<group>-state" topic) from which a restore resumes: every
+	// changelog record before it is in this store. 0 for a store that
+	// holds no changelog position (a restore then starts from the
+	// changelog's start).
 	Changelog int64
 }
