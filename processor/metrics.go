@@ -40,6 +40,12 @@ type Metrics struct {
 	brokerErrors *prometheus.CounterVec
 	brokerUp     prometheus.Gauge
 	unwritable   *prometheus.CounterVec
+	restoreTime  prometheus.Histogram
+	restoredRecs prometheus.Counter
+	restoredSize prometheus.Counter
+	restoring    prometheus.Gauge
+	fenced       prometheus.Counter
+	changelogPut prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -134,10 +140,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		unwritable: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessionrec_records_unwritable_total", Help: "Output records the broker refused for good (too large, invalid) even cut down, by topic; each is logged with its source offset and dropped.",
 		}, []string{"topic"}),
+		restoreTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sessionrec_restore_seconds", Help: "Per partition taken: from the assignment to its state restored from the changelog (claim, read, index).",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		restoredRecs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_restored_records_total", Help: "Changelog records applied to the store by restores and standby replicas.",
+		}),
+		restoredSize: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_restored_bytes_total", Help: "Bytes of changelog records (keys and values) applied to the store by restores and standby replicas.",
+		}),
+		restoring: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionrec_partitions_restoring", Help: "Partitions assigned to this instance whose state is being restored from the changelog; the instance is not ready meanwhile.",
+		}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_partitions_fenced_total", Help: "Partitions this instance stopped because a newer owner had claimed their changelog (a stale owner: paused, evicted, or of an old generation).",
+		}),
+		changelogPut: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sessionrec_changelog_write_seconds", Help: "Per batch: the changelog transaction, from its first record to its commit (the batch's publish happens inside it).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts, m.lost,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
-		m.rollouts, m.rolling, m.rolloutTime, m.rejected, m.cut, m.storeErrors, m.brokerErrors, m.brokerUp, m.unwritable)
+		m.rollouts, m.rolling, m.rolloutTime, m.rejected, m.cut, m.storeErrors, m.brokerErrors, m.brokerUp, m.unwritable,
+		m.restoreTime, m.restoredRecs, m.restoredSize, m.restoring, m.fenced, m.changelogPut)
 	m.brokerUp.Set(1)
 	return m
 }
@@ -309,4 +336,46 @@ func (m *Metrics) unwritableRecord(topic topics.Topic) {
 	if m != nil {
 		m.unwritable.WithLabelValues(string(topic)).Inc()
 	}
+}
+
+// restored records a partition's restore: how long it took, and the
+// changelog records and bytes it applied.
+func (m *Metrics) restored(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.restoreTime.Observe(d.Seconds())
+}
+
+// applied counts changelog records applied to the store.
+func (m *Metrics) appliedChangelog(records, bytes int) {
+	if m == nil {
+		return
+	}
+	m.restoredRecs.Add(float64(records))
+	m.restoredSize.Add(float64(bytes))
+}
+
+// restoringPartitions moves the gauge of partitions being restored by d.
+func (m *Metrics) restoringPartitions(d int) {
+	if m == nil {
+		return
+	}
+	m.restoring.Add(float64(d))
+}
+
+// fencedPartition counts a partition stopped by a newer owner's claim.
+func (m *Metrics) fencedPartition() {
+	if m == nil {
+		return
+	}
+	m.fenced.Inc()
+}
+
+// changelogWrite records a batch's changelog transaction time.
+func (m *Metrics) changelogWrite(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.changelogPut.Observe(d.Seconds())
 }

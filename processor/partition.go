@@ -75,6 +75,8 @@ type partition struct {
 
 	// commitGroup hands offsets to the group committer; it never blocks.
 	commitGroup func(map[string]int64)
+	// log writes the partition's changelog.
+	log *stateLog
 }
 
 func newPartition(id int32, db *store.DB, z Sessionizer, lim topics.Limits, engine func() *Engine) (*partition, error) {
@@ -142,6 +144,8 @@ type topicResult struct {
 
 // pending is a processed batch waiting to be published and committed.
 type pending struct {
+	// users are the changed users' new states, for the changelog.
+	users []userRecord
 	recs  []topics.Recommendation
 	dead  []topics.DeadLetter
 	batch *store.Batch
@@ -293,7 +297,9 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 				pd.stats.published++
 			}
 		}
-		err := pd.batch.PutUser(id, u.s)
+		v := store.AppendUserState(nil, u.s)
+		pd.users = append(pd.users, userRecord{id: id, state: v})
+		err := pd.batch.PutUserEncoded(id, v)
 		newExpiry := p.z.ExpiryMs(u.s)
 		if err == nil {
 			err = pd.batch.SetExpiry(id, u.oldExpiry, newExpiry)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,6 +184,10 @@ type Processor struct {
 	partitionIDs atomic.Pointer[[]int]
 	cat          *catalogue
 
+	// self is what the instance says of itself when it joins the group
+	// (stickyBalancer).
+	self *memberState
+
 	// owners caches which member's API owns each partition (ownerOf).
 	ownersMu sync.Mutex
 	owners   map[int32]string
@@ -213,6 +219,7 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 	}
 	p := &Processor{cfg: cfg, db: db, transport: tr, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
 		owned: map[int32]store.Checkpoint{}, cat: newCatalogue(cfg.Catalog)}
+	p.self = &memberState{advertise: cfg.Advertise, held: p.held}
 	return p, nil
 }
 
@@ -268,6 +275,11 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 	// Refuse to run when clicks and purchases are not co-partitioned.
 	layout, err := adm.CheckStream(ctx, cfg.Names)
 	if err != nil {
+		return err
+	}
+	// The group's changelog: created with the input partition count when
+	// missing, refused when it has another or is not compacted.
+	if err := adm.CreateChangelog(ctx, cfg.Group, layout.Partitions); err != nil {
 		return err
 	}
 	ids := make([]int, layout.Partitions)
@@ -337,10 +349,11 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: cfg.Group, Brokers: cfg.Brokers,
 		Topics: []string{string(cfg.Names.Clicks), string(cfg.Names.Purchases)},
-		// Range assignment gives partition p of clicks and of purchases
-		// to the same member: both topics have the same partition count
-		// and the members are ranged in the same order for each.
-		GroupBalancers:    []kafka.GroupBalancer{advertisingBalancer{addr: cfg.Advertise}},
+		// Both balancers give partition p of clicks and of purchases to
+		// the same member: both topics have the same partition count.
+		// The sticky balancer first; the range balancer is for a group
+		// that still has members of a version without it.
+		GroupBalancers:    []kafka.GroupBalancer{stickyBalancer{self: p.self}, advertisingBalancer{addr: cfg.Advertise}},
 		SessionTimeout:    cfg.SessionTimeout,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		RebalanceTimeout:  cfg.SessionTimeout,
@@ -403,7 +416,9 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 				ids[int32(a.ID)][topics.Topic(topic)] = a.Offset
 			}
 		}
-		p.cfg.Logger.Info("partitions assigned", "generation", gen.ID, "partitions", len(ids))
+		owned := slices.Sorted(maps.Keys(ids))
+		p.self.setOwned(gen.ID, owned)
+		p.cfg.Logger.Info("partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", formatPartitions(owned))
 		// Each generation has its own error channel, with room for every
 		// worker: an error of a worker of an ended generation is never
 		// taken for one of the next.
@@ -412,7 +427,7 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 		for id, committed := range ids {
 			started.Add(1)
 			gen.Start(func(gctx context.Context) {
-				if err := p.work(gctx, gen, id, committed, started.Done); err != nil && gctx.Err() == nil {
+				if err := p.runPartition(gctx, gen, id, committed, sync.OnceFunc(started.Done)); err != nil && gctx.Err() == nil {
 					genErr <- fmt.Errorf("processor: partition %d: %w", id, err)
 				}
 			})
@@ -433,6 +448,71 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 			return nil
 		case <-ended:
 			p.ready.Store(false)
+		}
+	}
+}
+
+// errRestart marks a partition worker's error after which the partition
+// is taken again (claimed, restored, read) if this instance still owns it:
+// a changelog transaction that failed or was fenced.
+var errRestart = errors.New("processor: partition restarts")
+
+// runPartition runs a partition's worker for the length of a generation,
+// and again after an errRestart error while the instance is still a member
+// of the generation. An instance that is not, or whose changelog write was
+// fenced by a newer owner, stops the partition.
+func (p *Processor) runPartition(ctx context.Context, gen *kafka.Generation, id int32, committed map[topics.Topic]int64, ready func()) error {
+	var b backoff
+	for {
+		err := p.work(ctx, gen, id, committed, ready)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, errRestart) {
+			return err
+		}
+		p.cfg.Logger.Warn("partition interrupted: taking it again if this instance still owns it", "partition", id, "err", err)
+		if !b.wait(ctx) {
+			return nil
+		}
+		if !p.member(ctx, gen, id, committed) {
+			p.cfg.Metrics.fencedPartition()
+			p.cfg.Logger.Error("stale owner: this instance is no longer in the group generation that gave it the partition, or a newer owner claimed it; the partition stops here until the group assigns it again",
+				"partition", id, "generation", gen.ID, "err", err)
+			return nil
+		}
+	}
+}
+
+// member reports whether the instance is still a member of gen, by
+// committing the partition's offsets again (the store's, which the
+// group's never pass) with gen's generation ID: the coordinator refuses
+// it from a member of an older generation. Errors that say neither are
+// retried until ctx ends.
+func (p *Processor) member(ctx context.Context, gen *kafka.Generation, id int32, committed map[topics.Topic]int64) bool {
+	offs := map[string]map[int]int64{}
+	if cp, err := p.db.Checkpoint(id); err == nil {
+		for t, o := range cp.Offsets {
+			offs[t] = map[int]int64{int(id): o}
+		}
+	}
+	for t, o := range committed {
+		if m := offs[string(t)]; o >= 0 && (m == nil || m[int(id)] < o) {
+			offs[string(t)] = map[int]int64{int(id): o}
+		}
+	}
+	if len(offs) == 0 {
+		return ctx.Err() == nil // nothing to commit yet: no way to ask
+	}
+	var b backoff
+	for {
+		err := gen.CommitOffsets(offs)
+		if err == nil {
+			return true
+		}
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && (kerr == kafka.IllegalGeneration || kerr == kafka.UnknownMemberId || kerr == kafka.RebalanceInProgress || kerr == kafka.FencedInstanceID) {
+			return false
+		}
+		if !b.wait(ctx) {
+			return false
 		}
 	}
 }
@@ -493,6 +573,23 @@ func (p *Processor) measureLag(ctx context.Context) {
 	}
 }
 
+// held returns the partitions whose state the store holds, with the
+// changelog position of each (stickyBalancer).
+func (p *Processor) held() map[int32]int64 {
+	ids, err := p.db.Partitions()
+	if err != nil {
+		p.cfg.Logger.Warn("list the store's partitions", "err", err)
+		return nil
+	}
+	out := make(map[int32]int64, len(ids))
+	for _, id := range ids {
+		if cp, err := p.db.Checkpoint(id); err == nil {
+			out[id] = cp.Changelog
+		}
+	}
+	return out
+}
+
 // advertisingBalancer is the range balancer with the member's query API
 // address as its user data.
 type advertisingBalancer struct {
@@ -526,8 +623,9 @@ func (p *Processor) ownerOf(part int32) string {
 		}
 		p.owners = map[int32]string{}
 		for _, m := range members {
+			addr := decodeMemberData(m.UserData).Advertise
 			for _, q := range m.Assigned[p.cfg.Names.Clicks] {
-				p.owners[q] = string(m.UserData)
+				p.owners[q] = addr
 			}
 		}
 	}

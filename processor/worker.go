@@ -107,10 +107,40 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 	readyOnce := sync.OnceFunc(ready)
 	defer readyOnce()
 	cfg := p.cfg
+	// Claim the partition's changelog (fencing its previous owner), and
+	// bring the store's state of it up to the claim.
+	log, err := openStateLog(cfg.Brokers, cfg.Group, id)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	var claimed int64
+	var claimErr error
+	if err := p.retry(ctx, "changelog", func(ctx context.Context) error {
+		actx, cancel := context.WithTimeout(ctx, changelogTxnTimeout)
+		defer cancel()
+		claimed, claimErr = log.claim(actx, ownerClaim{Member: gen.MemberID, Generation: gen.ID, Advertise: cfg.Advertise})
+		if fenced(claimErr) {
+			return nil // another producer claimed after this one: see below
+		}
+		return claimErr
+	}); err != nil {
+		return nil // the generation or the processor ended
+	}
+	if claimErr != nil {
+		return fmt.Errorf("%w: %w", errRestart, claimErr)
+	}
+	if err := p.restore(ctx, id, claimed); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	part, err := newPartition(id, p.db, cfg.Sessions, cfg.Limits, p.Engine)
 	if err != nil {
 		return err
 	}
+	part.log = log
 	ins := []*input{
 		{topic: cfg.Names.Clicks, kind: topics.KindClick},
 		{topic: cfg.Names.Purchases, kind: topics.KindPurchase},
@@ -198,7 +228,17 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 		case <-commits: // drop the older offsets not sent yet
 		default:
 		}
-		commits <- maps.Clone(offs)
+		// The group's offsets never go back: a state restored from a
+		// changelog that lags them (one written before the group's last
+		// commits) is brought forward by reading again from its own
+		// offsets, but the group keeps its own.
+		offs = maps.Clone(offs)
+		for t, o := range committed {
+			if o > offs[string(t)] {
+				offs[string(t)] = o
+			}
+		}
+		commits <- offs
 	}
 	if len(part.cp.Offsets) > 0 {
 		part.commitGroup(part.cp.Offsets)
@@ -507,7 +547,20 @@ func (p *Processor) step(ctx context.Context, part *partition, batch []Record, i
 		return err
 	}
 	cfg.Logger.Debug("batch", "partition", part.id, "records", len(batch), "applied", pd.stats.applied, "dead", pd.stats.dead, "published", pd.stats.published)
-	if err := p.publish(ctx, pd); err != nil {
+	// The changelog transaction holds the batch's publish: its records
+	// are acknowledged (or this owner found fenced) before anything is
+	// published, and the batch is published before its state commits.
+	logStart := cfg.Now()
+	last, err := part.log.txn(ctx, changelogRecords(pd.users, pd.cp), func() error { return p.publish(ctx, pd) })
+	if err != nil {
+		if ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", errRestart, err)
+		}
+		return errors.Join(err, part.abort(pd))
+	}
+	cfg.Metrics.changelogWrite(cfg.Now().Sub(logStart))
+	pd.cp.Changelog = last + 1
+	if err := pd.batch.PutCheckpoint(pd.cp); err != nil {
 		return errors.Join(err, part.abort(pd))
 	}
 	start := cfg.Now()

@@ -1,0 +1,259 @@
+package processor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+// restoreBatch is the size of the store batches a restore commits: a
+// compacted changelog holds one checkpoint for a partition's whole
+// history, so a restore cannot wait for it to commit.
+const restoreBatch = 4 << 20
+
+// restorer applies changelog records of one partition to the store, in
+// offset order. It runs in one of two modes:
+//
+//   - from scratch (the store held nothing usable of the partition, and
+//     dropped it): users are written as they come, and the expiry index
+//     is built once at the end from the users written (finish);
+//   - from the store's own position: each user's entry in the expiry
+//     index moves from its stored state's to its new state's.
+//
+// It commits every restoreBatch bytes; the checkpoint, with the changelog
+// position, only in finish. Before finish, the store holds a mix of
+// states, and the partition's checkpoint says where a restore must start
+// again: its old position (records applied twice are applied alike, the
+// last value of each key wins), or none (from scratch).
+type restorer struct {
+	db      *store.DB
+	z       Sessionizer
+	id      int32
+	scratch bool
+
+	b *store.Batch
+	// expiry holds the expiry of the users written to b, which a read of
+	// the store does not see yet (from-position mode).
+	expiry map[string]int64
+	// cp is the last checkpoint read, found whether one was.
+	cp    store.Checkpoint
+	found bool
+
+	records, bytes int
+	// pending counts the records and bytes applied to b, reported to the
+	// metrics when b commits.
+	pendingRecords, pendingBytes int
+	metrics                      *Metrics
+}
+
+func newRestorer(db *store.DB, z Sessionizer, id int32, scratch bool, m *Metrics) *restorer {
+	return &restorer{db: db, z: z.withDefaults(), id: id, scratch: scratch, b: db.NewBatch(id), expiry: map[string]int64{}, metrics: m}
+}
+
+// apply applies one changelog record.
+func (r *restorer) apply(key, value []byte) error {
+	r.records++
+	r.bytes += len(key) + len(value)
+	r.pendingRecords++
+	r.pendingBytes += len(key) + len(value)
+	switch {
+	case bytes.Equal(key, claimLogKey):
+		return nil
+	case bytes.Equal(key, checkpointLogKey):
+		cp, err := store.DecodeCheckpoint(value)
+		if err != nil {
+			return fmt.Errorf("changelog checkpoint of partition %d: %w", r.id, err)
+		}
+		r.cp, r.found = cp, true
+		return nil
+	}
+	id := string(key)
+	var s *store.UserState
+	if value != nil {
+		var err error
+		if s, err = store.DecodeUserState(value); err != nil {
+			return fmt.Errorf("changelog state of user %q of partition %d: %w", id, r.id, err)
+		}
+	}
+	if !r.scratch {
+		old, ok := r.expiry[id]
+		if !ok {
+			prev, err := r.db.User(r.id, id)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				old = r.z.ExpiryMs(prev)
+			}
+		}
+		next := int64(0)
+		if s != nil {
+			next = r.z.ExpiryMs(s)
+		}
+		if err := r.b.SetExpiry(id, old, next); err != nil {
+			return err
+		}
+		r.expiry[id] = next
+	}
+	var err error
+	if s == nil {
+		err = r.b.DeleteUser(id) // a tombstone: the user is gone
+	} else {
+		err = r.b.PutUserEncoded(id, value)
+	}
+	if err != nil {
+		return err
+	}
+	if r.b.Size() >= restoreBatch {
+		return r.flush(false)
+	}
+	return nil
+}
+
+// flush commits what apply wrote.
+func (r *restorer) flush(sync bool) error {
+	if err := r.b.Commit(sync); err != nil {
+		return err
+	}
+	r.metrics.appliedChangelog(r.pendingRecords, r.pendingBytes)
+	r.pendingRecords, r.pendingBytes = 0, 0
+	r.b = r.db.NewBatch(r.id)
+	clear(r.expiry)
+	return nil
+}
+
+// finish completes the restore: the expiry index (from scratch), and the
+// checkpoint with the position next, from which a later restore goes on.
+// prev is the checkpoint the store held (from-position mode), used when
+// the records applied hold none.
+func (r *restorer) finish(next int64, prev store.Checkpoint) error {
+	if err := r.flush(false); err != nil {
+		return err
+	}
+	if r.scratch {
+		if err := r.db.RebuildExpiry(r.id, r.z.ExpiryMs); err != nil {
+			return err
+		}
+	}
+	cp := prev
+	if r.found {
+		cp = r.cp
+	}
+	if cp.Offsets == nil {
+		cp = store.Checkpoint{Offsets: map[string]int64{}, WatermarkMs: minWatermark}
+	}
+	cp.Changelog = next
+	if err := r.b.PutCheckpoint(cp); err != nil {
+		return err
+	}
+	return r.flush(true)
+}
+
+// restore makes the store's state of partition id match its changelog up
+// to the offset until (the owner's claim, whose own record is the last
+// read): from the store's position when it holds a usable one, else from
+// the changelog's start, dropping what the store held of the partition.
+// A position is usable when it lies within the changelog as it is now
+// (between its start and until): a store that is ahead of the changelog or
+// whose position was deleted from it holds state of another history.
+func (p *Processor) restore(ctx context.Context, id int32, until int64) error {
+	cfg := p.cfg
+	start := cfg.Now()
+	cfg.Metrics.restoringPartitions(1)
+	defer cfg.Metrics.restoringPartitions(-1)
+	topic := topics.Changelog(cfg.Group)
+	var logStart int64
+	if err := p.retry(ctx, "admin", func(ctx context.Context) error {
+		starts, err := p.admin.StartOffsets(ctx, topic)
+		logStart = starts[id]
+		return err
+	}); err != nil {
+		return err
+	}
+	prev, err := p.db.Checkpoint(id)
+	local := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	from, scratch := prev.Changelog, true
+	if local && from > 0 && from >= logStart && from <= until+1 {
+		scratch = false
+	} else {
+		from = 0
+		if local {
+			cfg.Logger.Warn("the store's state of the partition is not a prefix of its changelog: dropping it and restoring from the changelog's start",
+				"partition", id, "store_position", prev.Changelog, "changelog_start", logStart, "claim", until)
+		}
+		if err := p.db.DropPartition(id); err != nil {
+			return err
+		}
+	}
+	r := newRestorer(p.db, cfg.Sessions, id, scratch, cfg.Metrics)
+	if from <= until {
+		if err := p.readChangelog(ctx, topic, id, from, until, r.apply); err != nil {
+			return errors.Join(err, r.b.Abort())
+		}
+	}
+	if err := r.finish(until+1, prev); err != nil {
+		return err
+	}
+	d := cfg.Now().Sub(start)
+	cfg.Metrics.restored(d)
+	cfg.Logger.Info("partition restored from the changelog", "partition", id, "from_scratch", scratch, "from", from, "to", until,
+		"records", r.records, "bytes", r.bytes, "took", d.Round(time.Millisecond))
+	return nil
+}
+
+// readChangelog calls fn for each committed record of partition id of the
+// changelog topic from offset from to offset until, which must be a
+// committed record's.
+func (p *Processor) readChangelog(ctx context.Context, topic topics.Topic, id int32, from, until int64, fn func(key, value []byte) error) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(p.cfg.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{string(topic): {id: kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(32<<20),
+	)
+	if err != nil {
+		return fmt.Errorf("processor: changelog reader of partition %d: %w", id, err)
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) {
+			ferr = err
+		})
+		if ferr != nil {
+			p.brokers.failed(p, "changelog", ferr)
+			continue
+		}
+		done := false
+		var aerr error
+		fs.EachRecord(func(rec *kgo.Record) {
+			if done || aerr != nil || rec.Offset > until {
+				return
+			}
+			aerr = fn(rec.Key, rec.Value)
+			done = rec.Offset == until
+		})
+		if aerr != nil {
+			return aerr
+		}
+		if done {
+			return nil
+		}
+	}
+}
