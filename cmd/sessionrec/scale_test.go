@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionrec/sessionrec/store"
+	"github.com/sessionrec/sessionrec/topics"
+	"github.com/sessionrec/sessionrec/topics/dataset"
+)
+
+// scalePartitions is the input partitions of the scale-out test's topics.
+const scalePartitions = 6
+
+// TestScaleOut runs `sessionrec run` as three instances of one consumer
+// group against the real broker, feeding the diginetica stream a slice at
+// a time while the group changes under it: one instance, then a second
+// and a third join; one stops with SIGTERM; one is killed with SIGKILL and
+// starts again on a fresh data directory (its disk lost); then every
+// instance is restarted in turn (a rolling restart), which must move no
+// partition for good. At the end, the state of every user, read from the
+// store of its partition's last owner, equals the state of a single
+// instance that read the same stream alone (events applied, sessions
+// closed, open events, past intents), and every user's last
+// recommendation names the same intents as that instance's.
+func TestScaleOut(t *testing.T) {
+	b := os.Getenv("SESSIONREC_BROKERS")
+	require.NotEmpty(t, b, "SESSIONREC_BROKERS is not set: this test needs the real broker (make test starts one)")
+	brokers := brokerList(b)
+	bin := buildBinary(t)
+	d, err := dataset.Load(dataDirForTest(t), dataset.Diginetica)
+	require.NoError(t, err)
+	events := datasetEvents(d, false)
+	modelPath, _ := trainTestModel(t)
+
+	sfx := fmt.Sprintf("-scale-%d", rand.Uint32())
+	names := topics.DefaultNames().WithSuffix(sfx)
+	group, refGroup := "sessionrec"+sfx, "reference"+sfx
+	refRecs := topics.Topic(string(names.Recommendations) + "-reference")
+	adm, err := topics.NewAdmin(brokers)
+	require.NoError(t, err)
+	defer adm.Close()
+	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: scalePartitions}))
+	refNames := names
+	refNames.Recommendations = refRecs
+	require.NoError(t, adm.Create(t.Context(), refNames, topics.TopicConfig{Partitions: scalePartitions}))
+
+	logs := &lockedLogs{}
+	instance := func(name, group string, recs topics.Topic) *faultInstance {
+		api := freePort(t)
+		return &faultInstance{t: t, bin: bin, logs: logs, api: api, ops: api, args: []string{"run",
+			"--brokers", strings.Join(brokers, ","), "--group", group,
+			"--data-dir", filepath.Join(t.TempDir(), name), "--http", api, "--idle-advance", "-1s",
+			"--session-timeout", "6s", "--model", modelPath,
+			"--clicks-topic", string(names.Clicks), "--purchases-topic", string(names.Purchases),
+			"--items-topic", string(names.Items), "--models-topic", string(names.Models),
+			"--recommendations-topic", string(recs), "--dlq-topic", string(names.DeadLetters)}}
+	}
+	byName := map[string]*faultInstance{}
+	for _, n := range []string{"a", "b", "c"} {
+		byName[n] = instance(n, group, names.Recommendations)
+	}
+	a, b2, c := byName["a"], byName["b"], byName["c"]
+	running := map[*faultInstance]bool{}
+	start := func(f *faultInstance) {
+		f.start()
+		running[f] = true
+		f.ready(2 * time.Minute)
+	}
+	stop := func(f *faultInstance) {
+		f.stop()
+		delete(running, f)
+	}
+	// settled waits until the group has the running instances as its
+	// members, every partition assigned, and each ready; it returns the
+	// owner (API address) of each partition.
+	settled := func() map[int32]string {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			owners := map[int32]string{}
+			ms, err := adm.GroupMembers(t.Context(), group)
+			if err == nil && len(ms) == len(running) {
+				for _, m := range ms {
+					var d struct {
+						Advertise string `json:"advertise"`
+					}
+					if json.Unmarshal(m.UserData, &d) != nil {
+						continue
+					}
+					for _, p := range m.Assigned[names.Clicks] {
+						owners[p] = d.Advertise
+					}
+				}
+			}
+			ok := len(owners) == scalePartitions
+			for f := range running {
+				f.alive()
+				ok = ok && f.isReady()
+			}
+			if ok {
+				return owners
+			}
+			require.True(t, time.Now().Before(deadline), "the group did not settle in 2 minutes; logs:\n%s", logs.String())
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	const feeds = 6
+	next := 0
+	feed := func() {
+		t.Helper()
+		from, to := next*len(events)/feeds, (next+1)*len(events)/feeds
+		next++
+		prod := topics.NewProducer(brokers, names)
+		_, err := topics.Replay(t.Context(), prod, events[from:to], topics.ReplayConfig{})
+		require.NoError(t, err)
+		require.NoError(t, prod.Close())
+	}
+	caughtUp := func() {
+		t.Helper()
+		a.caughtUp(adm, group, names, 3*time.Minute)
+	}
+
+	// One instance, then a second and a third.
+	feed()
+	start(a)
+	caughtUp()
+	start(b2)
+	settled()
+	feed()
+	caughtUp()
+	start(c)
+	settled()
+	feed()
+	caughtUp()
+	// b stops with SIGTERM; its partitions move to a and c.
+	stop(b2)
+	settled()
+	feed()
+	caughtUp()
+	// c is killed and its disk lost: it starts on a fresh data dir.
+	require.NoError(t, c.cmd.Process.Kill())
+	<-c.exited
+	delete(running, c)
+	require.NoError(t, os.RemoveAll(c.dataDir()))
+	feed()
+	start(c)
+	settled()
+	caughtUp()
+	// A rolling restart, b back first: no partition moves for good, and
+	// none of an instance that stays moves while another restarts.
+	start(b2)
+	before := settled()
+	feed()
+	for _, f := range []*faultInstance{a, b2, c} {
+		stop(f)
+		during := settled()
+		for p, owner := range before {
+			if owner != f.api {
+				require.Equal(t, owner, during[p], "partition %d moved off %s while %s restarted", p, owner, f.api)
+			}
+		}
+		start(f)
+		require.Equal(t, before, settled(), "after %s restarted", f.api)
+	}
+	caughtUp()
+	for f := range maps.Clone(running) {
+		stop(f)
+	}
+
+	// The reference: one instance alone over the whole stream.
+	ref := instance("reference", refGroup, refRecs)
+	start(ref)
+	ref.caughtUp(adm, refGroup, names, 3*time.Minute)
+	stop(ref)
+
+	// Each partition's state from the store of its last owner: the one
+	// whose changelog position is the furthest.
+	got := map[string]*store.UserState{}
+	for p := range int32(scalePartitions) {
+		var best *store.DB
+		var bestPos int64 = -1
+		for _, f := range []*faultInstance{a, b2, c} {
+			db, err := store.Open(f.dataDir(), store.Options{})
+			require.NoError(t, err)
+			cp, err := db.Checkpoint(p)
+			if err == nil && cp.Changelog > bestPos {
+				if best != nil {
+					require.NoError(t, best.Close())
+				}
+				best, bestPos = db, cp.Changelog
+				continue
+			}
+			require.NoError(t, db.Close())
+		}
+		require.NotNil(t, best, "no store holds partition %d", p)
+		require.NoError(t, best.Users(p, func(id string, s *store.UserState) bool {
+			got[id] = s
+			return true
+		}))
+		require.NoError(t, best.Close())
+	}
+	want := map[string]*store.UserState{}
+	refDB, err := store.Open(ref.dataDir(), store.Options{})
+	require.NoError(t, err)
+	for p := range int32(scalePartitions) {
+		require.NoError(t, refDB.Users(p, func(id string, s *store.UserState) bool {
+			want[id] = s
+			return true
+		}))
+	}
+	require.NoError(t, refDB.Close())
+	require.NotEmpty(t, want)
+	require.Equal(t, len(want), len(got), "users")
+	for id, w := range want {
+		g, ok := got[id]
+		require.True(t, ok, "user %s missing", id)
+		require.Equal(t, w.Applied, g.Applied, "user %s: events applied", id)
+		require.Equal(t, w.Sessions, g.Sessions, "user %s: sessions closed", id)
+		require.Equal(t, sortedEvents(w.Events), sortedEvents(g.Events), "user %s: open events", id)
+		require.Equal(t, intentItems(w.Past), intentItems(g.Past), "user %s: past intents", id)
+	}
+
+	// Every user's last recommendation names the reference's intents.
+	last := lastRecommendations(t, brokers, adm, names.Recommendations)
+	refLast := lastRecommendations(t, brokers, adm, refRecs)
+	require.NotEmpty(t, refLast)
+	require.Equal(t, len(refLast), len(last), "users with a recommendation")
+	for id, w := range refLast {
+		require.Equal(t, w, last[id], "user %s: intents of the last recommendation", id)
+	}
+	t.Logf("%d events, %d users, %d with recommendations", len(events), len(want), len(refLast))
+}
+
+// intentItems lists each intent's ID and items.
+func intentItems(past []store.PastIntent) []string {
+	var out []string
+	for _, in := range past {
+		out = append(out, in.ID+":"+strings.Join(in.Items, ","))
+	}
+	return out
+}
+
+// lastRecommendations reads a recommendations topic whole and returns
+// each user's last record's intents (ID and items).
+func lastRecommendations(t *testing.T, brokers []string, adm *topics.Admin, topic topics.Topic) map[string][]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	ends, err := adm.EndOffsets(ctx, topic)
+	require.NoError(t, err)
+	out := map[string][]string{}
+	for part, end := range ends {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: string(topic), Partition: int(part), MaxWait: 500 * time.Millisecond})
+		for off := int64(0); off < end; {
+			msg, err := r.ReadMessage(ctx)
+			require.NoError(t, err)
+			off = msg.Offset + 1
+			var rec topics.Recommendation
+			require.NoError(t, json.Unmarshal(msg.Value, &rec))
+			var intents []string
+			for _, in := range rec.Intents {
+				intents = append(intents, in.ID+":"+strings.Join(in.Items, ","))
+			}
+			out[rec.UserID] = intents
+		}
+		require.NoError(t, r.Close())
+	}
+	return out
+}
