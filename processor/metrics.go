@@ -46,6 +46,7 @@ type Metrics struct {
 	restoring    prometheus.Gauge
 	fenced       prometheus.Counter
 	changelogPut prometheus.Histogram
+	standbys     prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -160,11 +161,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionrec_changelog_write_seconds", Help: "Per batch: the changelog transaction, from its first record to its commit (the batch's publish happens inside it).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
+		standbys: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionrec_standby_partitions", Help: "Partitions whose changelog this instance follows as a standby replica (--standby).",
+		}),
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts, m.lost,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
 		m.rollouts, m.rolling, m.rolloutTime, m.rejected, m.cut, m.storeErrors, m.brokerErrors, m.brokerUp, m.unwritable,
-		m.restoreTime, m.restoredRecs, m.restoredSize, m.restoring, m.fenced, m.changelogPut)
+		m.restoreTime, m.restoredRecs, m.restoredSize, m.restoring, m.fenced, m.changelogPut, m.standbys)
 	m.brokerUp.Set(1)
 	return m
 }
@@ -338,8 +342,7 @@ func (m *Metrics) unwritableRecord(topic topics.Topic) {
 	}
 }
 
-// restored records a partition's restore: how long it took, and the
-// changelog records and bytes it applied.
+// restored records how long a partition's restore took.
 func (m *Metrics) restored(d time.Duration) {
 	if m == nil {
 		return
@@ -378,4 +381,12 @@ func (m *Metrics) changelogWrite(d time.Duration) {
 		return
 	}
 	m.changelogPut.Observe(d.Seconds())
+}
+
+// standbyPartitions moves the gauge of standby replicas by d.
+func (m *Metrics) standbyPartitions(d int) {
+	if m == nil {
+		return
+	}
+	m.standbys.Add(float64(d))
 }

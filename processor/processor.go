@@ -86,6 +86,11 @@ type Config struct {
 	// Catalog seeds the catalogue (e.g. from a file); the items topic's
 	// records replace or withdraw these items.
 	Catalog []model.Item
+	// Standby is how many partitions this instance does not own whose
+	// changelog it follows into its store, so that taking one over (its
+	// owner crashed) restores only the changelog's tail (standby.go).
+	// Default 0: none.
+	Standby int
 	// Advertise is the address of this instance's query API as other
 	// instances should give it to clients (host:port). It travels with
 	// the group membership, so that an instance asked about a user whose
@@ -148,6 +153,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxModelBytes == 0 {
 		c.MaxModelBytes = topics.DefaultMaxModelBytes
+	}
+	if c.Standby < 0 {
+		return fmt.Errorf("processor: standby %d: want >= 0", c.Standby)
 	}
 	if c.MaxModelBytes < 0 {
 		return fmt.Errorf("processor: max model bytes %d: want > 0", c.MaxModelBytes)
@@ -439,6 +447,16 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 		})
 		started.Wait()
 		p.ready.Store(true)
+		if standbys, err := p.standbyPartitions(ctx, gen); err != nil {
+			p.cfg.Logger.Warn("standby replicas: the group's assignment is unknown; none this generation", "err", err)
+		} else {
+			if len(standbys) > 0 {
+				p.cfg.Logger.Info("standby replicas", "generation", gen.ID, "partitions", formatPartitions(standbys))
+			}
+			for _, id := range standbys {
+				gen.Start(func(gctx context.Context) { p.standby(gctx, id) })
+			}
+		}
 		select {
 		case err := <-genErr:
 			return err

@@ -143,6 +143,12 @@ func (r *restorer) finish(next int64, prev store.Checkpoint) error {
 			return err
 		}
 	}
+	return r.commit(next, prev, true)
+}
+
+// commit commits what apply wrote with the checkpoint: the last one read
+// (prev when none was), at the changelog position next.
+func (r *restorer) commit(next int64, prev store.Checkpoint, sync bool) error {
 	cp := prev
 	if r.found {
 		cp = r.cp
@@ -154,16 +160,14 @@ func (r *restorer) finish(next int64, prev store.Checkpoint) error {
 	if err := r.b.PutCheckpoint(cp); err != nil {
 		return err
 	}
-	return r.flush(true)
+	return r.flush(sync)
 }
 
 // restore makes the store's state of partition id match its changelog up
 // to the offset until (the owner's claim, whose own record is the last
 // read): from the store's position when it holds a usable one, else from
-// the changelog's start, dropping what the store held of the partition.
-// A position is usable when it lies within the changelog as it is now
-// (between its start and until): a store that is ahead of the changelog or
-// whose position was deleted from it holds state of another history.
+// the changelog's start, dropping what the store held of the partition
+// (checkPosition).
 func (p *Processor) restore(ctx context.Context, id int32, until int64) error {
 	cfg := p.cfg
 	start := cfg.Now()
@@ -178,24 +182,21 @@ func (p *Processor) restore(ctx context.Context, id int32, until int64) error {
 	}); err != nil {
 		return err
 	}
-	prev, err := p.db.Checkpoint(id)
-	local := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := p.checkPosition(id, logStart, until); err != nil {
 		return err
 	}
-	from, scratch := prev.Changelog, true
-	if local && from > 0 && from >= logStart && from <= until+1 {
-		scratch = false
-	} else {
-		from = 0
-		if local {
-			cfg.Logger.Warn("the store's state of the partition is not a prefix of its changelog: dropping it and restoring from the changelog's start",
-				"partition", id, "store_position", prev.Changelog, "changelog_start", logStart, "claim", until)
-		}
+	prev, err := p.db.Checkpoint(id)
+	scratch := errors.Is(err, store.ErrNotFound)
+	if err != nil && !scratch {
+		return err
+	}
+	if scratch {
+		// Users without a checkpoint: a restore from scratch interrupted.
 		if err := p.db.DropPartition(id); err != nil {
 			return err
 		}
 	}
+	from := prev.Changelog
 	r := newRestorer(p.db, cfg.Sessions, id, scratch, cfg.Metrics)
 	if from <= until {
 		if err := p.readChangelog(ctx, topic, id, from, until, r.apply); err != nil {

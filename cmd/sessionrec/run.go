@@ -57,6 +57,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		maxFuture     = fs.Duration("max-future", topics.DefaultMaxFuture, "an event whose time is further than this ahead of the wall clock when it is read is a dead letter (reason timestamp) and never moves the watermark")
 		maxEvents     = fs.Int("max-session-events", processor.DefaultMaxSessionEvents, "most open events a user keeps: an event past it closes the session and starts a new one (0: no bound)")
 		sessTimeout   = fs.Duration("session-timeout", 10*time.Second, "consumer group session timeout: how soon a dead instance's partitions move")
+		standby       = fs.Int("standby", 0, "partitions of other instances whose changelog this one follows, so that taking one over after a crash restores only the changelog's tail")
 		index         = fs.String("index", "auto", "similarity index: exact, ivf, or auto (ivf above 20,000 items)")
 		tf            topicFlags
 	)
@@ -100,6 +101,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 			Knobs: processor.Knobs{K: *k, Diversity: *diversity, History: *history, HalfLife: *halfLife, ExcludeSeen: *excludeSeen}},
 		Catalog:       seed,
 		Advertise:     advertiseAddr(*advertise, *httpAddr),
+		Standby:       *standby,
 		MaxModelBytes: *maxModelBytes,
 	}, db)
 	if err != nil {
