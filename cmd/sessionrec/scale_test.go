@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,4 +279,131 @@ func lastRecommendations(t *testing.T, brokers []string, adm *topics.Admin, topi
 		require.NoError(t, r.Close())
 	}
 	return out
+}
+
+// TestHandOverNineEvents is the hand-over seen from a client: 40 users
+// send 3 clicks each to instance a; b joins; 3 more clicks each; a is
+// killed with SIGKILL; 3 more each. Every user has then applied exactly 9
+// events, as the query API of whichever instance owns the user says (an
+// instance asked about another's user answers 421 naming the owner).
+func TestHandOverNineEvents(t *testing.T) {
+	b := os.Getenv("SESSIONREC_BROKERS")
+	require.NotEmpty(t, b, "SESSIONREC_BROKERS is not set: this test needs the real broker (make test starts one)")
+	brokers := brokerList(b)
+	bin := buildBinary(t)
+	modelPath, known := trainTestModel(t)
+	items := slices.Sorted(maps.Keys(known))[:10]
+
+	sfx := fmt.Sprintf("-handover-%d", rand.Uint32())
+	names := topics.DefaultNames().WithSuffix(sfx)
+	group := "sessionrec" + sfx
+	adm, err := topics.NewAdmin(brokers)
+	require.NoError(t, err)
+	defer adm.Close()
+	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 4}))
+	logs := &lockedLogs{}
+	instance := func(name string) *faultInstance {
+		api := freePort(t)
+		return &faultInstance{t: t, bin: bin, logs: logs, api: api, ops: api, args: []string{"run",
+			"--brokers", strings.Join(brokers, ","), "--group", group,
+			"--data-dir", filepath.Join(t.TempDir(), name), "--http", api, "--idle-advance", "-1s",
+			"--session-timeout", "6s", "--model", modelPath,
+			"--clicks-topic", string(names.Clicks), "--purchases-topic", string(names.Purchases),
+			"--items-topic", string(names.Items), "--models-topic", string(names.Models),
+			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}}
+	}
+	users := make([]string, 40)
+	for i := range users {
+		users[i] = fmt.Sprintf("handover-user-%02d", i)
+	}
+	// Event times a second apart within one session, in the past.
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
+	round := 0
+	clicks := func() {
+		t.Helper()
+		var evs []topics.Event
+		for k := range 3 {
+			for i, u := range users {
+				at := t0.Add(time.Duration(round*3+k)*time.Second + time.Duration(i)*time.Millisecond)
+				evs = append(evs, topics.Event{Kind: topics.KindClick, UserID: u, ItemID: items[(i+k)%len(items)], Time: at})
+			}
+		}
+		round++
+		prod := topics.NewProducer(brokers, names)
+		_, err := topics.Replay(t.Context(), prod, evs, topics.ReplayConfig{})
+		require.NoError(t, err)
+		require.NoError(t, prod.Close())
+	}
+	// applied asks api for a user's events applied, following a 421 to
+	// the owner.
+	applied := func(api, user string) (uint64, bool) {
+		for range 3 {
+			code, body := (&faultInstance{}).get(api, "/v1/users/"+user+"/session", 2*time.Second)
+			switch code {
+			case 200:
+				var s struct {
+					Applied uint64 `json:"applied"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(body), &s))
+				return s.Applied, true
+			case 421:
+				var e struct {
+					Owner string `json:"owner"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(body), &e))
+				if e.Owner == "" {
+					return 0, false
+				}
+				api = e.Owner
+			default:
+				return 0, false
+			}
+		}
+		return 0, false
+	}
+	// every waits until every user has applied want, asked of api.
+	every := func(api string, want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			wrong := 0
+			var example string
+			for _, u := range users {
+				if n, ok := applied(api, u); !ok || n != want {
+					wrong++
+					example = fmt.Sprintf("%s: %d (answered %v)", u, n, ok)
+				}
+			}
+			if wrong == 0 {
+				return
+			}
+			require.True(t, time.Now().Before(deadline), "%d users have not applied %d events, e.g. %s; logs:\n%s", wrong, want, example, logs.String())
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	a, bi := instance("a"), instance("b")
+	a.start()
+	a.ready(2 * time.Minute)
+	clicks()
+	every(a.api, 3)
+	bi.start()
+	bi.ready(2 * time.Minute)
+	// Wait until b owns partitions: the group has two members.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ms, err := adm.GroupMembers(t.Context(), group)
+		if err == nil && len(ms) == 2 && len(ms[0].Assigned[names.Clicks]) > 0 && len(ms[1].Assigned[names.Clicks]) > 0 && bi.isReady() {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "b did not get partitions")
+		time.Sleep(100 * time.Millisecond)
+	}
+	clicks()
+	every(a.api, 6)
+	every(bi.api, 6)
+	a.kill()
+	clicks()
+	every(bi.api, 9)
+	bi.stop()
 }
