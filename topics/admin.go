@@ -156,17 +156,15 @@ func (a *Admin) Create(ctx context.Context, names Names, cfg TopicConfig) error 
 // which a production cluster sets above 1: the changelog is the state's
 // only copy off the processor's disk.
 //
-// It is idempotent, and strict about an existing changelog: one with
-// another partition count is a *[PartitionMismatchError] and one that is
-// not compacted a *[NotCompactedError], since either would lose or
-// misplace state. On success it returns once the topic is usable.
+// It is idempotent, and strict about an existing changelog: it checks the
+// topic as [Admin.CheckChangelog] does, so one with another partition
+// count is a *[PartitionMismatchError] and one that is not compacted a
+// *[NotCompactedError], since either would lose or misplace state. On
+// success it returns once the topic is usable.
 func (a *Admin) CreateChangelog(ctx context.Context, group string, partitions int32) error {
-	t := Changelog(group)
-	if err := t.Validate(); err != nil {
-		return fmt.Errorf("topics: changelog of group %s: %w", brief(group), err)
-	}
-	if partitions < 1 {
-		return fmt.Errorf("topics: changelog %s: %d partitions: want at least 1", t, partitions)
+	t, err := changelogOf(group, partitions)
+	if err != nil {
+		return err
 	}
 	spec := topicSpec{partitions, map[string]*string{cleanupPolicy: kadm.StringPtr(policyCompact)}, []Topic{t}}
 	if err := a.create(ctx, spec, -1); err != nil {
@@ -175,18 +173,56 @@ func (a *Admin) CreateChangelog(ctx context.Context, group string, partitions in
 	if err := a.waitReady(ctx, []Topic{t}); err != nil {
 		return err
 	}
+	_, err = a.checkChangelog(ctx, t, partitions)
+	return err
+}
+
+// CheckChangelog verifies the changelog topic of the consumer group group
+// ([Changelog]) without creating or changing anything:
+//
+//   - it exists, else a *[MissingTopicsError];
+//   - it has partitions partitions, the input topics' count
+//     ([Layout.Partitions]), else a *[PartitionMismatchError];
+//   - it is compacted, else a *[NotCompactedError].
+//
+// Both of the last two are returned, joined, when both hold. The TopicInfo
+// is what was found of the changelog: the zero TopicInfo when it does not
+// exist.
+func (a *Admin) CheckChangelog(ctx context.Context, group string, partitions int32) (TopicInfo, error) {
+	t, err := changelogOf(group, partitions)
+	if err != nil {
+		return TopicInfo{}, err
+	}
+	return a.checkChangelog(ctx, t, partitions)
+}
+
+// changelogOf returns the changelog of group, after checking that its
+// name is legal and partitions is at least 1.
+func changelogOf(group string, partitions int32) (Topic, error) {
+	t := Changelog(group)
+	if err := t.Validate(); err != nil {
+		return "", fmt.Errorf("topics: changelog of group %s: %w", brief(group), err)
+	}
+	if partitions < 1 {
+		return "", fmt.Errorf("topics: changelog %s: %d partitions: want at least 1", t, partitions)
+	}
+	return t, nil
+}
+
+func (a *Admin) checkChangelog(ctx context.Context, t Topic, partitions int32) (TopicInfo, error) {
 	infos, err := a.describe(ctx, []Topic{t})
 	if err != nil {
-		return err
+		return TopicInfo{}, err
 	}
 	info := infos[t]
+	var errs []error
 	if info.Partitions != partitions {
-		return &PartitionMismatchError{Topic: t, Partitions: info.Partitions, OtherPartitions: partitions}
+		errs = append(errs, &PartitionMismatchError{Topic: t, Partitions: info.Partitions, OtherPartitions: partitions})
 	}
 	if !info.Compacted() {
-		return &NotCompactedError{Topic: t, Policy: info.CleanupPolicy}
+		errs = append(errs, &NotCompactedError{Topic: t, Policy: info.CleanupPolicy})
 	}
-	return nil
+	return info, errors.Join(errs...)
 }
 
 // create issues one CreateTopics request and checks each topic's answer:

@@ -344,12 +344,73 @@ func TestAdminCreateChangelog(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+func TestAdminCheckChangelog(t *testing.T) {
+	compact := map[string]*string{cleanupPolicy: kadm.StringPtr(policyCompact)}
+	tests := []struct {
+		name       string
+		pre        *int32             // partitions of a changelog created by hand, with preConfigs
+		preConfigs map[string]*string // nil: the broker's default cleanup (delete)
+		partitions int32
+		want       TopicInfo
+		wantErrs   []error
+	}{
+		{name: "missing", partitions: 4, wantErrs: []error{ErrMissingTopic}},
+		{name: "right", pre: ptr[int32](4), preConfigs: compact, partitions: 4,
+			want: TopicInfo{Partitions: 4, ReplicationFactor: 1, CleanupPolicy: "compact"}},
+		{name: "another count", pre: ptr[int32](2), preConfigs: compact, partitions: 4,
+			want: TopicInfo{Partitions: 2, ReplicationFactor: 1, CleanupPolicy: "compact"}, wantErrs: []error{ErrPartitionMismatch}},
+		{name: "not compacted", pre: ptr[int32](4), partitions: 4,
+			want: TopicInfo{Partitions: 4, ReplicationFactor: 1, CleanupPolicy: "delete"}, wantErrs: []error{ErrNotCompacted}},
+		{name: "both", pre: ptr[int32](2), partitions: 4,
+			want: TopicInfo{Partitions: 2, ReplicationFactor: 1, CleanupPolicy: "delete"}, wantErrs: []error{ErrPartitionMismatch, ErrNotCompacted}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachCluster(t, func(t *testing.T, brokers []string) {
+				a := newTestAdmin(t, brokers)
+				group := uniquePrefix(t) + "-group"
+				deleteAtCleanup(t, a, Changelog(group))
+				if tc.pre != nil {
+					preCreate(t, a, Changelog(group), *tc.pre, tc.preConfigs)
+				}
+				got, err := a.CheckChangelog(t.Context(), group, tc.partitions)
+				if got != tc.want {
+					t.Errorf("got %+v, want %+v", got, tc.want)
+				}
+				if len(tc.wantErrs) == 0 {
+					require.NoError(t, err)
+					return
+				}
+				for _, want := range tc.wantErrs {
+					require.ErrorIs(t, err, want)
+				}
+				require.True(t, strings.HasPrefix(err.Error(), "topics: "), "got %q", err)
+			})
+		})
+	}
+	t.Run("creates nothing", func(t *testing.T) {
+		forEachCluster(t, func(t *testing.T, brokers []string) {
+			a := newTestAdmin(t, brokers)
+			group := uniquePrefix(t) + "-group"
+			deleteAtCleanup(t, a, Changelog(group))
+			for range 2 {
+				_, err := a.CheckChangelog(t.Context(), group, 4)
+				require.ErrorIs(t, err, ErrMissingTopic)
+			}
+		})
+	})
+}
+
 func TestCreateChangelogRejectsBadInput(t *testing.T) {
 	a, err := NewAdmin([]string{"127.0.0.1:1"}) // never reached
 	require.NoError(t, err)
 	defer a.Close()
 	require.ErrorIs(t, a.CreateChangelog(t.Context(), "a group", 4), ErrInvalidName)
 	require.ErrorContains(t, a.CreateChangelog(t.Context(), "g", 0), "topics: changelog g-state: 0 partitions: want at least 1")
+	_, err = a.CheckChangelog(t.Context(), "a group", 4)
+	require.ErrorIs(t, err, ErrInvalidName)
+	_, err = a.CheckChangelog(t.Context(), "g", 0)
+	require.ErrorContains(t, err, "topics: changelog g-state: 0 partitions: want at least 1")
 	require.ErrorIs(t, a.Create(t.Context(), Names{Clicks: "x y"}, TopicConfig{}), ErrInvalidName)
 	require.ErrorContains(t, a.Create(t.Context(), Names{}, TopicConfig{Partitions: -1}), "topics: -1 partitions")
 	require.ErrorContains(t, a.Create(t.Context(), Names{}, TopicConfig{ReplicationFactor: -2}), "topics: replication factor -2")

@@ -67,7 +67,8 @@
 // leaves existing topics alone. [Admin.CreateChangelog] creates a group's
 // compacted changelog with exactly the input partition count, since
 // changelog partition i backs up the state of input partition i, and
-// refuses an existing one that differs. [Admin.Check] is what the
+// refuses an existing one that differs; [Admin.CheckChangelog] checks it
+// the same way without creating it. [Admin.Check] is what the
 // processor runs before it starts: every topic exists
 // ([ErrMissingTopic]), clicks and purchases are co-partitioned, that is
 // have the same partition count, so that a user's events of both kinds

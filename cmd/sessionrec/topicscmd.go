@@ -17,7 +17,8 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var (
 		brokers     = fs.String("brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated")
 		partitions  = fs.Int("partitions", 4, "partitions of clicks, purchases, recommendations and the dead-letter topic")
-		replication = fs.Int("replication", 1, "replication factor")
+		replication = fs.Int("replication", 1, "replication factor (the changelog takes the broker's default.replication.factor)")
+		group       = fs.String("group", "sessionrec", "consumer group whose changelog (<group>-state, compacted, with the clicks topic's partition count) to create or check")
 		tf          topicFlags
 	)
 	tf.register(fs)
@@ -43,6 +44,19 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if action == "create" {
+		if err := adm.CreateChangelog(ctx, *group, layout.Partitions); err != nil {
+			return err
+		}
+	}
+	changelog, err := adm.CheckChangelog(ctx, *group, layout.Partitions)
+	if errors.Is(err, topics.ErrMissingTopic) {
+		return fmt.Errorf("%w; \"sessionrec topics create --group %s\" creates it, as does \"sessionrec run --group %s\" when it starts", err, *group, *group)
+	}
+	if err != nil {
+		return err
+	}
+	layout.Topics[topics.Changelog(*group)] = changelog
 	for _, t := range slices.Sorted(func(yield func(topics.Topic) bool) {
 		for t := range layout.Topics {
 			if !yield(t) {
