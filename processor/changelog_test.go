@@ -177,3 +177,37 @@ func testStateFollows(t *testing.T, brokers []string) {
 	}
 	require.Equal(t, 3*parts, claims)
 }
+
+func TestChangelogSeededFromAnOlderStore(t *testing.T) {
+	for name, brokers := range clusters(t) {
+		t.Run(name, func(t *testing.T) { testSeed(t, brokers) })
+	}
+}
+
+// testSeed starts an instance on a store written by a version without a
+// changelog (a checkpoint at position 0): its state must reach the
+// changelog, and from there an instance on a fresh disk, not be dropped.
+func testSeed(t *testing.T, brokers []string) {
+	names, _ := newTopics(t, brokers, 1)
+	dir := t.TempDir()
+	db, err := store.Open(dir, store.Options{})
+	require.NoError(t, err)
+	b := db.NewBatch(0)
+	for i := range 50 {
+		require.NoError(t, b.PutUser(fmt.Sprintf("old-user-%02d", i), &store.UserState{Applied: uint64(i + 1), Sessions: 1}))
+	}
+	require.NoError(t, b.PutCheckpoint(store.Checkpoint{Offsets: map[string]int64{string(names.Clicks): 0}, WatermarkMs: 1000}))
+	require.NoError(t, b.Commit(true))
+	want := storeUsers(t, db, 1)
+	require.NoError(t, db.Close())
+
+	a := startInstance(t, brokers, names, dir, Config{}, nil)
+	require.Equal(t, want, storeUsers(t, a.p.db, 1), "the older store's state was dropped")
+	a.stop()
+	fresh := startInstance(t, brokers, names, t.TempDir(), Config{}, nil)
+	require.Equal(t, want, storeUsers(t, fresh.p.db, 1), "the changelog was not seeded with the older store's state")
+	cp, err := fresh.p.db.Checkpoint(0)
+	require.NoError(t, err)
+	require.Equal(t, int64(1000), cp.WatermarkMs)
+	fresh.stop()
+}

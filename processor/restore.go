@@ -168,7 +168,12 @@ func (r *restorer) commit(next int64, prev store.Checkpoint, sync bool) error {
 // read): from the store's position when it holds a usable one, else from
 // the changelog's start, dropping what the store held of the partition
 // (checkPosition).
-func (p *Processor) restore(ctx context.Context, id int32, until int64) error {
+//
+// A store written by a version without a changelog (a checkpoint at
+// position 0) holds state its changelog lacks: when the changelog holds no
+// checkpoint of the partition, the store's state seeds it (log writes it)
+// rather than being dropped.
+func (p *Processor) restore(ctx context.Context, id int32, until int64, log *stateLog) error {
 	cfg := p.cfg
 	start := cfg.Now()
 	cfg.Metrics.restoringPartitions(1)
@@ -181,6 +186,18 @@ func (p *Processor) restore(ctx context.Context, id int32, until int64) error {
 		return err
 	}); err != nil {
 		return err
+	}
+	if prev, err := p.db.Checkpoint(id); err == nil && prev.Changelog == 0 && log != nil {
+		holds := false
+		if err := p.readChangelog(ctx, topic, id, logStart, until, func(k, _ []byte) error {
+			holds = holds || bytes.Equal(k, checkpointLogKey)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if !holds {
+			return p.seedChangelog(ctx, id, log, prev)
+		}
 	}
 	if err := p.checkPosition(id, logStart, until); err != nil {
 		return err
@@ -257,4 +274,53 @@ func (p *Processor) readChangelog(ctx context.Context, topic topics.Topic, id in
 			return nil
 		}
 	}
+}
+
+// seedBatch is the size of the transactions that seed a changelog.
+const seedBatch = 512 << 10
+
+// seedChangelog writes the store's state of partition id to the changelog,
+// its users in transactions of about seedBatch bytes and then its
+// checkpoint cp, and records the changelog position in the store. Until
+// the checkpoint is written the changelog holds no checkpoint of the
+// partition, and an interrupted seed is seeded again.
+func (p *Processor) seedChangelog(ctx context.Context, id int32, log *stateLog, cp store.Checkpoint) error {
+	var recs []*kgo.Record
+	size, users := 0, 0
+	var last int64
+	var werr error
+	flush := func() {
+		if werr == nil {
+			last, werr = log.txn(ctx, recs, nil)
+		}
+		recs, size = recs[:0], 0
+	}
+	if err := p.db.Users(id, func(user string, s *store.UserState) bool {
+		v := store.AppendUserState(nil, s)
+		recs = append(recs, &kgo.Record{Key: []byte(user), Value: v})
+		size += len(user) + len(v)
+		users++
+		if size >= seedBatch {
+			flush()
+		}
+		return werr == nil
+	}); err != nil {
+		return err
+	}
+	recs = append(recs, changelogRecords(nil, cp)...)
+	flush()
+	if werr != nil {
+		return fmt.Errorf("%w: seed the changelog: %w", errRestart, werr)
+	}
+	cp.Changelog = last + 1
+	b := p.db.NewBatch(id)
+	if err := b.PutCheckpoint(cp); err != nil {
+		return errors.Join(err, b.Abort())
+	}
+	if err := b.Commit(true); err != nil {
+		return err
+	}
+	p.cfg.Logger.Info("seeded the changelog with the store's state of the partition, written by a version without a changelog",
+		"partition", id, "users", users, "position", cp.Changelog)
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/sessionrec/sessionrec/store"
 	"github.com/sessionrec/sessionrec/topics"
 )
 
@@ -130,8 +131,8 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 	if claimErr != nil {
 		return fmt.Errorf("%w: %w", errRestart, claimErr)
 	}
-	if err := p.restore(ctx, id, claimed); err != nil {
-		if ctx.Err() != nil {
+	if err := p.restore(ctx, id, claimed, log); err != nil {
+		if ctx.Err() != nil && !errors.Is(err, store.ErrFailed) {
 			return nil
 		}
 		return err
