@@ -243,7 +243,7 @@ func testCrash(t *testing.T, bin string, brokers []string, events []topics.Event
 }
 
 // buildBinary builds the sessionrec binary into a test directory.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sessionrec")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -254,7 +254,7 @@ func buildBinary(t *testing.T) string {
 
 // trainTestModel trains a model on the diginetica sample (one epoch) and
 // returns its file and the items it knows.
-func trainTestModel(t *testing.T) (string, map[string]bool) {
+func trainTestModel(t testing.TB) (string, map[string]bool) {
 	t.Helper()
 	modelPath := filepath.Join(t.TempDir(), "model.bin")
 	var out, errOut bytes.Buffer
@@ -328,7 +328,7 @@ func sortedEvents(evs []store.Event) []store.Event {
 }
 
 // freePort returns a loopback address with a port free at the moment.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

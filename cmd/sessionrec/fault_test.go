@@ -447,7 +447,7 @@ func (l *lockedLogs) String() string {
 // faultInstance runs `sessionrec run` as a subprocess, one process at a
 // time, over one data dir.
 type faultInstance struct {
-	t        *testing.T
+	t        testing.TB
 	bin      string
 	args     []string
 	api, ops string

@@ -22,7 +22,7 @@ import (
 	"github.com/sessionrec/sessionrec/topics/dataset"
 )
 
-func dataDirForTest(t *testing.T) string {
+func dataDirForTest(t testing.TB) string {
 	t.Helper()
 	d, err := dataset.DataDir()
 	require.NoError(t, err, "real datasets not found")
