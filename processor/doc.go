@@ -6,14 +6,39 @@
 // # Partitions
 //
 // A Processor is a member of a kafka-go consumer group over clicks and
-// purchases with the range balancer, so partition p of both topics goes to
-// the same member; it runs one worker per assigned partition number. Users
-// are partitioned by the producers (murmur2 of the user id), so a worker
-// owns its users outright. A worker reads both topics of its partition from
-// the offsets in its store checkpoint (falling back to the group's
-// committed offsets, then to Config.StartOffset), and merges them by record
-// timestamp, which producers set to the event time, so that a purchase is not
-// applied before the clicks that preceded it.
+// purchases; its balancer (balancer.go) gives partition p of both topics to
+// the same member, and it runs one worker per assigned partition number.
+// Users are partitioned by the producers (murmur2 of the user id), so a
+// worker owns its users outright. A worker reads both topics of its
+// partition from the offsets of the state it restored (falling back to the
+// group's committed offsets, then to Config.StartOffset), and merges them by
+// record timestamp, which producers set to the event time, so that a
+// purchase is not applied before the clicks that preceded it.
+//
+// # State that follows its partition
+//
+// Each consumer group has a changelog topic, "<group>-state"
+// (changelog.go), compacted and partitioned like the inputs: partition p
+// holds the state of input partition p, written by its owner in one Kafka
+// transaction per batch, under a transactional ID of the partition's own.
+// A worker that takes a partition first claims it: it initializes that
+// producer, which fences the previous owner (the brokers refuse its
+// writes from then on) and aborts whatever transaction it left open, and
+// commits a claim record. Then it restores (restore.go): it reads the
+// changelog with read_committed isolation, from its store's position
+// when the store holds one within the changelog, else from the start
+// after dropping the partition from the store, up to its claim. Only then
+// does it read input, and the instance is Ready only when every partition
+// it owns is restored. A stale owner (paused past its session, or of an
+// old generation) finds out at its next changelog write, before it
+// publishes: it stops the partition, and the generation ends.
+//
+// The balancer is sticky: a partition stays with its last owner while that
+// is a member, else goes to a member whose store holds it (memberData.Held),
+// so a rolling restart moves nothing for good. With Config.Standby, an
+// instance also follows the changelog of other members' partitions into its
+// store (standby.go), so taking one over after a crash restores only the
+// tail.
 //
 // # A poll batch
 //
@@ -24,15 +49,21 @@
 // when their signature differs from the last published one, ranks and
 // builds a recommendation record. Then, in this order:
 //
-//  1. publish the records and dead letters and wait for the acknowledgements;
-//  2. commit one store batch holding the users' new state and the checkpoint
-//     (the next offset of each topic and the watermark);
-//  3. commit the group offsets (a fallback only).
+//  1. begin a changelog transaction and write the users' new states and the
+//     checkpoint (the next offset of each topic and the watermark) to it;
+//  2. once they are acknowledged, publish the records and dead letters and
+//     wait for the acknowledgements;
+//  3. commit the transaction;
+//  4. commit one store batch holding the same states and checkpoint, and the
+//     changelog position after them;
+//  5. commit the group offsets (a fallback only, which never goes back).
 //
-// A crash before 2 leaves the store at the state and offsets before the
-// batch: the batch is read and applied again (state exactly once) and its
-// records published again (output at least once; a record is the full latest
-// state of its key on a compacted topic). Bad input goes to the dead-letter
+// A crash before 3 aborts the transaction: the next owner (this instance
+// again, or another) restores the state and offsets before the batch, reads
+// and applies it again (state exactly once) and publishes its records again
+// (output at least once; a record is the full latest state of its key on a
+// compacted topic). A crash between 3 and 4 leaves the store a batch behind
+// the changelog, which the restore reads. Bad input goes to the dead-letter
 // topic with a reason and never stops the partition.
 //
 // # Time

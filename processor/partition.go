@@ -50,13 +50,15 @@ func DecodeRecord(kind topics.Kind, key, value []byte, recordTime, now time.Time
 // goroutine.
 //
 // process turns a poll batch into a pending change: the recommendation
-// records and dead letters to publish, and a store batch holding the new
-// user states and the checkpoint with the offsets past the batch. The
-// caller publishes, then commits the store batch, then commits the group
-// offsets. A crash before the store commit loses nothing: the store still
-// holds the state before the batch with the offsets before it, the batch
-// is read and applied again, and its records are published again (output
-// is at-least-once; a record is the full latest state of its key).
+// records and dead letters to publish, the changed users' encoded states
+// for the changelog, and a store batch holding the new user states and the
+// checkpoint with the offsets past the batch. The caller writes the
+// changelog transaction (publishing inside it), then commits the store
+// batch, then commits the group offsets. A crash before the transaction's
+// commit loses nothing: the changelog and the store still hold the state
+// before the batch with the offsets before it, the batch is read and
+// applied again, and its records are published again (output is
+// at-least-once; a record is the full latest state of its key).
 type partition struct {
 	id     int32
 	db     *store.DB

@@ -2,10 +2,12 @@
 // partition, the state of each user (the open session's events, the intents
 // kept from closed sessions, what was last published), an index of open
 // sessions by the event time they expire, and a checkpoint holding the next
-// input offset of each topic and the partition's watermark. (The
-// checkpoint has room for a changelog offset, Checkpoint.Changelog, but no
-// changelog is written yet: a partition's state stays in the store of the
-// instance that built it.) Apart from the partitions, it keeps a copy of
+// input offset of each topic, the partition's watermark and the position
+// in the partition's changelog (a Kafka topic the processor writes before
+// it commits here) up to which the store holds it. The store is a copy of
+// the changelog's state, local to the instance that owns the partition:
+// the processor brings it up to the changelog before it uses it, and
+// rebuilds it from there when it is lost. Apart from the partitions, it keeps a copy of
 // the catalogue (the items topic's records and the offset read to), so that
 // a restarted instance reads only the topic's tail (catalog.go).
 //
