@@ -258,9 +258,26 @@ func (q *query) checkKnown(params []apiParam) {
 	}
 }
 
+// queryAPI is the query API: it answers from the store's state of the
+// partitions the instance owns, with the serving engine. The processor
+// tells it where users are (their partition, whether this instance owns
+// it, and which member does).
+type queryAPI struct {
+	cfg    *Config
+	db     *store.DB
+	engine func() *Engine
+	// partitions returns the input partitions, nil before they are known.
+	partitions func() *[]int
+	// owned returns the last committed checkpoint of a partition the
+	// instance owns, false for any other.
+	owned func(part int32) (store.Checkpoint, bool)
+	// ownerOf returns the advertised API address of a partition's owner.
+	ownerOf func(part int32) string
+}
+
 // routeAPI adds the query API's routes to mux, each request admitted by
 // lim.
-func (p *Processor) routeAPI(mux *http.ServeMux, lim *apiLimits, observe func(route string, status int, took time.Duration)) {
+func (qa *queryAPI) routeAPI(mux *http.ServeMux, lim *apiLimits, observe func(route string, status int, took time.Duration)) {
 	handle := func(pattern string, h func(ctx context.Context, r *http.Request) (any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -269,7 +286,7 @@ func (p *Processor) routeAPI(mux *http.ServeMux, lim *apiLimits, observe func(ro
 			if err != nil {
 				var ae *apiError
 				if !errors.As(err, &ae) {
-					p.cfg.Logger.Error("api", "route", pattern, "err", err)
+					qa.cfg.Logger.Error("api", "route", pattern, "err", err)
 					ae = &apiError{status: http.StatusInternalServerError, body: errorResponse{Error: "internal error"}}
 				}
 				if ae.retryAfter > 0 {
@@ -287,10 +304,10 @@ func (p *Processor) routeAPI(mux *http.ServeMux, lim *apiLimits, observe func(ro
 		observe("other", writeJSON(w, http.StatusNotFound, errorResponse{Error: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)}), time.Since(start))
 	})
 	handle("GET /v1/users/{id}/recommendations", func(ctx context.Context, r *http.Request) (any, error) {
-		return p.apiRecommendations(ctx, r, lim)
+		return qa.apiRecommendations(ctx, r, lim)
 	})
-	handle("GET /v1/users/{id}/session", func(_ context.Context, r *http.Request) (any, error) { return p.apiSession(r) })
-	handle("GET /v1/items/{id}/similar", p.apiSimilar)
+	handle("GET /v1/users/{id}/session", func(_ context.Context, r *http.Request) (any, error) { return qa.apiSession(r) })
+	handle("GET /v1/items/{id}/similar", qa.apiSimilar)
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -315,21 +332,19 @@ var murmur2 kafka.Murmur2Balancer
 
 // userState returns the stored state of a user this instance owns, and
 // the partition's watermark.
-func (p *Processor) userState(id string) (*store.UserState, int64, error) {
-	parts := p.partitionIDs.Load()
+func (qa *queryAPI) userState(id string) (*store.UserState, int64, error) {
+	parts := qa.partitions()
 	if parts == nil {
 		return nil, 0, unavailable("not running: the partition layout is not known yet")
 	}
 	part := int32(murmur2.Balance(kafka.Message{Key: []byte(id)}, *parts...))
-	p.mu.Lock()
-	cp, owned := p.owned[part]
-	p.mu.Unlock()
+	cp, owned := qa.owned(part)
 	if !owned {
 		return nil, 0, &apiError{status: http.StatusMisdirectedRequest, body: errorResponse{
 			Error:     fmt.Sprintf("user %q is in partition %d, which this instance does not own", id, part),
-			Partition: &part, Owner: p.ownerOf(part)}}
+			Partition: &part, Owner: qa.ownerOf(part)}}
 	}
-	s, err := p.db.User(part, id)
+	s, err := qa.db.User(part, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, 0, notFound("user %q: no events seen", id)
 	}
@@ -339,18 +354,18 @@ func (p *Processor) userState(id string) (*store.UserState, int64, error) {
 // knobs returns the defaults of the query API's knobs: the serving
 // engine's, else the configured ones (parameters are checked even without
 // a model).
-func (p *Processor) knobs(e *Engine) Knobs {
+func (qa *queryAPI) knobs(e *Engine) Knobs {
 	if e != nil {
 		return e.knobs
 	}
-	k := p.cfg.Engine.Knobs
+	k := qa.cfg.Engine.Knobs
 	k.fill()
 	return k
 }
 
-func (p *Processor) apiRecommendations(ctx context.Context, r *http.Request, lim *apiLimits) (any, error) {
-	e := p.Engine()
-	d := p.knobs(e)
+func (qa *queryAPI) apiRecommendations(ctx context.Context, r *http.Request, lim *apiLimits) (any, error) {
+	e := qa.engine()
+	d := qa.knobs(e)
 	q := &query{v: r.URL.Query()}
 	q.checkKnown(recommendationParams)
 	k := Knobs{
@@ -373,37 +388,37 @@ func (p *Processor) apiRecommendations(ctx context.Context, r *http.Request, lim
 		return nil, unavailable("no model loaded")
 	}
 	id := r.PathValue("id")
-	s, wm, err := p.userState(id)
+	s, wm, err := qa.userState(id)
 	if err != nil {
 		return nil, err
 	}
 	// Past intents fade by event time, as in the published records: the
 	// partition's clock is its watermark, or the user's last event when
 	// that is later.
-	cur := p.cfg.Sessions.Current(s)
+	cur := qa.cfg.Sessions.Current(s)
 	rk, err := e.rank(ctx, s, cur, e.Intents(cur), time.UnixMilli(max(s.LastEventMs, wm)), k, f)
 	if err != nil {
 		return nil, err
 	}
-	now := p.cfg.Now()
+	now := qa.cfg.Now()
 	rec := e.record(id, s, rk, topics.Source{}, now, k, f)
 	return RecommendationsResponse{UserID: rec.UserID, SessionID: rec.SessionID, Intents: nonNil(rec.Intents),
 		Items: nonNil(rec.Items), Knobs: rec.Knobs, ModelVersion: rec.ModelVersion, ProducedAt: now.UTC()}, nil
 }
 
-func (p *Processor) apiSession(r *http.Request) (any, error) {
+func (qa *queryAPI) apiSession(r *http.Request) (any, error) {
 	q := &query{v: r.URL.Query()}
 	if q.checkKnown(nil); q.err != nil {
 		return nil, q.err
 	}
 	id := r.PathValue("id")
-	s, _, err := p.userState(id)
+	s, _, err := qa.userState(id)
 	if err != nil {
 		return nil, err
 	}
 	out := SessionResponse{UserID: id, SessionID: s.SessionID, Applied: s.Applied, SessionsClosed: s.Sessions,
 		Events: []SessionEvent{}, Intents: []topics.Intent{}, PastIntents: []topics.Intent{}}
-	cur := p.cfg.Sessions.Current(s)
+	cur := qa.cfg.Sessions.Current(s)
 	for _, ev := range cur {
 		kind := "click"
 		if ev.Kind == store.Purchase {
@@ -411,7 +426,7 @@ func (p *Processor) apiSession(r *http.Request) (any, error) {
 		}
 		out.Events = append(out.Events, SessionEvent{ItemID: ev.ItemID, Kind: kind, Time: time.UnixMilli(ev.TimeMs).UTC()})
 	}
-	if e := p.Engine(); e != nil {
+	if e := qa.engine(); e != nil {
 		out.ModelVersion = e.version
 		for _, in := range e.Intents(cur) {
 			out.Intents = append(out.Intents, topicIntent(in))
@@ -423,11 +438,11 @@ func (p *Processor) apiSession(r *http.Request) (any, error) {
 	return out, nil
 }
 
-func (p *Processor) apiSimilar(ctx context.Context, r *http.Request) (any, error) {
-	e := p.Engine()
+func (qa *queryAPI) apiSimilar(ctx context.Context, r *http.Request) (any, error) {
+	e := qa.engine()
 	q := &query{v: r.URL.Query()}
 	q.checkKnown(similarParams)
-	k := q.int(paramK, p.knobs(e).K)
+	k := q.int(paramK, qa.knobs(e).K)
 	if q.err != nil {
 		return nil, q.err
 	}

@@ -56,26 +56,22 @@ func ModelItem(it topics.Item) model.Item {
 	return model.Item{ID: it.ItemID, Name: it.Name, Category: it.Category, Brand: it.Brand, Price: it.Price}
 }
 
-// SetModel makes m the model of every event handled once it returns: it
-// builds an engine over the catalogue (the items topic's items, or the
-// model's own item IDs while the topic holds none) and swaps it in. Events
-// in flight finish with the engine they started with. Before Run has read
-// the catalogue, the model is kept and the engine is built once it has.
-func (p *Processor) SetModel(m *model.Model) error {
-	c := p.cat
+// setModel is Processor.SetModel.
+func (v *views) setModel(m *model.Model) error {
+	c := v.cat
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.model = m
 	if !c.isLoaded() {
 		return nil
 	}
-	return p.buildEngineLocked()
+	return v.buildEngineLocked()
 }
 
 // buildEngineLocked builds the engine of the catalogue's model over its
-// items and serves it. The caller holds p.cat.mu.
-func (p *Processor) buildEngineLocked() error {
-	c := p.cat
+// items and serves it. The caller holds v.cat.mu.
+func (v *views) buildEngineLocked() error {
+	c := v.cat
 	if c.model == nil {
 		return nil
 	}
@@ -83,27 +79,27 @@ func (p *Processor) buildEngineLocked() error {
 	if len(items) == 0 {
 		items = c.model.IDItems()
 	}
-	start := p.cfg.Now()
-	e, err := NewEngine(c.model, items, p.cfg.Engine.Index, p.cfg.Engine.Intents, p.cfg.Engine.Knobs)
+	start := v.cfg.Now()
+	e, err := NewEngine(c.model, items, v.cfg.Engine.Index, v.cfg.Engine.Intents, v.cfg.Engine.Knobs)
 	if err != nil {
 		return fmt.Errorf("processor: build the engine of model %s: %w", c.model.Info.Version, err)
 	}
-	p.SetEngine(e)
-	p.cfg.Logger.Info("model serving", "version", e.Version(), "items", len(items), "took", p.cfg.Now().Sub(start))
+	v.setEngine(e)
+	v.cfg.Logger.Info("model serving", "version", e.Version(), "items", len(items), "took", v.cfg.Now().Sub(start))
 	return nil
 }
 
 // followItems loads the store's copy of the catalogue, reads the items
 // topic from where the copy ends, builds the engine when caught up, and
 // then applies every change as it comes until ctx ends.
-func (p *Processor) followItems(ctx context.Context) error {
-	c := p.cat
+func (v *views) followItems(ctx context.Context) error {
+	c := v.cat
 	c.mu.Lock()
-	err := p.db.Items(func(id string, v []byte) bool {
-		it, derr := topics.DecodeItem([]byte(id), v, p.cfg.Limits)
+	err := v.db.Items(func(id string, value []byte) bool {
+		it, derr := topics.DecodeItem([]byte(id), value, v.cfg.Limits)
 		if derr != nil {
 			err := fmt.Errorf("processor: the store's copy of item %q: %w", id, derr)
-			p.cfg.Logger.Warn("skipping a stored item", "err", err)
+			v.cfg.Logger.Warn("skipping a stored item", "err", err)
 			return true
 		}
 		c.items[id] = ModelItem(it)
@@ -114,7 +110,7 @@ func (p *Processor) followItems(ctx context.Context) error {
 		return err
 	}
 	from := func(part int32) (int64, bool, error) {
-		o, err := p.db.ItemsOffset(part)
+		o, err := v.db.ItemsOffset(part)
 		if errors.Is(err, store.ErrNotFound) {
 			return 0, false, nil
 		}
@@ -126,38 +122,38 @@ func (p *Processor) followItems(ctx context.Context) error {
 		if c.isLoaded() {
 			return
 		}
-		p.cfg.Metrics.catalog(len(c.items))
-		if err := p.buildEngineLocked(); err != nil {
-			p.cfg.Logger.Error("catalogue loaded, but no engine", "err", err)
+		v.cfg.Metrics.catalog(len(c.items))
+		if err := v.buildEngineLocked(); err != nil {
+			v.cfg.Logger.Error("catalogue loaded, but no engine", "err", err)
 		}
 		// Loaded only now: Run joins the group once this is closed, and
 		// the engine must serve by then.
 		c.markLoaded()
 	}
-	return p.follow(ctx, p.cfg.Names.Items, from, func(m kafka.Message) error { return p.applyItem(ctx, m) }, caughtUp)
+	return v.follow(ctx, v.cfg.Names.Items, from, func(m kafka.Message) error { return v.applyItem(ctx, m) }, caughtUp)
 }
 
 // applyItem applies one record of the items topic: a tombstone withdraws
 // the item, an item is added or replaced (its vector encoded at once), and
 // a record that is not an item goes to the dead-letter topic. The store's
 // copy and offset move in one batch.
-func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
-	c := p.cat
-	b := p.db.NewCatalogBatch()
+func (v *views) applyItem(ctx context.Context, m kafka.Message) error {
+	c := v.cat
+	b := v.db.NewCatalogBatch()
 	id := string(m.Key)
 	var dead *topics.DeadLetter
 	c.mu.Lock()
-	eng := p.Engine()
+	eng := v.engine()
 	if !c.isLoaded() {
 		eng = nil // the engine is built from the whole catalogue once loaded
 	}
 	var keyErr error
 	if m.Value == nil {
-		keyErr = topics.CheckItemKey(m.Key, p.cfg.Limits)
+		keyErr = topics.CheckItemKey(m.Key, v.cfg.Limits)
 	}
 	if keyErr != nil {
 		// No item has such an id: a dead letter, not a delete of it.
-		dl := topics.NewDeadLetter(p.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, keyErr)
+		dl := topics.NewDeadLetter(v.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, keyErr)
 		dead = &dl
 	} else if m.Value == nil {
 		delete(c.items, id)
@@ -166,10 +162,10 @@ func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
 			return errors.Join(err, b.Abort())
 		}
 		if eng != nil && eng.catalog.Remove(id) {
-			p.cfg.Logger.Debug("item withdrawn", "item", clip(id))
+			v.cfg.Logger.Debug("item withdrawn", "item", clip(id))
 		}
-	} else if it, err := topics.DecodeItem(m.Key, m.Value, p.cfg.Limits); err != nil {
-		dl := topics.NewDeadLetter(p.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, err)
+	} else if it, err := topics.DecodeItem(m.Key, m.Value, v.cfg.Limits); err != nil {
+		dl := topics.NewDeadLetter(v.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, err)
 		dead = &dl
 	} else {
 		mi := ModelItem(it)
@@ -183,7 +179,7 @@ func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
 				c.mu.Unlock()
 				return errors.Join(err, b.Abort())
 			}
-			p.cfg.Metrics.coldItem()
+			v.cfg.Metrics.coldItem()
 		}
 	}
 	n := len(c.items)
@@ -191,16 +187,16 @@ func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
 	// New items are scanned exactly until the index is rebuilt over them;
 	// this goroutine (the follower's, not the events') does it.
 	if eng != nil && eng.catalog.NeedsRebuild() {
-		start := p.cfg.Now()
+		start := v.cfg.Now()
 		if err := eng.catalog.Rebuild(); err != nil {
-			p.cfg.Logger.Error("catalogue index not rebuilt; new items are still scanned exactly", "err", err)
+			v.cfg.Logger.Error("catalogue index not rebuilt; new items are still scanned exactly", "err", err)
 		} else {
-			p.cfg.Logger.Info("catalogue index rebuilt", "items", eng.catalog.Len(), "took", p.cfg.Now().Sub(start))
+			v.cfg.Logger.Info("catalogue index rebuilt", "items", eng.catalog.Len(), "took", v.cfg.Now().Sub(start))
 		}
 	}
 	if dead != nil {
-		p.cfg.Metrics.deadLetter(dead.Reason)
-		if err := p.publish(ctx, &pending{dead: []topics.DeadLetter{*dead}}); err != nil {
+		v.cfg.Metrics.deadLetter(dead.Reason)
+		if err := v.out.publish(ctx, &pending{dead: []topics.DeadLetter{*dead}}); err != nil {
 			return errors.Join(err, b.Abort())
 		}
 	}
@@ -208,7 +204,7 @@ func (p *Processor) applyItem(ctx context.Context, m kafka.Message) error {
 		return errors.Join(err, b.Abort())
 	}
 	if c.isLoaded() {
-		p.cfg.Metrics.catalog(n)
+		v.cfg.Metrics.catalog(n)
 	}
 	return b.Commit()
 }

@@ -73,7 +73,7 @@ func FuzzItemsFollower(f *testing.F) {
 					value = []byte("{}")
 				}
 			}
-			require.NoError(t, p.applyItem(t.Context(), kafka.Message{Topic: string(names.Items), Offset: off, Key: key, Value: value, Time: time.Unix(0, 0)}))
+			require.NoError(t, p.views.applyItem(t.Context(), kafka.Message{Topic: string(names.Items), Offset: off, Key: key, Value: value, Time: time.Unix(0, 0)}))
 		}
 		p.cat.mu.Lock()
 		defer p.cat.mu.Unlock()

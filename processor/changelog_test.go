@@ -59,9 +59,10 @@ func testChangelogFencing(t *testing.T, brokers []string) {
 	last, err := b.txn(ctx, changelogRecords([]userRecord{user("u2", 3)}, cp), publish)
 	require.NoError(t, err)
 
-	p := &Processor{cfg: Config{Brokers: brokers, Logger: slog.New(slog.DiscardHandler), Now: time.Now}}
+	cfg := Config{Brokers: brokers, Logger: slog.New(slog.DiscardHandler), Now: time.Now}
+	tb := &table{cfg: &cfg, brokers: &outage{cfg: &cfg}, topic: topics.Changelog(group)}
 	var got []string
-	require.NoError(t, p.readChangelog(ctx, topics.Changelog(group), 1, 0, last, func(k, v []byte) error {
+	require.NoError(t, tb.readChangelog(ctx, topics.Changelog(group), 1, 0, last, func(k, v []byte) error {
 		switch string(k) {
 		case string(claimLogKey), string(checkpointLogKey):
 			got = append(got, fmt.Sprintf("%q", k))

@@ -189,7 +189,7 @@ func TestPublishRefusedDeadLetters(t *testing.T) {
 			limit("4000")
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			require.NoError(t, p.publish(ctx, dead(7)))
+			require.NoError(t, p.out.publish(ctx, dead(7)))
 			got := read(1)
 			require.Len(t, got, 1)
 			require.Equal(t, int64(7), got[0].Offset)
@@ -200,7 +200,7 @@ func TestPublishRefusedDeadLetters(t *testing.T) {
 
 			// No room even for that: dropped, counted, and publish returns.
 			limit("50")
-			require.NoError(t, p.publish(ctx, dead(8)))
+			require.NoError(t, p.out.publish(ctx, dead(8)))
 			require.InDelta(t, 1, testCounter(t, reg, "sessionrec_records_unwritable_total"), 0)
 			require.Len(t, read(1), 1, "dead letters on the topic")
 
@@ -212,7 +212,7 @@ func TestPublishRefusedDeadLetters(t *testing.T) {
 			small := topics.NewDeadLetter(names.Clicks, 0, 9, []byte("u2"), []byte("{"), time.Now(), &topics.ValidationError{Reason: topics.ReasonMalformed})
 			pd := dead(10)
 			pd.dead = append([]topics.DeadLetter{small}, pd.dead...)
-			require.NoError(t, p.publish(ctx, pd))
+			require.NoError(t, p.out.publish(ctx, pd))
 			got = read(3)
 			require.Len(t, got, 3)
 			byOffset := map[int64]topics.DeadLetter{}

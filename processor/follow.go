@@ -26,9 +26,9 @@ import (
 // compacted topic the last offsets may hold no record (a tombstone
 // compacted away), and waiting for a record at end-1 would never end.
 // Then kafka-go readers follow from the end offsets.
-func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(part int32) (int64, bool, error),
+func (v *views) follow(ctx context.Context, topic topics.Topic, from func(part int32) (int64, bool, error),
 	apply func(kafka.Message) error, caughtUp func()) error {
-	firsts, ends, err := p.offsetRange(ctx, topic)
+	firsts, ends, err := v.offsetRange(ctx, topic)
 	if err != nil {
 		return nil // ctx ended
 	}
@@ -45,7 +45,7 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(pa
 			}
 		}
 		r := topics.ReplayRange{Topic: topic, Partition: part, From: start, To: ends[part]}
-		if err := p.readRange(ctx, r, apply); err != nil {
+		if err := v.readRange(ctx, r, apply); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -63,7 +63,7 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(pa
 	}()
 	msgs := make(chan kafka.Message, 64)
 	for part := range ends {
-		readers.Go(func() { p.followPartition(rctx, topic, part, next[part], msgs) })
+		readers.Go(func() { v.followPartition(rctx, topic, part, next[part], msgs) })
 	}
 	for {
 		select {
@@ -79,12 +79,12 @@ func (p *Processor) follow(ctx context.Context, topic topics.Topic, from func(pa
 
 // offsetRange returns the start and end offsets of every partition of a
 // topic, asking until the brokers answer; the error is ctx's.
-func (p *Processor) offsetRange(ctx context.Context, topic topics.Topic) (firsts, ends map[int32]int64, err error) {
-	err = p.retry(ctx, "admin", func(ctx context.Context) (err error) {
-		if ends, err = p.admin.EndOffsets(ctx, topic); err != nil {
+func (v *views) offsetRange(ctx context.Context, topic topics.Topic) (firsts, ends map[int32]int64, err error) {
+	err = v.brokers.retry(ctx, "admin", func(ctx context.Context) (err error) {
+		if ends, err = v.admin.EndOffsets(ctx, topic); err != nil {
 			return err
 		}
-		firsts, err = p.admin.StartOffsets(ctx, topic)
+		firsts, err = v.admin.StartOffsets(ctx, topic)
 		return err
 	})
 	return firsts, ends, err
@@ -95,14 +95,14 @@ func (p *Processor) offsetRange(ctx context.Context, topic topics.Topic) (firsts
 // closed and a new one started, with backoff, after the last record sent:
 // none is lost or sent twice, and the outage is reported (the health
 // watch bounds it).
-func (p *Processor) followPartition(ctx context.Context, topic topics.Topic, part int32, offset int64, msgs chan<- kafka.Message) {
+func (v *views) followPartition(ctx context.Context, topic topics.Topic, part int32, offset int64, msgs chan<- kafka.Message) {
 	var b backoff
 	for ctx.Err() == nil {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: p.cfg.Brokers, Topic: string(topic), Partition: int(part),
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: v.cfg.Brokers, Topic: string(topic), Partition: int(part),
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: readerMaxWait, ReadLagInterval: -1})
 		if err := r.SetOffset(offset); err != nil {
 			// Not read from where it should: closed unread, tried again.
-			p.brokers.failed(p, "read", fmt.Errorf("follow %s/%d from %d: %w", topic, part, offset, err))
+			v.brokers.failed("read", fmt.Errorf("follow %s/%d from %d: %w", topic, part, offset, err))
 			_ = r.Close() // unread: its close error says nothing more
 			b.wait(ctx)
 			continue
@@ -111,7 +111,7 @@ func (p *Processor) followPartition(ctx context.Context, topic topics.Topic, par
 			m, err := r.FetchMessage(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
-					p.brokers.failed(p, "read", fmt.Errorf("follow %s/%d: %w", topic, part, err))
+					v.brokers.failed("read", fmt.Errorf("follow %s/%d: %w", topic, part, err))
 				}
 				break
 			}
@@ -131,11 +131,11 @@ func (p *Processor) followPartition(ctx context.Context, topic topics.Topic, par
 // each record. A broker error is retried with backoff from the record
 // after the last one applied, until ctx ends: an outage during a catch-up
 // is ridden through like any other. An error of apply ends it.
-func (p *Processor) readRange(ctx context.Context, r topics.ReplayRange, apply func(kafka.Message) error) error {
+func (v *views) readRange(ctx context.Context, r topics.ReplayRange, apply func(kafka.Message) error) error {
 	var b backoff
 	for {
 		var applyErr error
-		err := topics.ReadRange(ctx, p.cfg.Brokers, r, func(m kafka.Message) error {
+		err := topics.ReadRange(ctx, v.cfg.Brokers, r, func(m kafka.Message) error {
 			if err := apply(m); err != nil {
 				applyErr = err
 				return err
@@ -149,7 +149,7 @@ func (p *Processor) readRange(ctx context.Context, r topics.ReplayRange, apply f
 		if applyErr != nil || ctx.Err() != nil {
 			return err
 		}
-		p.brokers.failed(p, "read", err)
+		v.brokers.failed("read", err)
 		if !b.wait(ctx) {
 			return ctx.Err()
 		}

@@ -62,8 +62,9 @@ func (p *Processor) apiHandler(cfg APIConfig, holding func(context.Context)) (ht
 	if err != nil {
 		return nil, err
 	}
+	q := &queryAPI{cfg: &p.cfg, db: p.db, engine: p.Engine, partitions: p.partitionIDs.Load, owned: p.ownedCheckpoint, ownerOf: p.ownerOf}
 	mux := http.NewServeMux()
-	p.routeAPI(mux, lim, func(route string, status int, took time.Duration) {
+	q.routeAPI(mux, lim, func(route string, status int, took time.Duration) {
 		p.cfg.Metrics.request(route, status, took)
 	})
 	return mux, nil

@@ -49,7 +49,7 @@ const (
 // comes. A manifest read again that way was decided by the catch-up, and
 // is not served again.
 type modelFollower struct {
-	p        *Processor
+	v        *views
 	maxBytes int64
 	// pending holds the chunks of versions whose manifest has not come
 	// yet, in arrival order of versions: at most maxPendingVersions
@@ -94,8 +94,8 @@ func (vc *versionChunks) drop(i int) {
 	delete(vc.chunks, i)
 }
 
-func newModelFollower(p *Processor) *modelFollower {
-	return &modelFollower{p: p, maxBytes: p.cfg.MaxModelBytes, read: map[int32]int64{}, loaded: make(chan struct{})}
+func newModelFollower(v *views) *modelFollower {
+	return &modelFollower{v: v, maxBytes: v.cfg.MaxModelBytes, read: map[int32]int64{}, loaded: make(chan struct{})}
 }
 
 // followModels reads the models topic whole, outside the group, and
@@ -103,9 +103,9 @@ func newModelFollower(p *Processor) *modelFollower {
 // size and SHA-256 against the manifest, then the artefact's own checksum
 // and format version. A model that fails any of these is refused with a
 // log line and a metric, and the model serving keeps serving.
-func (p *Processor) followModels(ctx context.Context, f *modelFollower) error {
-	topic := p.cfg.Names.Models
-	firsts, ends, err := p.offsetRange(ctx, topic)
+func (v *views) followModels(ctx context.Context, f *modelFollower) error {
+	topic := v.cfg.Names.Models
+	firsts, ends, err := v.offsetRange(ctx, topic)
 	if err != nil {
 		return nil // ctx ended
 	}
@@ -114,7 +114,7 @@ func (p *Processor) followModels(ctx context.Context, f *modelFollower) error {
 			to = ends[part]
 		}
 		r := topics.ReplayRange{Topic: topic, Partition: part, From: max(from, firsts[part]), To: to}
-		if err := p.readRange(ctx, r, fn); err != nil {
+		if err := v.readRange(ctx, r, fn); err != nil {
 			return fmt.Errorf("follow %s/%d: catch up: %w", topic, part, err)
 		}
 		return nil
@@ -133,7 +133,7 @@ func (p *Processor) followModels(ctx context.Context, f *modelFollower) error {
 		o, ok := ends[part] // nothing pending there: from where the catch-up ended
 		return o, ok, nil
 	}
-	return p.follow(ctx, topic, from, f.apply, func() { f.loadedOnce.Do(func() { close(f.loaded) }) })
+	return v.follow(ctx, topic, from, f.apply, func() { f.loadedOnce.Do(func() { close(f.loaded) }) })
 }
 
 // candidate is a manifest a starting instance found, and where.
@@ -358,10 +358,10 @@ func (f *modelFollower) dropPending(version string) *versionChunks {
 
 // serve verifies a model and swaps it in; false when it is refused.
 func (f *modelFollower) serve(manifest topics.ModelManifest, chunks map[int][]byte) bool {
-	p := f.p
+	vw := f.v
 	v := manifest.Version
-	start := p.cfg.Now()
-	defer p.cfg.Metrics.rolloutStarted()()
+	start := vw.cfg.Now()
+	defer vw.cfg.Metrics.rolloutStarted()()
 	b, err := manifest.Assemble(chunks)
 	if err != nil {
 		f.refuse(v, rejectChunks, err)
@@ -378,12 +378,12 @@ func (f *modelFollower) serve(manifest topics.ModelManifest, chunks map[int][]by
 		return false
 	}
 	m.Info.Version = v
-	if err := p.SetModel(m); err != nil {
+	if err := vw.setModel(m); err != nil {
 		f.refuse(v, rejectBuild, err)
 		return false
 	}
-	p.cfg.Metrics.rollout(p.cfg.Now().Sub(start))
-	p.cfg.Logger.Info("model rolled out from the models topic", "version", v, "bytes", len(b), "took", p.cfg.Now().Sub(start))
+	vw.cfg.Metrics.rollout(vw.cfg.Now().Sub(start))
+	vw.cfg.Logger.Info("model rolled out from the models topic", "version", v, "bytes", len(b), "took", vw.cfg.Now().Sub(start))
 	return true
 }
 
@@ -399,11 +399,11 @@ func (f *modelFollower) refuseManifest(version string, err error) {
 
 func (f *modelFollower) refuse(version, reason string, err error) {
 	serving := ""
-	if e := f.p.Engine(); e != nil {
+	if e := f.v.engine(); e != nil {
 		serving = e.Version()
 	}
-	f.p.cfg.Metrics.modelRejected(reason)
-	f.p.cfg.Logger.Error("model refused; the serving model keeps serving", "version", clip(version), "reason", reason, "err", err, "serving", serving)
+	f.v.cfg.Metrics.modelRejected(reason)
+	f.v.cfg.Logger.Error("model refused; the serving model keeps serving", "version", clip(version), "reason", reason, "err", err, "serving", serving)
 }
 
 // clip cuts a string from a record (a key: up to the broker's limit) to

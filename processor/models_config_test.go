@@ -33,7 +33,7 @@ func TestMaxModelBytesConfig(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			got := newModelFollower(p).maxBytes
+			got := newModelFollower(p.views).maxBytes
 			require.Equal(t, tc.want, got, "got a bound of %d, want %d", got, tc.want)
 		})
 	}

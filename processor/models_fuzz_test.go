@@ -149,7 +149,7 @@ func FuzzModelFollower(f *testing.F) {
 	require.NoError(f, err)
 	header := buf.Bytes()[:64] // the start of a true artefact, for model.Read to read further
 	follower, _ := newTestFollower(f, fuzzMaxBytes)
-	p := follower.p
+	views := follower.v
 
 	// A model of two chunks, published and then lied about.
 	f.Add([]byte{opChunk, 0, 0, 0, 7, opChunk, 0, 1, 1, 99, 7, opManifest, 0, 0, opManifest, 0, 2, opManifest, 0, 3})
@@ -172,7 +172,7 @@ func FuzzModelFollower(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		log, end := fuzzModelLog(data)
-		fl := newModelFollower(p) // bound by p's Config.MaxModelBytes, fuzzMaxBytes
+		fl := newModelFollower(views) // bound by the Config.MaxModelBytes, fuzzMaxBytes
 		check := func() {
 			var pending int64
 			for _, vc := range fl.pending {

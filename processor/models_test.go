@@ -198,7 +198,7 @@ func newTestFollower(t testing.TB, maxBytes int64) (*modelFollower, *prometheus.
 	p, err := New(Config{Brokers: []string{"localhost:1"}, Metrics: NewMetrics(reg), Logger: slog.New(slog.DiscardHandler),
 		MaxModelBytes: maxBytes}, db)
 	require.NoError(t, err)
-	return newModelFollower(p), reg
+	return newModelFollower(p.views), reg
 }
 
 // heldBytes counts the bytes of the chunks f holds, from its maps.
@@ -444,9 +444,9 @@ func TestModelFollower(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, reg := newTestFollower(t, tc.maxBytes)
-			f.p.cat.mu.Lock()
-			f.p.cat.markLoaded() // SetModel builds an engine
-			f.p.cat.mu.Unlock()
+			f.v.cat.mu.Lock()
+			f.v.cat.markLoaded() // SetModel builds an engine
+			f.v.cat.mu.Unlock()
 			var l modelLog
 			tc.log(&l)
 			end := tc.end
@@ -456,7 +456,7 @@ func TestModelFollower(t *testing.T) {
 			var held int64
 			require.NoError(t, feed(f, l, end, func() { held = max(held, heldBytes(f)) }))
 			serving := ""
-			if e := f.p.Engine(); e != nil {
+			if e := f.v.engine(); e != nil {
 				serving = e.Version()
 			}
 			require.Equal(t, tc.serving, serving, "serving")

@@ -24,6 +24,8 @@ type outage struct {
 	// logged is when a failure was last logged, to log an outage's
 	// failures once per outageLogEvery rather than once per retry.
 	logged atomic.Int64
+	// cfg is the processor's: its clock, logger, metrics and timeout.
+	cfg *Config
 }
 
 // outageLogEvery is how often the failures of an outage are logged.
@@ -31,28 +33,28 @@ const outageLogEvery = 10 * time.Second
 
 // failed records a failed broker request of kind op ("read", "publish",
 // "group", "admin").
-func (o *outage) failed(p *Processor, op string, err error) {
-	now := p.cfg.Now().UnixNano()
-	p.cfg.Metrics.brokerError(op)
-	p.cfg.Metrics.brokerReachable(false)
+func (o *outage) failed(op string, err error) {
+	now := o.cfg.Now().UnixNano()
+	o.cfg.Metrics.brokerError(op)
+	o.cfg.Metrics.brokerReachable(false)
 	first := o.since.CompareAndSwap(0, now)
 	last := o.logged.Load()
 	if first || now-last >= int64(outageLogEvery) {
 		o.logged.Store(now)
 		down := time.Duration(now - o.since.Load())
-		p.cfg.Logger.Warn("brokers not answering; retrying with backoff", "op", op, "err", err,
-			"down_for", down.Round(time.Millisecond), "broker_timeout", p.cfg.BrokerTimeout)
+		o.cfg.Logger.Warn("brokers not answering; retrying with backoff", "op", op, "err", err,
+			"down_for", down.Round(time.Millisecond), "broker_timeout", o.cfg.BrokerTimeout)
 	}
 }
 
 // ok records a broker request that succeeded.
-func (o *outage) ok(p *Processor) {
+func (o *outage) ok() {
 	since := o.since.Load()
 	if since == 0 || !o.since.CompareAndSwap(since, 0) {
 		return
 	}
-	p.cfg.Metrics.brokerReachable(true)
-	p.cfg.Logger.Info("brokers answering again", "down_for", time.Duration(p.cfg.Now().UnixNano()-since).Round(time.Millisecond))
+	o.cfg.Metrics.brokerReachable(true)
+	o.cfg.Logger.Info("brokers answering again", "down_for", time.Duration(o.cfg.Now().UnixNano()-since).Round(time.Millisecond))
 }
 
 // reachable reports whether no outage is under way.
@@ -97,18 +99,18 @@ func (p *Processor) watchHealth(ctx context.Context, fail context.CancelCauseFun
 // retry calls f until it succeeds or ctx ends, waiting with backoff
 // between failures, each reported to the outage as op. It returns nil or
 // ctx's error.
-func (p *Processor) retry(ctx context.Context, op string, f func(context.Context) error) error {
+func (o *outage) retry(ctx context.Context, op string, f func(context.Context) error) error {
 	var b backoff
 	for {
 		err := f(ctx)
 		if err == nil {
-			p.brokers.ok(p)
+			o.ok()
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		p.brokers.failed(p, op, err)
+		o.failed(op, err)
 		if !b.wait(ctx) {
 			return ctx.Err()
 		}

@@ -45,6 +45,15 @@ func DecodeRecord(kind topics.Kind, key, value []byte, recordTime, now time.Time
 	return e, nil
 }
 
+// storeEvent is the sessionizer's form of a decoded event.
+func storeEvent(e topics.Event) store.Event {
+	kind := store.Click
+	if e.Kind == topics.KindPurchase {
+		kind = store.Purchase
+	}
+	return store.Event{ItemID: e.ItemID, TimeMs: e.Time.UnixMilli(), Kind: kind, EventID: e.EventID}
+}
+
 // partition applies the records of one input partition number (of clicks
 // and purchases both) to the users of that partition. It is owned by one
 // goroutine.
@@ -216,18 +225,15 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 		if err != nil {
 			return nil, err
 		}
-		kind := store.Click
-		if e.Kind == topics.KindPurchase {
-			kind = store.Purchase
-		}
-		if p.z.Full(u.s) {
-			// A session at its bound is closed, and the event starts a
+		ms := e.Time.UnixMilli()
+		cut, outcome := p.z.Place(u.s, e.UserID, storeEvent(e), p.z.Watermark(maxEvent))
+		if len(cut) > 0 {
+			// A session at its bound was closed, and the event starts a
 			// new one (Sessionizer.MaxEvents).
-			p.closeSessions(eng, u, p.z.Cut(u.s, e.UserID), &pd.stats)
+			p.closeSessions(eng, u, cut, &pd.stats)
 			pd.stats.cut++
 		}
-		ms := e.Time.UnixMilli()
-		switch p.z.Apply(u.s, e.UserID, store.Event{ItemID: e.ItemID, TimeMs: ms, Kind: kind, EventID: e.EventID}, p.z.Watermark(maxEvent)) {
+		switch outcome {
 		case Late:
 			dead(&topics.ValidationError{Field: "ts", Reason: topics.ReasonLate,
 				Detail: fmt.Sprintf("event time %s is before the watermark %s", e.Time.UTC().Format(time.RFC3339Nano), time.UnixMilli(p.z.Watermark(maxEvent)).UTC().Format(time.RFC3339Nano))})

@@ -195,6 +195,12 @@ type Processor struct {
 	// self is what the instance says of itself when it joins the group
 	// (stickyBalancer).
 	self *memberState
+	// table holds the partitions' state: the store and the changelog.
+	table *table
+	// out publishes recommendations and dead letters.
+	out *publisher
+	// views follow the items and models topics.
+	views *views
 
 	// owners caches which member's API owns each partition (ownerOf).
 	ownersMu sync.Mutex
@@ -227,7 +233,11 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 	}
 	p := &Processor{cfg: cfg, db: db, transport: tr, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
 		owned: map[int32]store.Checkpoint{}, cat: newCatalogue(cfg.Catalog)}
-	p.self = &memberState{advertise: cfg.Advertise, held: p.held}
+	p.out = &publisher{cfg: &p.cfg, recs: p.recs, dlq: p.dlq, brokers: &p.brokers}
+	p.views = &views{cfg: &p.cfg, db: db, brokers: &p.brokers, out: p.out, cat: p.cat, engine: p.Engine, setEngine: p.SetEngine}
+	p.table = &table{cfg: &p.cfg, db: db, brokers: &p.brokers, topic: topics.Changelog(cfg.Group)}
+	p.self = &memberState{advertise: cfg.Advertise, held: p.table.held}
+	p.brokers.cfg = &p.cfg
 	return p, nil
 }
 
@@ -280,6 +290,8 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 	p.ownersMu.Lock() // ownerOf reads it from the API's goroutines
 	p.admin = adm
 	p.ownersMu.Unlock()
+	p.table.admin = adm // read by workers and standbys, started after this
+	p.views.admin = adm // and by the followers
 	// Refuse to run when clicks and purchases are not co-partitioned.
 	layout, err := adm.CheckStream(ctx, cfg.Names)
 	if err != nil {
@@ -313,14 +325,14 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 		cfg.Logger.Warn("no items topic: the catalogue is the model's and --catalog's", "topic", cfg.Names.Items)
 		p.cat.mu.Lock()
 		p.cat.markLoaded()
-		err := p.buildEngineLocked()
+		err := p.views.buildEngineLocked()
 		p.cat.mu.Unlock()
 		if err != nil {
 			return err
 		}
 	} else {
 		follower.Go(func() {
-			if err := p.followItems(fctx); err != nil {
+			if err := p.views.followItems(fctx); err != nil {
 				followErr <- fmt.Errorf("processor: follow the items topic: %w", err)
 			}
 		})
@@ -340,9 +352,9 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 		}
 		cfg.Logger.Warn("no models topic: no live model rollout", "topic", cfg.Names.Models)
 	} else {
-		mf := newModelFollower(p)
+		mf := newModelFollower(p.views)
 		follower.Go(func() {
-			if err := p.followModels(fctx, mf); err != nil {
+			if err := p.views.followModels(fctx, mf); err != nil {
 				followErr <- fmt.Errorf("processor: follow the models topic: %w", err)
 			}
 		})
@@ -407,13 +419,13 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 			// stream processor outlives all of these: it joins again
 			// with backoff, and the health watch ends Run if the brokers
 			// stay silent for BrokerTimeout.
-			p.brokers.failed(p, "group", err)
+			p.brokers.failed("group", err)
 			if !b.wait(ctx) {
 				return nil
 			}
 			continue
 		}
-		p.brokers.ok(p)
+		p.brokers.ok()
 		b.reset()
 		ids := map[int32]map[topics.Topic]int64{}
 		for topic, as := range gen.Assignments {
@@ -447,14 +459,14 @@ func (p *Processor) loop(ctx context.Context, group *kafka.ConsumerGroup, follow
 		})
 		started.Wait()
 		p.ready.Store(true)
-		if standbys, err := p.standbyPartitions(ctx, gen); err != nil {
+		if standbys, err := p.table.standbyPartitions(ctx, gen); err != nil {
 			p.cfg.Logger.Warn("standby replicas: the group's assignment is unknown; none this generation", "err", err)
 		} else {
 			if len(standbys) > 0 {
 				p.cfg.Logger.Info("standby replicas", "generation", gen.ID, "partitions", formatPartitions(standbys))
 			}
 			for _, id := range standbys {
-				gen.Start(func(gctx context.Context) { p.standby(gctx, id) })
+				gen.Start(func(gctx context.Context) { p.table.standby(gctx, id) })
 			}
 		}
 		select {
@@ -482,7 +494,7 @@ var errRestart = errors.New("processor: partition restarts")
 func (p *Processor) runPartition(ctx context.Context, gen *kafka.Generation, id int32, committed map[topics.Topic]int64, ready func()) error {
 	var b backoff
 	for {
-		err := p.work(ctx, gen, id, committed, ready)
+		err := newWorker(p, gen, id, committed).run(ctx, ready)
 		if err == nil || ctx.Err() != nil || !errors.Is(err, errRestart) {
 			return err
 		}
@@ -542,6 +554,15 @@ func (p *Processor) own(id int32, cp store.Checkpoint) {
 	p.owned[id] = cp
 }
 
+// ownedCheckpoint returns the last committed checkpoint of a partition the
+// instance owns, false for any other.
+func (p *Processor) ownedCheckpoint(id int32) (store.Checkpoint, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cp, ok := p.owned[id]
+	return cp, ok
+}
+
 // release forgets a partition this instance no longer runs, and its gauges.
 func (p *Processor) release(id int32) {
 	p.mu.Lock()
@@ -569,11 +590,11 @@ func (p *Processor) measureLag(ctx context.Context) {
 			cancel()
 			if err != nil {
 				if ctx.Err() == nil {
-					p.brokers.failed(p, "admin", err)
+					p.brokers.failed("admin", err)
 				}
 				continue
 			}
-			p.brokers.ok(p)
+			p.brokers.ok()
 			p.mu.Lock()
 			for id, cp := range p.owned {
 				end, ok := ends[id]
@@ -589,23 +610,6 @@ func (p *Processor) measureLag(ctx context.Context) {
 			p.mu.Unlock()
 		}
 	}
-}
-
-// held returns the partitions whose state the store holds, with the
-// changelog position of each (stickyBalancer).
-func (p *Processor) held() map[int32]int64 {
-	ids, err := p.db.Partitions()
-	if err != nil {
-		p.cfg.Logger.Warn("list the store's partitions", "err", err)
-		return nil
-	}
-	out := make(map[int32]int64, len(ids))
-	for _, id := range ids {
-		if cp, err := p.db.Checkpoint(id); err == nil {
-			out[id] = cp.Changelog
-		}
-	}
-	return out
 }
 
 // advertisingBalancer is the range balancer with the member's query API

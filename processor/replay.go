@@ -307,7 +307,6 @@ type replayInput struct {
 // every replayInput has a head or has ended, so the order does not depend on
 // which reader is ahead; it returns nil when all have ended.
 func nextReplayInput(ctx context.Context, inputs []replayInput) (*replayInput, error) {
-	var pick *replayInput
 	for i := range inputs {
 		in := &inputs[i]
 		if !in.has && !in.done {
@@ -318,11 +317,12 @@ func nextReplayInput(ctx context.Context, inputs []replayInput) (*replayInput, e
 				return nil, ctx.Err()
 			}
 		}
-		if in.has && (pick == nil || in.head.Time.Before(pick.head.Time)) {
-			pick = in
-		}
 	}
-	return pick, nil
+	i := earliest(len(inputs), func(i int) (time.Time, bool) { return inputs[i].head.Time, inputs[i].has })
+	if i < 0 {
+		return nil, nil
+	}
+	return &inputs[i], nil
 }
 
 // apply applies one record as the processor's partition does
@@ -345,15 +345,10 @@ func (p *partitionReplay) apply(kind topics.Kind, m kafka.Message) {
 	// an event at or after the watermark is Gap or more after them, so it
 	// could not have joined them anyway.
 	p.expire(e.UserID, s, wm)
-	if p.z.Full(s) {
-		p.expire(e.UserID, s, math.MaxInt64) // as the processor cuts it
-	}
-	kindOf := store.Click
-	if e.Kind == topics.KindPurchase {
-		kindOf = store.Purchase
-	}
 	ms := e.Time.UnixMilli()
-	switch p.z.Apply(s, e.UserID, store.Event{ItemID: e.ItemID, TimeMs: ms, Kind: kindOf, EventID: e.EventID}, wm) {
+	cut, outcome := p.z.Place(s, e.UserID, storeEvent(e), wm)
+	p.keep(e.UserID, cut)
+	switch outcome {
 	case Late:
 		p.skip(topics.ReasonLate)
 	case Duplicate:
@@ -374,7 +369,12 @@ func (p *partitionReplay) skip(reason string) {
 // expire closes the user's sessions that the watermark wm has ended and
 // keeps them as training sessions.
 func (p *partitionReplay) expire(user string, s *store.UserState, wm int64) {
-	for _, evs := range p.z.Expire(s, user, wm) {
+	p.keep(user, p.z.Expire(s, user, wm))
+}
+
+// keep keeps closed sessions of a user as training sessions.
+func (p *partitionReplay) keep(user string, closed [][]store.Event) {
+	for _, evs := range closed {
 		cs := closedSession{startMs: evs[0].TimeMs, endMs: evs[len(evs)-1].TimeMs, user: user, part: p.part,
 			events: make([]model.Event, len(evs))}
 		for i, e := range evs {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,8 +24,9 @@ const restoreBatch = 4 << 20
 // offset order. It runs in one of two modes:
 //
 //   - from scratch (the store held nothing usable of the partition, and
-//     dropped it): users are written as they come, and the expiry index
-//     is built once at the end from the users written (finish);
+//     dropped it): users are written as they come, their expiry is kept
+//     in memory (about 80 bytes a user), and the expiry index is written
+//     once at the end (finish);
 //   - from the store's own position: each user's entry in the expiry
 //     index moves from its stored state's to its new state's.
 //
@@ -40,7 +43,8 @@ type restorer struct {
 
 	b *store.Batch
 	// expiry holds the expiry of the users written to b, which a read of
-	// the store does not see yet (from-position mode).
+	// the store does not see yet (from-position mode), or of every user
+	// written (from scratch; 0: none).
 	expiry map[string]int64
 	// cp is the last checkpoint read, found whether one was.
 	cp    store.Checkpoint
@@ -82,7 +86,12 @@ func (r *restorer) apply(key, value []byte) error {
 			return fmt.Errorf("changelog state of user %q of partition %d: %w", id, r.id, err)
 		}
 	}
-	if !r.scratch {
+	if r.scratch {
+		r.expiry[id] = 0
+		if s != nil {
+			r.expiry[id] = r.z.ExpiryMs(s)
+		}
+	} else {
 		old, ok := r.expiry[id]
 		if !ok {
 			prev, err := r.db.User(r.id, id)
@@ -126,7 +135,9 @@ func (r *restorer) flush(sync bool) error {
 	r.metrics.appliedChangelog(r.pendingRecords, r.pendingBytes)
 	r.pendingRecords, r.pendingBytes = 0, 0
 	r.b = r.db.NewBatch(r.id)
-	clear(r.expiry)
+	if !r.scratch {
+		clear(r.expiry)
+	}
 	return nil
 }
 
@@ -139,9 +150,18 @@ func (r *restorer) finish(next int64, prev store.Checkpoint) error {
 		return err
 	}
 	if r.scratch {
-		if err := r.db.RebuildExpiry(r.id, r.z.ExpiryMs); err != nil {
-			return err
+		// The index, in batches of about restoreBatch bytes.
+		for _, id := range slices.Sorted(maps.Keys(r.expiry)) {
+			if err := r.b.SetExpiry(id, 0, r.expiry[id]); err != nil {
+				return err
+			}
+			if r.b.Size() >= restoreBatch {
+				if err := r.flush(false); err != nil {
+					return err
+				}
+			}
 		}
+		r.expiry = nil
 	}
 	return r.commit(next, prev, true)
 }
@@ -173,50 +193,50 @@ func (r *restorer) commit(next int64, prev store.Checkpoint, sync bool) error {
 // position 0) holds state its changelog lacks: when the changelog holds no
 // checkpoint of the partition, the store's state seeds it (log writes it)
 // rather than being dropped.
-func (p *Processor) restore(ctx context.Context, id int32, until int64, log *stateLog) error {
-	cfg := p.cfg
+func (t *table) restore(ctx context.Context, id int32, until int64, log *stateLog) error {
+	cfg := t.cfg
 	start := cfg.Now()
 	cfg.Metrics.restoringPartitions(1)
 	defer cfg.Metrics.restoringPartitions(-1)
 	topic := topics.Changelog(cfg.Group)
 	var logStart int64
-	if err := p.retry(ctx, "admin", func(ctx context.Context) error {
-		starts, err := p.admin.StartOffsets(ctx, topic)
+	if err := t.brokers.retry(ctx, "admin", func(ctx context.Context) error {
+		starts, err := t.admin.StartOffsets(ctx, topic)
 		logStart = starts[id]
 		return err
 	}); err != nil {
 		return err
 	}
-	if prev, err := p.db.Checkpoint(id); err == nil && prev.Changelog == 0 && log != nil {
+	if prev, err := t.db.Checkpoint(id); err == nil && prev.Changelog == 0 && log != nil {
 		holds := false
-		if err := p.readChangelog(ctx, topic, id, logStart, until, func(k, _ []byte) error {
+		if err := t.readChangelog(ctx, topic, id, logStart, until, func(k, _ []byte) error {
 			holds = holds || bytes.Equal(k, checkpointLogKey)
 			return nil
 		}); err != nil {
 			return err
 		}
 		if !holds {
-			return p.seedChangelog(ctx, id, log, prev)
+			return t.seedChangelog(ctx, id, log, prev)
 		}
 	}
-	if err := p.checkPosition(id, logStart, until); err != nil {
+	if err := t.checkPosition(id, logStart, until); err != nil {
 		return err
 	}
-	prev, err := p.db.Checkpoint(id)
+	prev, err := t.db.Checkpoint(id)
 	scratch := errors.Is(err, store.ErrNotFound)
 	if err != nil && !scratch {
 		return err
 	}
 	if scratch {
 		// Users without a checkpoint: a restore from scratch interrupted.
-		if err := p.db.DropPartition(id); err != nil {
+		if err := t.db.DropPartition(id); err != nil {
 			return err
 		}
 	}
 	from := prev.Changelog
-	r := newRestorer(p.db, cfg.Sessions, id, scratch, cfg.Metrics)
+	r := newRestorer(t.db, cfg.Sessions, id, scratch, cfg.Metrics)
 	if from <= until {
-		if err := p.readChangelog(ctx, topic, id, from, until, r.apply); err != nil {
+		if err := t.readChangelog(ctx, topic, id, from, until, r.apply); err != nil {
 			return errors.Join(err, r.b.Abort())
 		}
 	}
@@ -233,9 +253,9 @@ func (p *Processor) restore(ctx context.Context, id int32, until int64, log *sta
 // readChangelog calls fn for each committed record of partition id of the
 // changelog topic from offset from to offset until, which must be a
 // committed record's.
-func (p *Processor) readChangelog(ctx context.Context, topic topics.Topic, id int32, from, until int64, fn func(key, value []byte) error) error {
+func (t *table) readChangelog(ctx context.Context, topic topics.Topic, id int32, from, until int64, fn func(key, value []byte) error) error {
 	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(p.cfg.Brokers...),
+		kgo.SeedBrokers(t.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{string(topic): {id: kgo.NewOffset().At(from)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(64<<20),
@@ -255,7 +275,7 @@ func (p *Processor) readChangelog(ctx context.Context, topic topics.Topic, id in
 			ferr = err
 		})
 		if ferr != nil {
-			p.brokers.failed(p, "changelog", ferr)
+			t.brokers.failed("changelog", ferr)
 			continue
 		}
 		done := false
@@ -284,7 +304,7 @@ const seedBatch = 512 << 10
 // checkpoint cp, and records the changelog position in the store. Until
 // the checkpoint is written the changelog holds no checkpoint of the
 // partition, and an interrupted seed is seeded again.
-func (p *Processor) seedChangelog(ctx context.Context, id int32, log *stateLog, cp store.Checkpoint) error {
+func (t *table) seedChangelog(ctx context.Context, id int32, log *stateLog, cp store.Checkpoint) error {
 	var recs []*kgo.Record
 	size, users := 0, 0
 	var last int64
@@ -295,7 +315,7 @@ func (p *Processor) seedChangelog(ctx context.Context, id int32, log *stateLog, 
 		}
 		recs, size = recs[:0], 0
 	}
-	if err := p.db.Users(id, func(user string, s *store.UserState) bool {
+	if err := t.db.Users(id, func(user string, s *store.UserState) bool {
 		v := store.AppendUserState(nil, s)
 		recs = append(recs, &kgo.Record{Key: []byte(user), Value: v})
 		size += len(user) + len(v)
@@ -313,14 +333,14 @@ func (p *Processor) seedChangelog(ctx context.Context, id int32, log *stateLog, 
 		return fmt.Errorf("%w: seed the changelog: %w", errRestart, werr)
 	}
 	cp.Changelog = last + 1
-	b := p.db.NewBatch(id)
+	b := t.db.NewBatch(id)
 	if err := b.PutCheckpoint(cp); err != nil {
 		return errors.Join(err, b.Abort())
 	}
 	if err := b.Commit(true); err != nil {
 		return err
 	}
-	p.cfg.Logger.Info("seeded the changelog with the store's state of the partition, written by a version without a changelog",
+	t.cfg.Logger.Info("seeded the changelog with the store's state of the partition, written by a version without a changelog",
 		"partition", id, "users", users, "position", cp.Changelog)
 	return nil
 }

@@ -91,12 +91,12 @@ func benchmarkRestore(b *testing.B, brokers []string, users int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		p := &Processor{cfg: cfg, db: db, admin: adm}
+		tb := &table{cfg: &cfg, db: db, admin: adm, brokers: &outage{cfg: &cfg}, topic: topics.Changelog(group)}
 		b.StartTimer()
 
 		// No changelog writer: a fresh store has no state to seed the
 		// changelog with.
-		if err := p.restore(ctx, 0, until, nil); err != nil {
+		if err := tb.restore(ctx, 0, until, nil); err != nil {
 			b.Fatal(err)
 		}
 

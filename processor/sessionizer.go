@@ -116,6 +116,17 @@ func (z Sessionizer) Cut(s *store.UserState, userID string) [][]store.Event {
 	return z.Expire(s, userID, math.MaxInt64)
 }
 
+// Place is the apply step of the stream processor and of the training
+// replay both: it cuts a Full state's sessions (returning them, for the
+// caller to keep as closed sessions) and then applies e under the
+// watermark.
+func (z Sessionizer) Place(s *store.UserState, userID string, e store.Event, watermarkMs int64) (cut [][]store.Event, o Outcome) {
+	if z.Full(s) {
+		cut = z.Cut(s, userID)
+	}
+	return cut, z.Apply(s, userID, e, watermarkMs)
+}
+
 // Watermark returns the watermark for a highest event time seen.
 func (z Sessionizer) Watermark(maxEventMs int64) int64 {
 	z.fill()

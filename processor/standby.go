@@ -33,13 +33,13 @@ import (
 
 // standbyPartitions returns the partitions this instance follows in gen:
 // up to cfg.Standby of the other members' partitions.
-func (p *Processor) standbyPartitions(ctx context.Context, gen *kafka.Generation) ([]int32, error) {
-	if p.cfg.Standby <= 0 {
+func (t *table) standbyPartitions(ctx context.Context, gen *kafka.Generation) ([]int32, error) {
+	if t.cfg.Standby <= 0 {
 		return nil, nil
 	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	members, err := p.admin.GroupMembers(actx, p.cfg.Group)
+	members, err := t.admin.GroupMembers(actx, t.cfg.Group)
 	if err != nil {
 		return nil, err
 	}
@@ -49,9 +49,9 @@ func (p *Processor) standbyPartitions(ctx context.Context, gen *kafka.Generation
 		return nil, fmt.Errorf("member %s is not in the group's description", gen.MemberID)
 	}
 	var out []int32
-	for k := 1; k < len(members) && len(out) < p.cfg.Standby; k++ {
-		theirs := slices.Sorted(slices.Values(members[(me+k)%len(members)].Assigned[p.cfg.Names.Clicks]))
-		out = append(out, theirs[:min(len(theirs), p.cfg.Standby-len(out))]...)
+	for k := 1; k < len(members) && len(out) < t.cfg.Standby; k++ {
+		theirs := slices.Sorted(slices.Values(members[(me+k)%len(members)].Assigned[t.cfg.Names.Clicks]))
+		out = append(out, theirs[:min(len(theirs), t.cfg.Standby-len(out))]...)
 	}
 	return out, nil
 }
@@ -59,13 +59,13 @@ func (p *Processor) standbyPartitions(ctx context.Context, gen *kafka.Generation
 // standby follows partition id's changelog into the store until ctx ends.
 // It returns only then: a function of the generation that returns ends
 // the generation (kafka-go), so its failures are logged and retried.
-func (p *Processor) standby(ctx context.Context, id int32) {
-	cfg := p.cfg
+func (t *table) standby(ctx context.Context, id int32) {
+	cfg := t.cfg
 	cfg.Metrics.standbyPartitions(1)
 	defer cfg.Metrics.standbyPartitions(-1)
 	var b backoff
 	for ctx.Err() == nil {
-		err := p.followChangelog(ctx, id)
+		err := t.followChangelog(ctx, id)
 		if ctx.Err() != nil {
 			return
 		}
@@ -82,23 +82,23 @@ func (p *Processor) standby(ctx context.Context, id int32) {
 // position (or the start, dropping what the store holds, when its
 // position is not within the changelog), recording the position after
 // each fetch, until ctx ends or an error.
-func (p *Processor) followChangelog(ctx context.Context, id int32) error {
-	cfg := p.cfg
+func (t *table) followChangelog(ctx context.Context, id int32) error {
+	cfg := t.cfg
 	topic := topics.Changelog(cfg.Group)
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	starts, err := p.admin.StartOffsets(actx, topic)
+	starts, err := t.admin.StartOffsets(actx, topic)
 	if err == nil {
 		var ends map[int32]int64
-		ends, err = p.admin.EndOffsets(actx, topic)
+		ends, err = t.admin.EndOffsets(actx, topic)
 		if err == nil {
-			err = p.checkPosition(id, starts[id], ends[id]-1)
+			err = t.checkPosition(id, starts[id], ends[id]-1)
 		}
 	}
 	cancel()
 	if err != nil {
 		return err
 	}
-	prev, err := p.db.Checkpoint(id)
+	prev, err := t.db.Checkpoint(id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
@@ -113,7 +113,7 @@ func (p *Processor) followChangelog(ctx context.Context, id int32) error {
 	}
 	defer cl.Close()
 	cfg.Logger.Info("standby replica: following the changelog", "partition", id, "from", prev.Changelog)
-	r := newRestorer(p.db, cfg.Sessions, id, false, cfg.Metrics)
+	r := newRestorer(t.db, cfg.Sessions, id, false, cfg.Metrics)
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -148,8 +148,8 @@ func (p *Processor) followChangelog(ctx context.Context, id int32) error {
 // of another history (a changelog deleted and created again), or a
 // position compaction or deletion has passed. A store without a position
 // of the partition is left alone: it holds nothing of it.
-func (p *Processor) checkPosition(id int32, start, end int64) error {
-	cp, err := p.db.Checkpoint(id)
+func (t *table) checkPosition(id int32, start, end int64) error {
+	cp, err := t.db.Checkpoint(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -159,7 +159,7 @@ func (p *Processor) checkPosition(id int32, start, end int64) error {
 	if cp.Changelog > 0 && cp.Changelog >= start && cp.Changelog <= end+1 {
 		return nil
 	}
-	p.cfg.Logger.Warn("the store's state of the partition is not a prefix of its changelog: dropping it",
+	t.cfg.Logger.Warn("the store's state of the partition is not a prefix of its changelog: dropping it",
 		"partition", id, "store_position", cp.Changelog, "changelog_start", start, "changelog_end", end+1)
-	return p.db.DropPartition(id)
+	return t.db.DropPartition(id)
 }

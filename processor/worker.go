@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -90,7 +89,33 @@ func (in *input) push(f fetched) {
 // behind reports whether the broker holds records of in not fetched yet.
 func (in *input) behind() bool { return len(in.queue) == 0 && in.next < in.hwm }
 
-// work runs one partition number for the length of a generation: it loads
+// worker is a partition worker: it runs one partition number for the
+// length of a generation (or until the partition is taken again, see
+// runPartition). It reads clicks and purchases, merges them, applies them
+// (partition.go), publishes, and commits to the changelog, the store and
+// the group. Its state is the partition's own; the processor gives it the
+// shared services: the table, the engine, the writers, the broker health.
+type worker struct {
+	p         *Processor
+	cfg       *Config
+	gen       *kafka.Generation
+	id        int32
+	committed map[topics.Topic]int64 // the group's offsets at the assignment
+	// ends returns a topic's end offsets (the admin's EndOffsets; tests
+	// give their own).
+	ends func(ctx context.Context, topic topics.Topic) (map[int32]int64, error)
+
+	part    *partition
+	ins     []*input
+	readers sync.WaitGroup
+	readErr chan error
+}
+
+func newWorker(p *Processor, gen *kafka.Generation, id int32, committed map[topics.Topic]int64) *worker {
+	return &worker{p: p, cfg: &p.cfg, gen: gen, id: id, committed: committed, ends: p.admin.EndOffsets}
+}
+
+// run runs the partition for the length of a generation: it loads
 // the partition's checkpoint, reads clicks and purchases from the
 // checkpoint's offsets (or the group's committed offsets, or the start
 // policy), and loops: take a poll batch, process it, publish its records,
@@ -104,86 +129,66 @@ func (in *input) behind() bool { return len(in.queue) == 0 && in.next < in.hwm }
 // applied before the clicks that preceded it and turn them late. When one
 // topic has nothing fetched but the broker holds more of it, the batch
 // waits for it up to InputWait.
-func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, committed map[topics.Topic]int64, ready func()) error {
+func (w *worker) run(ctx context.Context, ready func()) error {
 	readyOnce := sync.OnceFunc(ready)
 	defer readyOnce()
-	cfg := p.cfg
-	// Claim the partition's changelog (fencing its previous owner), and
-	// bring the store's state of it up to the claim.
-	log, err := openStateLog(cfg.Brokers, cfg.Group, id)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	var claimed int64
-	var claimErr error
-	if err := p.retry(ctx, "changelog", func(ctx context.Context) error {
-		actx, cancel := context.WithTimeout(ctx, changelogTxnTimeout)
-		defer cancel()
-		claimed, claimErr = log.claim(actx, ownerClaim{Member: gen.MemberID, Generation: gen.ID, Advertise: cfg.Advertise})
-		if fenced(claimErr) {
-			return nil // another producer claimed after this one: see below
-		}
-		return claimErr
-	}); err != nil {
-		return nil // the generation or the processor ended
-	}
-	if claimErr != nil {
-		return fmt.Errorf("%w: %w", errRestart, claimErr)
-	}
-	if err := p.restore(ctx, id, claimed, log); err != nil {
+	cfg := w.cfg
+	// Claim the partition (fencing its previous owner), and bring the
+	// store's state of it up to the claim.
+	log, err := w.p.table.take(ctx, w.gen, w.id)
+	if log == nil || err != nil {
 		if ctx.Err() != nil && !errors.Is(err, store.ErrFailed) {
 			return nil
 		}
 		return err
 	}
-	part, err := newPartition(id, p.db, cfg.Sessions, cfg.Limits, p.Engine)
+	defer log.Close()
+	w.part, err = newPartition(w.id, w.p.db, cfg.Sessions, cfg.Limits, w.p.Engine)
 	if err != nil {
 		return err
 	}
-	part.log = log
-	ins := []*input{
+	w.part.log = log
+	w.ins = []*input{
 		{topic: cfg.Names.Clicks, kind: topics.KindClick},
 		{topic: cfg.Names.Purchases, kind: topics.KindPurchase},
 	}
 	rctx, stop := context.WithCancel(ctx)
-	var readers sync.WaitGroup
-	readErr := make(chan error, len(ins))
+	w.readErr = make(chan error, len(w.ins))
 	defer func() {
 		stop()
-		readers.Wait()
+		w.readers.Wait()
 	}()
-	for _, in := range ins {
-		start, ok := part.Next(in.topic)
+	for _, in := range w.ins {
+		start, ok := w.part.Next(in.topic)
 		if !ok {
 			start = cfg.StartOffset
-			if off, ok := committed[in.topic]; ok {
+			if off, ok := w.committed[in.topic]; ok {
 				start = off
 			}
 		}
 		// A rebalance may end the generation while this waits: that is no
 		// error, and neither is an outage, which the health watch bounds.
 		var ends map[int32]int64
-		if err := p.retry(ctx, "admin", func(ctx context.Context) (err error) {
-			ends, err = p.admin.EndOffsets(ctx, in.topic)
+		if err := w.p.brokers.retry(ctx, "admin", func(ctx context.Context) (err error) {
+			ends, err = w.ends(ctx, in.topic)
 			return err
 		}); err != nil {
 			return nil
 		}
-		in.hwm = ends[id]
+		in.hwm = ends[w.id]
 		in.next = max(start, 0)
 		in.lost = func(from, to int64) {
 			cfg.Logger.Error("records gone before they were read: the broker's retention deleted them (time retention goes by record timestamp, i.e. event time)",
-				"topic", in.topic, "partition", id, "from", from, "to", to)
+				"topic", in.topic, "partition", w.id, "from", from, "to", to)
 			cfg.Metrics.lostRecords(in.topic, to-from)
 		}
-		if err := p.startReader(rctx, &readers, in, id, start, readErr); err != nil {
+		if err := w.startReader(rctx, in, start); err != nil {
 			return err
 		}
 	}
-	p.own(id, part.cp)
-	cfg.Metrics.open(id, part.open)
-	defer p.release(id)
+	w.p.own(w.id, w.part.cp)
+	cfg.Metrics.open(w.id, w.part.open)
+	defer w.p.release(w.id)
 	readyOnce()
 	// The group's offsets are only a fallback for a partition whose store
 	// is lost, so they are committed off the worker's path: a slow or
@@ -201,13 +206,13 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 			for {
 				m := map[string]map[int]int64{}
 				for t, o := range offs {
-					m[t] = map[int]int64{int(id): o}
+					m[t] = map[int]int64{int(w.id): o}
 				}
-				err := gen.CommitOffsets(m)
+				err := w.gen.CommitOffsets(m)
 				if err == nil || ctx.Err() != nil {
 					break
 				}
-				cfg.Logger.Warn("commit group offsets, retrying", "partition", id, "err", err)
+				cfg.Logger.Warn("commit group offsets, retrying", "partition", w.id, "err", err)
 				select {
 				case newer, ok := <-commits:
 					if !ok {
@@ -224,7 +229,7 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 		close(commits)
 		committer.Wait()
 	}()
-	part.commitGroup = func(offs map[string]int64) {
+	w.part.commitGroup = func(offs map[string]int64) {
 		select {
 		case <-commits: // drop the older offsets not sent yet
 		default:
@@ -234,15 +239,15 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 		// commits) is brought forward by reading again from its own
 		// offsets, but the group keeps its own.
 		offs = maps.Clone(offs)
-		for t, o := range committed {
+		for t, o := range w.committed {
 			if o > offs[string(t)] {
 				offs[string(t)] = o
 			}
 		}
 		commits <- offs
 	}
-	if len(part.cp.Offsets) > 0 {
-		part.commitGroup(part.cp.Offsets)
+	if len(w.part.cp.Offsets) > 0 {
+		w.part.commitGroup(w.part.cp.Offsets)
 	}
 
 	lastRead := cfg.Now()
@@ -251,37 +256,37 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 	batch := make([]Record, 0, cfg.BatchSize)
 	for {
 		var idleMs int64
-		if !drain(ins) && !part.backlog {
+		if !drain(w.ins) && !w.part.backlog {
 			// Nothing fetched: wait for a record, the idle tick or the end.
 			select {
 			case <-ctx.Done():
 				return nil
-			case err := <-readErr:
+			case err := <-w.readErr:
 				return err
-			case f := <-ins[0].ch:
-				ins[0].push(f)
-			case f := <-ins[1].ch:
-				ins[1].push(f)
+			case f := <-w.ins[0].ch:
+				w.ins[0].push(f)
+			case f := <-w.ins[1].ch:
+				w.ins[1].push(f)
 			case <-idleTick.C:
-				if err := p.watchReaders(rctx, &readers, ins, id, readErr); err != nil {
+				if err := w.watchReaders(rctx); err != nil {
 					return err
 				}
 				idle := cfg.Now().Sub(lastRead)
-				if cfg.IdleAdvance < 0 || idle < cfg.IdleAdvance || p.pending(ctx, id, ins) {
+				if cfg.IdleAdvance < 0 || idle < cfg.IdleAdvance || w.pending(ctx) {
 					continue
 				}
 				idleMs = idle.Milliseconds()
 				lastRead = cfg.Now()
 			}
 		}
-		batch = p.take(ctx, id, ins, batch[:0])
+		batch = w.take(ctx, batch[:0])
 		if len(batch) > 0 {
 			lastRead = cfg.Now()
 		}
-		if len(batch) == 0 && idleMs == 0 && !part.backlog {
+		if len(batch) == 0 && idleMs == 0 && !w.part.backlog {
 			continue
 		}
-		if err := p.step(ctx, part, batch, idleMs); err != nil {
+		if err := w.step(ctx, batch, idleMs); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -292,32 +297,32 @@ func (p *Processor) work(ctx context.Context, gen *kafka.Generation, id int32, c
 
 // startReader starts a goroutine that fetches in's partition from offset
 // into in.ch until its context ends.
-func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in *input, id int32, offset int64, readErr chan<- error) error {
-	cfg := p.cfg
+func (w *worker) startReader(ctx context.Context, in *input, offset int64) error {
+	cfg := w.cfg
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: cfg.Brokers, Topic: string(in.topic), Partition: int(id),
+		Brokers: cfg.Brokers, Topic: string(in.topic), Partition: int(w.id),
 		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: readerMaxWait,
 		// The worker tracks lag itself; no background offset requests.
 		ReadLagInterval: -1,
 		// The reader retries what goes wrong by itself; say what it was.
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			cfg.Logger.Debug("reader", "topic", in.topic, "partition", id, "msg", fmt.Sprintf(msg, args...))
+			cfg.Logger.Debug("reader", "topic", in.topic, "partition", w.id, "msg", fmt.Sprintf(msg, args...))
 		}),
 		Logger: kafka.LoggerFunc(func(msg string, args ...any) {
-			cfg.Logger.Debug("reader info", "topic", in.topic, "partition", id, "msg", fmt.Sprintf(msg, args...))
+			cfg.Logger.Debug("reader info", "topic", in.topic, "partition", w.id, "msg", fmt.Sprintf(msg, args...))
 		}),
 	})
 	if err := r.SetOffset(offset); err != nil {
-		return errors.Join(fmt.Errorf("set offset of %s/%d to %d: %w", in.topic, id, offset, err), r.Close())
+		return errors.Join(fmt.Errorf("set offset of %s/%d to %d: %w", in.topic, w.id, offset, err), r.Close())
 	}
 	rctx, stop := context.WithCancel(ctx)
 	ch, done := make(chan fetched, cfg.BatchSize), make(chan struct{})
 	in.stop, in.last, in.reader, in.ch, in.done = stop, time.Now(), r, ch, done
 	in.started, in.delivered = in.last, false
-	readers.Go(func() {
+	w.readers.Go(func() {
 		defer func() {
 			if err := r.Close(); err != nil {
-				cfg.Logger.Debug("close reader", "topic", in.topic, "partition", id, "err", err)
+				cfg.Logger.Debug("close reader", "topic", in.topic, "partition", w.id, "err", err)
 			}
 		}()
 		defer close(done)
@@ -326,7 +331,7 @@ func (p *Processor) startReader(ctx context.Context, readers *sync.WaitGroup, in
 			if err != nil {
 				if rctx.Err() == nil {
 					select {
-					case readErr <- fmt.Errorf("read %s/%d: %w", in.topic, id, err):
+					case w.readErr <- fmt.Errorf("read %s/%d: %w", in.topic, w.id, err):
 					default:
 					}
 				}
@@ -361,24 +366,24 @@ const readerStall = 10 * time.Second
 // record is dropped, and none is read twice. (A reader that looks stuck
 // because the broker deleted the records it waits for, by retention, is
 // not helped by this: the log start is past them, see input.push.)
-func (p *Processor) watchReaders(ctx context.Context, readers *sync.WaitGroup, ins []*input, id int32, readErr chan<- error) error {
-	for _, in := range ins {
+func (w *worker) watchReaders(ctx context.Context) error {
+	for _, in := range w.ins {
 		if len(in.queue) > 0 || time.Since(in.last) < readerStall {
 			continue
 		}
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ends, err := p.admin.EndOffsets(actx, in.topic)
+		ends, err := w.ends(actx, in.topic)
 		cancel()
-		if err != nil || ends[id] <= in.next {
+		if err != nil || ends[w.id] <= in.next {
 			in.last = time.Now() // caught up, or unknown: look again later
 			continue
 		}
 		st := in.reader.Stats()
-		p.cfg.Logger.Warn("reader delivered nothing while records wait: reopening it",
-			"topic", in.topic, "partition", id, "offset", in.next, "end", ends[id],
+		w.cfg.Logger.Warn("reader delivered nothing while records wait: reopening it",
+			"topic", in.topic, "partition", w.id, "offset", in.next, "end", ends[w.id],
 			"dials", st.Dials, "fetches", st.Fetches, "messages", st.Messages, "timeouts", st.Timeouts,
 			"errors", st.Errors, "reader_offset", st.Offset, "queue", st.QueueLength)
-		p.cfg.Metrics.readerRestart()
+		w.cfg.Metrics.readerRestart()
 		in.stop()
 		select {
 		case <-in.done:
@@ -394,7 +399,7 @@ func (p *Processor) watchReaders(ctx context.Context, readers *sync.WaitGroup, i
 				break queue
 			}
 		}
-		if err := p.startReader(ctx, readers, in, id, in.next, readErr); err != nil {
+		if err := w.startReader(ctx, in, in.next); err != nil {
 			return err
 		}
 	}
@@ -405,30 +410,30 @@ func (p *Processor) watchReaders(ctx context.Context, readers *sync.WaitGroup, i
 // fetched, or may: the idle advance moves the watermark by the wall clock
 // only when the end offsets show every input read to its end, so that
 // input delayed in a slow reader or an outage is not made late by it.
-func (p *Processor) pending(ctx context.Context, id int32, ins []*input) bool {
-	for _, in := range ins {
+func (w *worker) pending(ctx context.Context) bool {
+	for _, in := range w.ins {
 		if len(in.queue) > 0 {
 			return true
 		}
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ends, err := p.admin.EndOffsets(actx, in.topic)
+		ends, err := w.ends(actx, in.topic)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
-				p.brokers.failed(p, "admin", err)
+				w.p.brokers.failed("admin", err)
 			}
 			return true
 		}
-		p.brokers.ok(p)
-		if ends[id] <= in.next {
+		w.p.brokers.ok()
+		if ends[w.id] <= in.next {
 			continue
 		}
 		// Records past next, unless retention deleted them all (a
 		// partition never read whose log starts at its end).
 		actx, cancel = context.WithTimeout(ctx, 2*time.Second)
-		starts, err := p.admin.StartOffsets(actx, in.topic)
+		starts, err := w.p.admin.StartOffsets(actx, in.topic)
 		cancel()
-		if err != nil || starts[id] < ends[id] {
+		if err != nil || starts[w.id] < ends[w.id] {
 			return true
 		}
 	}
@@ -456,18 +461,18 @@ func drain(ins []*input) bool {
 
 // take fills a batch with up to BatchSize records in record-timestamp
 // order across the inputs.
-func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Record) []Record {
-	deadline := time.Now().Add(p.cfg.InputWait)
+func (w *worker) take(ctx context.Context, batch []Record) []Record {
+	deadline := time.Now().Add(w.cfg.InputWait)
 	// What has been fetched is taken in one drain, before the loop: a
 	// record that arrives meanwhile waits for the next batch. So an
 	// empty input's end offset is asked once per batch, not again after
 	// every record the busy input brings (each ask is a broker round trip);
 	// only a record received while waiting for a lagging input makes the
 	// others ask again.
-	drain(ins)
-	for len(batch) < p.cfg.BatchSize {
+	drain(w.ins)
+	for len(batch) < w.cfg.BatchSize {
 		var lag *input
-		for _, in := range ins {
+		for _, in := range w.ins {
 			// Before a record of another input is taken, make sure this
 			// one holds nothing older on the broker: ask again if a record
 			// arrived elsewhere since the last answer. (A producer that
@@ -475,7 +480,7 @@ func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Re
 			// log before the click can be fetched, so the answer is
 			// exact; an answer older than that record is not.)
 			newest := time.Time{}
-			for _, o := range ins {
+			for _, o := range w.ins {
 				if o != in && o.last.After(newest) {
 					newest = o.last
 				}
@@ -483,8 +488,8 @@ func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Re
 			if len(in.queue) == 0 && (in.checked.Before(newest) || time.Since(in.checked) >= hwmRefresh) {
 				in.checked = time.Now()
 				actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				if ends, err := p.admin.EndOffsets(actx, in.topic); err == nil {
-					in.hwm = max(in.hwm, ends[id])
+				if ends, err := w.ends(actx, in.topic); err == nil {
+					in.hwm = max(in.hwm, ends[w.id])
 				}
 				cancel()
 			}
@@ -516,15 +521,16 @@ func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Re
 				continue
 			}
 		}
-		var pick *input
-		for _, in := range ins {
-			if len(in.queue) > 0 && (pick == nil || in.queue[0].Time.Before(pick.queue[0].Time)) {
-				pick = in
+		i := earliest(len(w.ins), func(i int) (time.Time, bool) {
+			if q := w.ins[i].queue; len(q) > 0 {
+				return q[0].Time, true
 			}
-		}
-		if pick == nil {
+			return time.Time{}, false
+		})
+		if i < 0 {
 			break
 		}
+		pick := w.ins[i]
 		batch = append(batch, pick.queue[0])
 		pick.queue = pick.queue[1:]
 	}
@@ -534,220 +540,45 @@ func (p *Processor) take(ctx context.Context, id int32, ins []*input, batch []Re
 // step processes one batch: process, publish, commit the store, hand the
 // offsets to the group committer. The order is what makes state exactly-once and output
 // at-least-once (see partition).
-func (p *Processor) step(ctx context.Context, part *partition, batch []Record, idleMs int64) error {
-	cfg := p.cfg
+func (w *worker) step(ctx context.Context, batch []Record, idleMs int64) error {
+	cfg := w.cfg
 	readAt := cfg.Now()
-	if p.Engine() == nil && len(batch) > 0 {
-		p.noModel.Do(func() {
+	if w.p.Engine() == nil && len(batch) > 0 {
+		w.p.noModel.Do(func() {
 			cfg.Logger.Warn("no model loaded: state is kept, nothing is published until a model is loaded")
 		})
 		cfg.Metrics.noModel()
 	}
-	pd, err := part.process(batch, idleMs, readAt)
+	pd, err := w.part.process(batch, idleMs, readAt)
 	if err != nil {
 		return err
 	}
-	cfg.Logger.Debug("batch", "partition", part.id, "records", len(batch), "applied", pd.stats.applied, "dead", pd.stats.dead, "published", pd.stats.published)
+	cfg.Logger.Debug("batch", "partition", w.part.id, "records", len(batch), "applied", pd.stats.applied, "dead", pd.stats.dead, "published", pd.stats.published)
 	// The changelog transaction holds the batch's publish: its records
 	// are acknowledged (or this owner found fenced) before anything is
 	// published, and the batch is published before its state commits.
 	logStart := cfg.Now()
-	last, err := part.log.txn(ctx, changelogRecords(pd.users, pd.cp), func() error { return p.publish(ctx, pd) })
+	last, err := w.part.log.txn(ctx, changelogRecords(pd.users, pd.cp), func() error { return w.p.out.publish(ctx, pd) })
 	if err != nil {
 		if ctx.Err() == nil {
 			err = fmt.Errorf("%w: %w", errRestart, err)
 		}
-		return errors.Join(err, part.abort(pd))
+		return errors.Join(err, w.part.abort(pd))
 	}
 	cfg.Metrics.changelogWrite(cfg.Now().Sub(logStart))
 	pd.cp.Changelog = last + 1
 	if err := pd.batch.PutCheckpoint(pd.cp); err != nil {
-		return errors.Join(err, part.abort(pd))
+		return errors.Join(err, w.part.abort(pd))
 	}
 	start := cfg.Now()
-	if err := part.commit(pd, cfg.SyncCommits); err != nil {
+	if err := w.part.commit(pd, cfg.SyncCommits); err != nil {
 		return err
 	}
-	cfg.Metrics.batch(part.id, pd, readAt, start, cfg.Now())
-	cfg.Metrics.open(part.id, part.open)
-	p.own(part.id, pd.cp)
+	cfg.Metrics.batch(w.part.id, pd, readAt, start, cfg.Now())
+	cfg.Metrics.open(w.part.id, w.part.open)
+	w.p.own(w.part.id, pd.cp)
 	if len(batch) > 0 {
-		part.commitGroup(pd.cp.Offsets)
+		w.part.commitGroup(pd.cp.Offsets)
 	}
 	return nil
-}
-
-// publish writes a batch's recommendations and dead letters and waits for
-// the brokers' acknowledgements. Transient errors (an outage, a leader
-// moving) are retried with backoff until the records land or ctx ends; the
-// health watch ends Run if the brokers stay silent for BrokerTimeout. A
-// record the broker refuses for good (too large, invalid) is never
-// retried forever: a dead letter is sent again without its original value
-// (DeadLetter.Stripped), and a record refused even so is logged with its
-// source, counted in sessionrec_records_unwritable_total and dropped.
-func (p *Processor) publish(ctx context.Context, pd *pending) error {
-	if len(pd.recs) > 0 {
-		msgs := make([]kafka.Message, 0, len(pd.recs))
-		for _, r := range pd.recs {
-			v, err := r.Encode()
-			if err != nil {
-				return err
-			}
-			msgs = append(msgs, kafka.Message{Key: []byte(r.UserID), Value: v})
-		}
-		refused := func(i int, err error) (kafka.Message, bool) {
-			r := pd.recs[i]
-			p.cfg.Logger.Error("recommendation refused by the broker for good: dropped", "user", r.UserID,
-				"source", fmt.Sprintf("%s/%d@%d", r.Source.Topic, r.Source.Partition, r.Source.Offset), "bytes", len(msgs[i].Value), "err", err)
-			return kafka.Message{}, false
-		}
-		if err := p.write(ctx, p.recs, p.cfg.Names.Recommendations, msgs, refused); err != nil {
-			return fmt.Errorf("publish recommendations: %w", err)
-		}
-	}
-	if len(pd.dead) > 0 {
-		msgs := make([]kafka.Message, 0, len(pd.dead))
-		for _, d := range pd.dead {
-			m, err := deadLetterMessage(d)
-			if err != nil {
-				return err
-			}
-			msgs = append(msgs, m)
-		}
-		stripped := make([]bool, len(msgs))
-		refused := func(i int, err error) (kafka.Message, bool) {
-			d := pd.dead[i]
-			if !stripped[i] {
-				stripped[i] = true
-				if m, err := deadLetterMessage(d.Stripped()); err == nil {
-					p.cfg.Logger.Warn("dead letter refused by the broker: sending it without the original value",
-						"source", fmt.Sprintf("%s/%d@%d", d.Topic, d.Partition, d.Offset), "bytes", len(msgs[i].Value), "err", err)
-					return m, true
-				}
-			}
-			p.cfg.Logger.Error("dead letter refused by the broker for good: dropped",
-				"source", fmt.Sprintf("%s/%d@%d", d.Topic, d.Partition, d.Offset), "reason", d.Reason, "err", err)
-			return kafka.Message{}, false
-		}
-		if err := p.write(ctx, p.dlq, p.cfg.Names.DeadLetters, msgs, refused); err != nil {
-			return fmt.Errorf("publish dead letters: %w", err)
-		}
-	}
-	return nil
-}
-
-// deadLetterMessage is the record of a dead letter.
-func deadLetterMessage(d topics.DeadLetter) (kafka.Message, error) {
-	v, err := d.Encode()
-	if err != nil {
-		return kafka.Message{}, err
-	}
-	m := kafka.Message{Key: d.Key, Value: v}
-	for _, h := range d.Headers() {
-		m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
-	}
-	return m, nil
-}
-
-// write writes msgs with w until each is acknowledged or refused for
-// good, or ctx ends. Transient failures are retried with backoff (retry:
-// the messages not yet written, all at once). A message the broker refuses
-// for good is handed to refused with its index in msgs: it returns the
-// message to send instead, at once, or false to drop it (and it is
-// counted).
-func (p *Processor) write(ctx context.Context, w *kafka.Writer, topic topics.Topic, msgs []kafka.Message,
-	refused func(i int, err error) (kafka.Message, bool)) error {
-	index := make([]int, len(msgs)) // index[j]: msgs[j]'s index in the caller's msgs
-	for i := range index {
-		index[i] = i
-	}
-	return p.retry(ctx, "publish", func(ctx context.Context) error {
-		for len(msgs) > 0 {
-			err := w.WriteMessages(ctx, msgs...)
-			if err == nil || ctx.Err() != nil {
-				return err
-			}
-			var again []kafka.Message
-			var againIndex []int
-			transient := false
-			for j, e := range writeErrors(err, msgs) {
-				switch {
-				case e == nil:
-					continue
-				case errors.Is(e, errUnsent):
-					again, againIndex = append(again, msgs[j]), append(againIndex, index[j])
-				case permanent(e):
-					if m, ok := refused(index[j], e); ok {
-						again, againIndex = append(again, m), append(againIndex, index[j])
-					} else {
-						p.cfg.Metrics.unwritableRecord(topic)
-					}
-				default:
-					transient = true
-					again, againIndex = append(again, msgs[j]), append(againIndex, index[j])
-				}
-			}
-			msgs, index = again, againIndex
-			if transient {
-				return err // after a backoff, the rest again
-			}
-		}
-		return nil
-	})
-}
-
-// writeErrors returns the error of each of msgs from the error of a write
-// of them: kafka-go's own per message, or err for every message, except
-// when the client refused one message before sending any (over its
-// BatchBytes): then that one has err and the others errUnsent.
-func writeErrors(err error, msgs []kafka.Message) kafka.WriteErrors {
-	var werrs kafka.WriteErrors
-	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
-		return werrs
-	}
-	werrs = make(kafka.WriteErrors, len(msgs))
-	var tooLarge kafka.MessageTooLargeError
-	isTooLarge := errors.As(err, &tooLarge) && slices.ContainsFunc(msgs, func(m kafka.Message) bool { return sameMessage(m, tooLarge.Message) })
-	for j := range werrs {
-		werrs[j] = err
-		if isTooLarge && !sameMessage(msgs[j], tooLarge.Message) {
-			werrs[j] = errUnsent
-		}
-	}
-	return werrs
-}
-
-// sameMessage reports whether a and b are the same message, a copy of the
-// other: the same key and value bytes, by address (kafka-go's
-// MessageTooLargeError holds a copy of the message it refused).
-func sameMessage(a, b kafka.Message) bool {
-	same := func(x, y []byte) bool {
-		return len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0])
-	}
-	return same(a.Key, b.Key) && same(a.Value, b.Value)
-}
-
-// errUnsent marks the messages of a write the client gave up before
-// sending, for another message's fault.
-var errUnsent = errors.New("processor: not sent")
-
-// permanent reports whether a write error is about the record itself and
-// will not go away by retrying it: too large, invalid, a timestamp the
-// broker refuses, or one the client would never send. Every other error
-// (an outage, authorization, a missing topic) is the cluster's and is
-// retried, within BrokerTimeout.
-func permanent(err error) bool {
-	var tooLarge kafka.MessageTooLargeError
-	if errors.As(err, &tooLarge) {
-		return true
-	}
-	var kerr kafka.Error
-	if !errors.As(err, &kerr) {
-		return false
-	}
-	switch kerr {
-	case kafka.MessageSizeTooLarge, kafka.RecordListTooLarge, kafka.InvalidRecord, kafka.InvalidTimestamp:
-		return true
-	}
-	return false
 }

@@ -36,17 +36,19 @@ func TestIdleAdvanceWaitsForPendingInput(t *testing.T) {
 			require.NoError(t, err)
 			p.admin = adm
 			ins := []*input{{topic: names.Clicks}, {topic: names.Purchases}}
-			require.False(t, p.pending(t.Context(), 0, ins), "empty topics")
+			wk := newWorker(p, nil, 0, nil)
+			wk.ins = ins
+			require.False(t, wk.pending(t.Context()), "empty topics")
 
 			w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Topic: string(names.Clicks), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 			require.NoError(t, w.WriteMessages(t.Context(), kafka.Message{Key: []byte("u"), Value: []byte("{}")}))
 			require.NoError(t, w.Close())
-			require.True(t, p.pending(t.Context(), 0, ins), "a record on the broker not fetched")
+			require.True(t, wk.pending(t.Context()), "a record on the broker not fetched")
 			ins[0].next = 1
 			ins[0].queue = []Record{{Offset: 0}}
-			require.True(t, p.pending(t.Context(), 0, ins), "a record fetched, not taken")
+			require.True(t, wk.pending(t.Context()), "a record fetched, not taken")
 			ins[0].queue = nil
-			require.False(t, p.pending(t.Context(), 0, ins), "every input read to its end")
+			require.False(t, wk.pending(t.Context()), "every input read to its end")
 		})
 	}
 }
@@ -75,7 +77,9 @@ func TestTakeWaitsForALaggingInput(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		purchases.ch <- fetched{rec: Record{Topic: names.Purchases, Offset: 0, Time: at}, hwm: 1}
 	}()
-	batch := p.take(t.Context(), 0, []*input{clicks, purchases}, nil)
+	wk := newWorker(p, nil, 0, nil)
+	wk.ins = []*input{clicks, purchases}
+	batch := wk.take(t.Context(), nil)
 	require.Len(t, batch, 4)
 	require.Equal(t, names.Purchases, batch[0].Topic, "the oldest record, the purchase, first")
 }

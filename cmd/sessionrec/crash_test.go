@@ -297,10 +297,8 @@ func referenceState(events []topics.Event, partitions int) map[string]*store.Use
 		if e.Kind == topics.KindPurchase {
 			kind = store.Purchase
 		}
-		if z.Full(s) {
-			z.Cut(s, e.UserID) // a session at its bound closes
-		}
-		if z.Apply(s, e.UserID, store.Event{ItemID: e.ItemID, TimeMs: e.Time.UnixMilli(), Kind: kind}, z.Watermark(maxEvent[p])) == processor.Applied {
+		// A session at its bound closes, then the event is placed.
+		if _, o := z.Place(s, e.UserID, store.Event{ItemID: e.ItemID, TimeMs: e.Time.UnixMilli(), Kind: kind}, z.Watermark(maxEvent[p])); o == processor.Applied {
 			maxEvent[p] = max(maxEvent[p], e.Time.UnixMilli())
 		}
 	}

@@ -1,0 +1,120 @@
+package processor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionrec/sessionrec/topics"
+)
+
+func TestEarliest(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	type head struct {
+		t  time.Time
+		ok bool
+	}
+	for _, tc := range []struct {
+		name  string
+		heads []head
+		want  int
+	}{
+		{"none", []head{{}, {}}, -1},
+		{"only the second", []head{{}, {at, true}}, 1},
+		{"the earlier", []head{{at.Add(time.Second), true}, {at, true}}, 1},
+		{"a tie goes to the first", []head{{at, true}, {at, true}}, 0},
+		{"a missing head is not a zero time", []head{{time.Time{}, false}, {at, true}}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := earliest(len(tc.heads), func(i int) (time.Time, bool) { return tc.heads[i].t, tc.heads[i].ok })
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// takeFixture is a worker over two inputs whose records are all fetched:
+// the broker's end offsets are what the inputs have read, unless ends says
+// otherwise.
+func takeFixture(batchSize int, wait time.Duration, clicks, purchases []time.Time) (*worker, *input, *input) {
+	queue := func(topic topics.Topic, times []time.Time) *input {
+		in := &input{topic: topic, ch: make(chan fetched, 8), delivered: true, last: time.Now(), started: time.Now()}
+		for i, at := range times {
+			in.queue = append(in.queue, Record{Topic: topic, Offset: int64(i), Time: at})
+		}
+		in.next, in.hwm = int64(len(times)), int64(len(times))
+		return in
+	}
+	c, p := queue("clicks", clicks), queue("purchases", purchases)
+	w := &worker{cfg: &Config{BatchSize: batchSize, InputWait: wait}, ins: []*input{c, p}}
+	w.ends = func(_ context.Context, topic topics.Topic) (map[int32]int64, error) {
+		for _, in := range w.ins {
+			if in.topic == topic {
+				return map[int32]int64{0: in.hwm}, nil
+			}
+		}
+		return nil, nil
+	}
+	return w, c, p
+}
+
+func topicsOf(batch []Record) []topics.Topic {
+	var out []topics.Topic
+	for _, r := range batch {
+		out = append(out, r.Topic)
+	}
+	return out
+}
+
+func TestTakeMergesByRecordTime(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	minute := func(n int) time.Time { return at.Add(time.Duration(n) * time.Minute) }
+	w, _, _ := takeFixture(10, time.Second, []time.Time{minute(1), minute(3), minute(5)}, []time.Time{minute(2), minute(4)})
+	batch := w.take(t.Context(), nil)
+	require.Equal(t, []topics.Topic{"clicks", "purchases", "clicks", "purchases", "clicks"}, topicsOf(batch))
+	for i := 1; i < len(batch); i++ {
+		require.False(t, batch[i].Time.Before(batch[i-1].Time), "out of order at %d", i)
+	}
+}
+
+func TestTakeTieGoesToClicks(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	w, _, _ := takeFixture(10, time.Second, []time.Time{at, at}, []time.Time{at})
+	require.Equal(t, []topics.Topic{"clicks", "clicks", "purchases"}, topicsOf(w.take(t.Context(), nil)))
+}
+
+func TestTakeBoundsTheBatch(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	w, c, p := takeFixture(3, time.Second, []time.Time{at, at.Add(2 * time.Second), at.Add(4 * time.Second)}, []time.Time{at.Add(time.Second), at.Add(3 * time.Second)})
+	batch := w.take(t.Context(), nil)
+	require.Equal(t, []topics.Topic{"clicks", "purchases", "clicks"}, topicsOf(batch))
+	require.Len(t, c.queue, 1, "the rest waits for the next batch")
+	require.Len(t, p.queue, 1)
+	require.Len(t, w.take(t.Context(), nil), 2)
+}
+
+// An input with records on the broker it has not fetched holds the batch
+// until they come (then they merge in order) or InputWait passes (then the
+// batch goes on without them).
+func TestTakeWaitsForAnInputBehind(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	t.Run("it comes", func(t *testing.T) {
+		w, _, p := takeFixture(10, time.Minute, []time.Time{at.Add(time.Minute)}, nil)
+		p.hwm = 1
+		go func() { p.ch <- fetched{rec: Record{Topic: "purchases", Offset: 0, Time: at}, hwm: 1} }()
+		require.Equal(t, []topics.Topic{"purchases", "clicks"}, topicsOf(w.take(t.Context(), nil)))
+	})
+	t.Run("it does not", func(t *testing.T) {
+		w, _, p := takeFixture(10, 50*time.Millisecond, []time.Time{at.Add(time.Minute)}, nil)
+		p.hwm = 1
+		require.Equal(t, []topics.Topic{"clicks"}, topicsOf(w.take(t.Context(), nil)))
+	})
+	t.Run("ctx ends", func(t *testing.T) {
+		w, _, p := takeFixture(10, time.Minute, []time.Time{at.Add(time.Minute)}, nil)
+		p.hwm = 1
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		require.Empty(t, w.take(ctx, nil))
+	})
+}
