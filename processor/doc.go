@@ -40,6 +40,20 @@
 // store (standby.go), so taking one over after a crash restores only the
 // tail.
 //
+// # Pieces
+//
+// Processor is the group loop (processor.go): it joins the group, runs a
+// partition worker per assigned partition, and rejoins at every
+// generation. A worker (worker.go) reads one partition's clicks and
+// purchases, merges them (merge.go, shared with the training replay),
+// applies them (partition.go, with Sessionizer.Place, also shared),
+// publishes (publish.go) and commits. The partition table (table.go,
+// restore.go, standby.go, changelog.go) holds the partitions' state: the
+// store and the changelog, claims and restores, standby replicas. The
+// views (views.go, follow.go, catalogue.go, models.go) follow the items
+// and models topics and build the engines (engine.go). The query API
+// (api.go, http.go, apilimits.go) answers from the store.
+//
 // # A poll batch
 //
 // The worker takes up to BatchSize records, applies them to the users'
