@@ -20,28 +20,32 @@ import (
 // errors of the responses, not only the call's.
 type Admin struct {
 	adm       *kadm.Client
+	cl        *kgo.Client
+	brokers   []string
+	sec       *Security
 	closeOnce sync.Once
 }
 
 // NewAdmin returns an Admin for the cluster reachable at brokers (host:port
 // seeds; one is enough). It does not connect: the first request does, and
 // an unreachable cluster surfaces there. Close it when done.
-func NewAdmin(brokers []string) (*Admin, error) {
+func NewAdmin(brokers []string, opts ...ClientOption) (*Admin, error) {
 	if len(brokers) == 0 {
 		return nil, errors.New("topics: new admin: no brokers")
 	}
-	cl, err := kgo.NewClient(
+	o := applyOptions(opts)
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		// kadm answers ListTopics from the client's metadata cache, which
 		// by default may be 5s old: a topic created a moment ago would
 		// look missing, a partition count just raised would look old.
 		// An admin client makes few requests; fresh answers matter more.
-		kgo.MetadataMinAge(100*time.Millisecond),
-	)
+		kgo.MetadataMinAge(100 * time.Millisecond),
+	}, o.sec.KgoOpts()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("topics: new admin for %s: %w", strings.Join(brokers, ","), err)
 	}
-	return &Admin{adm: kadm.NewClient(cl)}, nil
+	return &Admin{adm: kadm.NewClient(cl), cl: cl, brokers: brokers, sec: o.sec}, nil
 }
 
 // Close closes the connections. It is idempotent; the Admin must not be

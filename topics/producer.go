@@ -21,10 +21,10 @@ type Producer struct {
 }
 
 // NewProducer returns a producer to the brokers' topics in names.
-func NewProducer(brokers []string, names Names) *Producer {
+func NewProducer(brokers []string, names Names, opts ...ClientOption) *Producer {
 	// A transport of its own: kafka-go's shared default caches topic
 	// metadata and would call a topic created meanwhile unknown.
-	tr := &kafka.Transport{}
+	tr := applyOptions(opts).sec.Transport()
 	return &Producer{names: names.WithDefaults(), tr: tr, w: &kafka.Writer{
 		Transport: tr,
 		Addr:      kafka.TCP(brokers...),

@@ -119,7 +119,7 @@ const readRangeWait = 500 * time.Millisecond
 // commit marker) would leave it waiting for them forever. A fetch that
 // returns nothing although the partition's end is past the offset asked
 // says there is nothing left, and ends the range.
-func ReadRange(ctx context.Context, brokers []string, r ReplayRange, fn func(kafka.Message) error) error {
+func ReadRange(ctx context.Context, brokers []string, r ReplayRange, fn func(kafka.Message) error, opts ...ClientOption) error {
 	if r.Len() == 0 {
 		return nil
 	}
@@ -128,7 +128,8 @@ func ReadRange(ctx context.Context, brokers []string, r ReplayRange, fn func(kaf
 	}
 	// A transport of its own, so that its connections close with the
 	// range; a short metadata TTL, so that a moved leader is found soon.
-	tr := &kafka.Transport{MetadataTTL: time.Second}
+	tr := applyOptions(opts).sec.Transport()
+	tr.MetadataTTL = time.Second
 	defer tr.CloseIdleConnections()
 	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr}
 	next := r.From
