@@ -126,8 +126,9 @@
 // by one engine from start to end. An item that arrives later is encoded
 // into the serving engine's catalogue at once (cold start); a tombstone
 // withdraws it. A model refused (corrupt, truncated, incompatible, over
-// Config.MaxModelBytes) leaves the serving one in place. Without an engine,
-// state is kept and nothing is published.
+// Config.MaxModelBytes, or, with Config.ModelVerifyKey, not signed with
+// it) leaves the serving one in place. Without an engine, state is kept
+// and nothing is published.
 //
 // The models topic is read with about one model in memory: at start a
 // first pass keeps only the manifests, a second the chunks of the newest

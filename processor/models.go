@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"maps"
@@ -32,6 +33,9 @@ const (
 	rejectIncompatible = "incompatible"
 	rejectArtefact     = "corrupt_artefact"
 	rejectBuild        = "build_failed"
+	// rejectSignature: Config.ModelVerifyKey is set and the manifest is
+	// unsigned or its signature does not verify with it.
+	rejectSignature = "bad_signature"
 )
 
 // modelFollower assembles models from the models topic's chunks and
@@ -40,9 +44,9 @@ const (
 //
 // A starting instance reads the records the topic held at start (catchUp):
 // a first pass keeps only the manifests, the newest maxPendingVersions
-// that decode; then it reads the chunks of the newest again, from its
-// first chunk to its manifest, and serves it, or, refused, those of the
-// next newest, and so on. Then it
+// that decode (and verify, with Config.ModelVerifyKey); then it reads the
+// chunks of the newest again, from its first chunk to its manifest, and
+// serves it, or, refused, those of the next newest, and so on. Then it
 // follows the topic live (apply), from the first chunk of a version whose
 // manifest had not come (a model being published), else from the end: it
 // holds the chunks of versions without a manifest until the manifest
@@ -51,6 +55,9 @@ const (
 type modelFollower struct {
 	v        *views
 	maxBytes int64
+	// verifyKey, when set, must have signed every manifest served
+	// (Config.ModelVerifyKey).
+	verifyKey ed25519.PublicKey
 	// pending holds the chunks of versions whose manifest has not come
 	// yet, in arrival order of versions: at most maxPendingVersions
 	// versions and maxBytes bytes in all, the oldest version dropped
@@ -95,13 +102,14 @@ func (vc *versionChunks) drop(i int) {
 }
 
 func newModelFollower(v *views) *modelFollower {
-	return &modelFollower{v: v, maxBytes: v.cfg.MaxModelBytes, read: map[int32]int64{}, loaded: make(chan struct{})}
+	return &modelFollower{v: v, maxBytes: v.cfg.MaxModelBytes, verifyKey: v.cfg.ModelVerifyKey, read: map[int32]int64{}, loaded: make(chan struct{})}
 }
 
 // followModels reads the models topic whole, outside the group, and
-// serves each new model whose manifest arrives, once verified: chunk count,
-// size and SHA-256 against the manifest, then the artefact's own checksum
-// and format version. A model that fails any of these is refused with a
+// serves each new model whose manifest arrives, once verified: the
+// manifest's signature (with Config.ModelVerifyKey), chunk count, size and
+// SHA-256 against the manifest, then the artefact's own checksum and
+// format version. A model that fails any of these is refused with a
 // log line and a metric, and the model serving keeps serving.
 func (v *views) followModels(ctx context.Context, f *modelFollower) error {
 	topic := v.cfg.Names.Models
@@ -196,9 +204,8 @@ func (f *modelFollower) catchUp(parts []int32, read rangeReader) (map[int32]int6
 				from = starts[i].offset
 			}
 			forget(version)
-			manifest, err := topics.DecodeModelManifest(version, m.Value, f.maxBytes)
-			if err != nil {
-				f.refuseManifest(version, err)
+			manifest, ok := f.decodeManifest(version, m.Value)
+			if !ok {
 				return nil
 			}
 			cands = slices.DeleteFunc(cands, func(c candidate) bool { return c.manifest.Version == version })
@@ -294,9 +301,8 @@ func (f *modelFollower) apply(m kafka.Message) error {
 			f.refused = ""
 			return nil
 		}
-		manifest, err := topics.DecodeModelManifest(version, m.Value, f.maxBytes)
-		if err != nil {
-			f.refuseManifest(version, err)
+		manifest, ok := f.decodeManifest(version, m.Value)
+		if !ok {
 			return nil
 		}
 		var chunks map[int][]byte
@@ -387,14 +393,29 @@ func (f *modelFollower) serve(manifest topics.ModelManifest, chunks map[int][]by
 	return true
 }
 
-// refuseManifest refuses a manifest that did not decode: too_large when
-// its model is over maxBytes, else bad_manifest.
-func (f *modelFollower) refuseManifest(version string, err error) {
-	reason := rejectManifest
-	if errors.Is(err, topics.ErrModelTooLarge) {
-		reason = rejectTooLarge
+// decodeManifest decodes a manifest record and, with a verify key, checks
+// its signature; false when it is refused: too_large when its model is
+// over maxBytes, bad_manifest when it does not decode, bad_signature when
+// it is unsigned or its signature does not verify. A manifest refused is
+// never a candidate of the catch-up nor served live, so that no chunk of a
+// model its operator did not sign is assembled or read.
+func (f *modelFollower) decodeManifest(version string, value []byte) (topics.ModelManifest, bool) {
+	m, err := topics.DecodeModelManifest(version, value, f.maxBytes)
+	if err != nil {
+		reason := rejectManifest
+		if errors.Is(err, topics.ErrModelTooLarge) {
+			reason = rejectTooLarge
+		}
+		f.refuse(version, reason, err)
+		return topics.ModelManifest{}, false
 	}
-	f.refuse(version, reason, err)
+	if f.verifyKey != nil {
+		if err := m.Verify(f.verifyKey); err != nil {
+			f.refuse(version, rejectSignature, err)
+			return topics.ModelManifest{}, false
+		}
+	}
+	return m, true
 }
 
 func (f *modelFollower) refuse(version, reason string, err error) {

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -69,7 +70,7 @@ func testModelRollout(t *testing.T, brokers []string) {
 	}
 
 	// Version A, then a record carrying it.
-	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-a", artefact)
+	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-a", artefact, nil)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return serving() == "model-a" }, 30*time.Second, 20*time.Millisecond)
 	click := func(user string, i int) {
@@ -124,7 +125,7 @@ func testModelRollout(t *testing.T, brokers []string) {
 	require.Equal(t, "model-a", recordVersion("u-a2"), "the old model keeps serving")
 
 	// Version B replaces it without a restart.
-	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-b", artefact)
+	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-b", artefact, nil)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return serving() == "model-b" }, 30*time.Second, 20*time.Millisecond)
 	click("u-b", 2)
@@ -134,7 +135,7 @@ func testModelRollout(t *testing.T, brokers []string) {
 	// incompatible (its chunks and checksum are fine).
 	future := bytes.Clone(artefact)
 	future[8], future[9] = 0xff, 0x00 // the format version, after the 8-byte magic
-	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-future", future)
+	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-future", future, nil)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return rejected("incompatible") == 1 }, 30*time.Second, 20*time.Millisecond)
 	require.Equal(t, "model-b", serving())
@@ -191,12 +192,22 @@ func manifestOf(version string, artefact []byte) []byte {
 // default); the records are the test's.
 func newTestFollower(t testing.TB, maxBytes int64) (*modelFollower, *prometheus.Registry) {
 	t.Helper()
+	return newTestFollowerConfig(t, Config{MaxModelBytes: maxBytes})
+}
+
+// newTestFollowerConfig is newTestFollower with cfg's model settings
+// (MaxModelBytes, ModelVerifyKey) and Logger (default: discard).
+func newTestFollowerConfig(t testing.TB, cfg Config) (*modelFollower, *prometheus.Registry) {
+	t.Helper()
 	db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
 	reg := prometheus.NewRegistry()
-	p, err := New(Config{Brokers: []string{"localhost:1"}, Metrics: NewMetrics(reg), Logger: slog.New(slog.DiscardHandler),
-		MaxModelBytes: maxBytes}, db)
+	cfg.Brokers, cfg.Metrics = []string{"localhost:1"}, NewMetrics(reg)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p, err := New(cfg, db)
 	require.NoError(t, err)
 	return newModelFollower(p.views), reg
 }
@@ -470,4 +481,249 @@ func TestModelFollower(t *testing.T) {
 			require.Equal(t, tc.maxHeld, held, "got %d bytes held at most, want %d", held, tc.maxHeld)
 		})
 	}
+}
+
+// signedManifestOf is the manifest value of an artefact, signed with key.
+func signedManifestOf(version string, artefact []byte, key ed25519.PrivateKey) []byte {
+	sum := sha256.Sum256(artefact)
+	m := topics.ModelManifest{Version: version, Size: int64(len(artefact)), SHA256: hex.EncodeToString(sum[:]),
+		Chunks: (len(artefact) + topics.ModelChunkSize - 1) / topics.ModelChunkSize}
+	if err := m.Sign(key); err != nil {
+		panic(err)
+	}
+	v, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// forgedManifestOf is what a writer to the models topic without the key
+// can make of a signed manifest: the manifest key signed for signedFor,
+// its size, chunk count and SHA-256 changed to the artefact's.
+func forgedManifestOf(version string, artefact, signedFor []byte, key ed25519.PrivateKey) []byte {
+	var m topics.ModelManifest
+	if err := json.Unmarshal(signedManifestOf(version, signedFor, key), &m); err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(artefact)
+	m.SHA256, m.Size = hex.EncodeToString(sum[:]), int64(len(artefact))
+	m.Chunks = (len(artefact) + topics.ModelChunkSize - 1) / topics.ModelChunkSize
+	v, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// publishSigned adds an artefact's chunks and then its manifest, signed
+// with key, as topics.PublishModel writes them.
+func (l *modelLog) publishSigned(version string, artefact []byte, key ed25519.PrivateKey) {
+	n := (len(artefact) + topics.ModelChunkSize - 1) / topics.ModelChunkSize
+	for i := range n {
+		l.add(topics.ChunkKey(version, i), artefact[i*topics.ModelChunkSize:min((i+1)*topics.ModelChunkSize, len(artefact))])
+	}
+	l.add(version, signedManifestOf(version, artefact, key))
+}
+
+// TestModelFollowerVerifiesSignatures feeds a follower with a verify key
+// topics without Kafka: it serves the models the key signed and refuses
+// (bad_signature, with a log line) the unsigned ones, the forged ones and
+// those another key signed, at start and live, while the model serving
+// keeps serving; a manifest refused so costs no chunk read or held at
+// start. Without a key, every model that checks out serves.
+func TestModelFollowerVerifiesSignatures(t *testing.T) {
+	m, err := testModel()
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = m.WriteTo(&buf)
+	require.NoError(t, err)
+	artefact := buf.Bytes()
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, ed25519.SeedSize))
+	pub := key.Public().(ed25519.PublicKey)
+	big := noise(2*topics.ModelChunkSize, 9) // what a forger's chunks would cost to hold
+
+	for _, tc := range []struct {
+		name     string
+		key      ed25519.PublicKey
+		log      func(l *modelLog)
+		end      int // where the catch-up ends; -1: the whole log
+		serving  string
+		rollouts float64
+		rejected map[string]float64
+		maxHeld  int64
+	}{
+		{
+			name: "a signed model serves",
+			key:  pub,
+			log:  func(l *modelLog) { l.publishSigned("m-1", artefact, key) },
+			end:  -1, serving: "m-1", rollouts: 1, maxHeld: int64(len(artefact)),
+		},
+		{
+			name: "a start refuses the unsigned, forged and foreign models and serves the newest signed",
+			key:  pub,
+			log: func(l *modelLog) {
+				l.publishSigned("m-1", artefact, key)
+				l.publish("m-2", big)
+				l.add(topics.ChunkKey("m-3", 0), big[:topics.ModelChunkSize])
+				l.add(topics.ChunkKey("m-3", 1), big[topics.ModelChunkSize:])
+				l.add("m-3", forgedManifestOf("m-3", big, artefact, key))
+				l.publishSigned("m-4", big, other)
+			},
+			end: -1, serving: "m-1", rollouts: 1, rejected: map[string]float64{"bad_signature": 3},
+			maxHeld: int64(len(artefact)), // the refused models' chunks are never read
+		},
+		{
+			name: "live, the unsigned, forged and foreign models are refused, then a signed one serves",
+			key:  pub,
+			log: func(l *modelLog) {
+				l.publishSigned("m-1", artefact, key)
+				l.publish("m-2", artefact)
+				l.add(topics.ChunkKey("m-3", 0), artefact)
+				l.add("m-3", forgedManifestOf("m-3", artefact, noise(len(artefact), 3), key))
+				l.publishSigned("m-4", artefact, other)
+				l.publishSigned("m-5", artefact, key)
+			},
+			end: 2, serving: "m-5", rollouts: 2, rejected: map[string]float64{"bad_signature": 3}, maxHeld: int64(len(artefact)),
+		},
+		{
+			name: "a signed model with corrupt chunks is still refused",
+			key:  pub,
+			log: func(l *modelLog) {
+				l.publishSigned("m-1", artefact, key)
+				flipped := bytes.Clone(artefact)
+				flipped[100] ^= 1
+				l.add(topics.ChunkKey("m-2", 0), flipped)
+				l.add("m-2", signedManifestOf("m-2", artefact, key))
+			},
+			end: 2, serving: "m-1", rollouts: 1, rejected: map[string]float64{"corrupt_chunks": 1}, maxHeld: int64(len(artefact)),
+		},
+		{
+			name: "without a key, signed and unsigned models serve",
+			log: func(l *modelLog) {
+				l.publishSigned("m-1", artefact, key)
+				l.publish("m-2", artefact)
+			},
+			end: 2, serving: "m-2", rollouts: 2, maxHeld: int64(len(artefact)),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			f, reg := newTestFollowerConfig(t, Config{ModelVerifyKey: tc.key, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			f.v.cat.mu.Lock()
+			f.v.cat.markLoaded() // SetModel builds an engine
+			f.v.cat.mu.Unlock()
+			var l modelLog
+			tc.log(&l)
+			end := tc.end
+			if end < 0 {
+				end = len(l)
+			}
+			var held int64
+			require.NoError(t, feed(f, l, end, func() { held = max(held, heldBytes(f)) }))
+			serving := ""
+			if e := f.v.engine(); e != nil {
+				serving = e.Version()
+			}
+			require.Equal(t, tc.serving, serving, "serving")
+			require.Equal(t, tc.rollouts, counterValues(t, reg, "sessionrec_model_rollouts_total")[""], "models served")
+			want := tc.rejected
+			if want == nil {
+				want = map[string]float64{}
+			}
+			require.Equal(t, want, counterValues(t, reg, "sessionrec_model_rejected_total"), "refused by reason")
+			require.Equal(t, tc.maxHeld, held, "got %d bytes held at most, want %d", held, tc.maxHeld)
+			if n := tc.rejected["bad_signature"]; n > 0 {
+				require.Equal(t, int(n), strings.Count(logs.String(), "reason=bad_signature"), "a log line per refusal:\n%s", logs.String())
+				if tc.end >= 0 { // live: a model serves
+					require.Contains(t, logs.String(), "serving=m-1", "the line names the model that keeps serving")
+				}
+			}
+		})
+	}
+}
+
+// TestSignedModelRollout: an instance with a verify key, on kfake and the
+// real broker, serves a model published signed with its key and refuses
+// (bad_signature) one published unsigned, one whose signed manifest was
+// altered and one another key signed, while the signed model keeps
+// serving; a restart refuses them again and serves the newest signed one.
+func TestSignedModelRollout(t *testing.T) {
+	for name, brokers := range clusters(t) {
+		t.Run(name, func(t *testing.T) { testSignedModelRollout(t, brokers) })
+	}
+}
+
+func testSignedModelRollout(t *testing.T, brokers []string) {
+	names, _, _, _, _ := shopOnTopics(t, brokers)
+	m, err := testModel()
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = m.WriteTo(&buf)
+	require.NoError(t, err)
+	artefact := buf.Bytes()
+	_, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	_, other, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	start := func() (*Processor, *prometheus.Registry, func()) {
+		in := startInstance(t, brokers, names, dir, Config{ModelVerifyKey: key.Public().(ed25519.PublicKey),
+			Engine: EngineConfig{Knobs: Knobs{K: 5}}}, nil)
+		return in.p, in.reg, in.stop
+	}
+	p, reg, stop := start()
+	serving := func() string {
+		if e := p.Engine(); e != nil {
+			return e.Version()
+		}
+		return ""
+	}
+	badSignatures := func() float64 { return counterValues(t, reg, "sessionrec_model_rejected_total")["bad_signature"] }
+
+	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-a", artefact, key)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return serving() == "model-a" }, 30*time.Second, 20*time.Millisecond)
+
+	// Unsigned.
+	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-unsigned", artefact, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return badSignatures() == 1 }, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, "model-a", serving())
+
+	// A signed manifest altered to name other bytes (a valid model: only
+	// the signature stops it).
+	w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Topic: string(names.Models), BatchTimeout: time.Millisecond,
+		RequiredAcks: kafka.RequireAll, BatchBytes: 2 * topics.ModelChunkSize}
+	defer func() { require.NoError(t, w.Close()) }()
+	require.Less(t, len(artefact), topics.ModelChunkSize, "the test model is one chunk")
+	require.NoError(t, w.WriteMessages(t.Context(),
+		kafka.Message{Key: []byte(topics.ChunkKey("model-forged", 0)), Value: artefact},
+		kafka.Message{Key: []byte("model-forged"), Value: forgedManifestOf("model-forged", artefact, noise(len(artefact), 5), key)}))
+	require.Eventually(t, func() bool { return badSignatures() == 2 }, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, "model-a", serving())
+
+	// Signed by another key.
+	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-other", artefact, other)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return badSignatures() == 3 }, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, "model-a", serving(), "the signed model keeps serving")
+
+	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-b", artefact, key)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return serving() == "model-b" }, 30*time.Second, 20*time.Millisecond)
+	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-unsigned-2", artefact, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return badSignatures() == 4 }, 30*time.Second, 20*time.Millisecond)
+	stop()
+
+	// A restart serves model-b, the newest signed, and refuses the four
+	// others again (their manifests, read first; not their chunks).
+	p, reg, stop = start()
+	defer stop()
+	require.Equal(t, "model-b", serving())
+	require.Equal(t, map[string]float64{"bad_signature": 4}, counterValues(t, reg, "sessionrec_model_rejected_total"),
+		"refused at the restart, by reason")
 }

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,6 +84,13 @@ type Config struct {
 	// whose manifest has not come are at most this many bytes in all.
 	// Default topics.DefaultMaxModelBytes (1 GiB).
 	MaxModelBytes int64
+	// ModelVerifyKey, when set, is the Ed25519 public key every model
+	// from the models topic must be signed with: a manifest unsigned, or
+	// whose signature does not verify with it, is refused (reason
+	// bad_signature) before any of its chunks is assembled
+	// (topics.ModelManifest.Verify). Default nil: models are not verified,
+	// and anyone who can write to the topic can roll out a model.
+	ModelVerifyKey ed25519.PublicKey
 	// Catalog seeds the catalogue (e.g. from a file); the items topic's
 	// records replace or withdraw these items.
 	Catalog []model.Item
@@ -159,6 +167,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxModelBytes < 0 {
 		return fmt.Errorf("processor: max model bytes %d: want > 0", c.MaxModelBytes)
+	}
+	if c.ModelVerifyKey != nil && len(c.ModelVerifyKey) != ed25519.PublicKeySize {
+		return fmt.Errorf("processor: model verify key: %d bytes, want %d", len(c.ModelVerifyKey), ed25519.PublicKeySize)
 	}
 	c.Sessions.fill()
 	return c.Names.Validate()

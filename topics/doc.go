@@ -53,8 +53,10 @@
 // the item). A model artefact travels on the compacted models topic as
 // chunks no larger than [ModelChunkSize] and then a [ModelManifest] with
 // its size and SHA-256 ([PublishModel]; [ModelManifest.Assemble] checks
-// them). A reader bounds the size of a model it accepts
-// ([DefaultMaxModelBytes], [DecodeModelManifest], [CheckModelChunk]), and
+// them), signed with an Ed25519 key when the publisher has one
+// ([ModelManifest.Sign], [ModelManifest.Verify]; modelsign.go). A reader
+// bounds the size of a model it accepts ([DefaultMaxModelBytes],
+// [DecodeModelManifest], [CheckModelChunk]), and
 // [PruneModels] tombstones all but the newest versions, so that the topic
 // stays a few models long. [Producer.SendItems] and
 // [Producer.WithdrawItems] write the catalogue.

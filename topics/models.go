@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -75,6 +76,13 @@ type ModelManifest struct {
 	SHA256 string `json:"sha256"`
 	// PublishedAt is when the manifest was written.
 	PublishedAt time.Time `json:"published_at"`
+	// Signature is the base64 Ed25519 signature of SigningBytes (Sign);
+	// empty: unsigned. A reader with a verify key refuses an unsigned
+	// manifest (Verify); one without reads the field and ignores it.
+	Signature string `json:"signature,omitempty"`
+	// KeyID names the key that signed it (ModelKeyID), for the logs of a
+	// reader whose key does not verify it; not covered by the signature.
+	KeyID string `json:"key_id,omitempty"`
 }
 
 // ChunkKey returns the key of chunk i of a version.
@@ -209,8 +217,9 @@ func (m ModelManifest) Assemble(chunks map[int][]byte) ([]byte, error) {
 
 // PublishModel writes an artefact to the models topic as chunks and then
 // its manifest, each acknowledged by all in-sync replicas, and returns the
-// manifest.
-func PublishModel(ctx context.Context, brokers []string, topic Topic, version string, artefact []byte) (ModelManifest, error) {
+// manifest. A non-nil key signs the manifest (ModelManifest.Sign); nil
+// publishes it unsigned.
+func PublishModel(ctx context.Context, brokers []string, topic Topic, version string, artefact []byte, key ed25519.PrivateKey) (ModelManifest, error) {
 	if version == "" || strings.Contains(version, "/") {
 		return ModelManifest{}, fmt.Errorf("topics: model version %s: want a non-empty name without '/'", brief(version))
 	}
@@ -220,6 +229,11 @@ func PublishModel(ctx context.Context, brokers []string, topic Topic, version st
 	sum := sha256.Sum256(artefact)
 	m := ModelManifest{Version: version, Size: int64(len(artefact)), SHA256: hex.EncodeToString(sum[:]),
 		Chunks: (len(artefact) + ModelChunkSize - 1) / ModelChunkSize, PublishedAt: time.Now().UTC()}
+	if key != nil {
+		if err := m.Sign(key); err != nil {
+			return ModelManifest{}, err
+		}
+	}
 	tr := &kafka.Transport{} // not the shared default's cached metadata
 	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{Transport: tr, Addr: kafka.TCP(brokers...), Topic: string(topic), BatchTimeout: 2 * time.Millisecond,

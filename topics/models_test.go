@@ -2,6 +2,7 @@ package topics
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -27,9 +28,12 @@ func TestPublishModelInChunks(t *testing.T) {
 		for i := range artefact {
 			artefact[i] = byte(r.Uint32())
 		}
-		m, err := PublishModel(t.Context(), brokers, names.Models, "m-1", artefact)
+		pub, key, err := ed25519.GenerateKey(nil)
+		require.NoError(t, err)
+		m, err := PublishModel(t.Context(), brokers, names.Models, "m-1", artefact, key)
 		require.NoError(t, err)
 		require.Equal(t, 3, m.Chunks)
+		require.Equal(t, ModelKeyID(pub), m.KeyID)
 
 		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: string(names.Models), Partition: 0, MaxWait: 500 * time.Millisecond})
 		defer func() { require.NoError(t, rd.Close()) }()
@@ -49,6 +53,7 @@ func TestPublishModelInChunks(t *testing.T) {
 			manifest, err = DecodeModelManifest(string(msg.Key), msg.Value, DefaultMaxModelBytes)
 			require.NoError(t, err)
 		}
+		require.NoError(t, manifest.Verify(pub), "the manifest read back is the one signed")
 		got, err := manifest.Assemble(chunks)
 		require.NoError(t, err)
 		require.True(t, bytes.Equal(artefact, got))
@@ -266,7 +271,7 @@ func TestPruneModels(t *testing.T) {
 			require.NoError(t, w.WriteMessages(t.Context(), kafka.Message{Key: []byte(key), Value: []byte(value)}))
 		}
 		publish := func(version string, size int) {
-			_, err := PublishModel(t.Context(), brokers, names.Models, version, bytes.Repeat([]byte{byte(size)}, size))
+			_, err := PublishModel(t.Context(), brokers, names.Models, version, bytes.Repeat([]byte{byte(size)}, size), nil)
 			require.NoError(t, err)
 		}
 		write("dead/0", "a chunk whose manifest never came")

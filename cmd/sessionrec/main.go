@@ -28,6 +28,7 @@ func commands() []command {
 		{"bench", "measure throughput and event-to-publish latency on a synthetic shop", runBench},
 		{"train", "train item embeddings on a dataset and write the model artefact", runTrain},
 		{"eval", "evaluate the model and baselines on a dataset (HR@20, MRR@20)", runEval},
+		{"keygen", "write an Ed25519 key pair that signs (train --sign-key) and verifies (run --model-verify-key) models", runKeygen},
 	}
 }
 

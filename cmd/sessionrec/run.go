@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,6 +54,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
 		batchSize     = fs.Int("batch-size", 500, "most records of one poll batch")
 		maxModelBytes = fs.Int64("max-model-bytes", topics.DefaultMaxModelBytes, "largest model artefact taken from the models topic: a manifest over it is refused (reason too_large) before any chunk is held, and the chunks held waiting for their manifest are at most this many bytes")
+		verifyKey     = fs.String("model-verify-key", "", "Ed25519 public key `file` (PEM, from sessionrec keygen) that must have signed every model from the models topic (train --sign-key): one unsigned or signed otherwise is refused (reason bad_signature); empty: models are not verified")
 		brokerTimeout = fs.Duration("broker-timeout", 5*time.Minute, "how long a broker outage is ridden through (retries with backoff, /readyz failing) before the instance exits non-zero for a restart")
 		maxFuture     = fs.Duration("max-future", topics.DefaultMaxFuture, "an event whose time is further than this ahead of the wall clock when it is read is a dead letter (reason timestamp) and never moves the watermark")
 		maxEvents     = fs.Int("max-session-events", processor.DefaultMaxSessionEvents, "most open events a user keeps: an event past it closes the session and starts a new one (0: no bound)")
@@ -70,6 +72,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var modelKey ed25519.PublicKey
+	if *verifyKey != "" {
+		if modelKey, err = readVerifyKey(*verifyKey); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("models from the models topic are not verified: set --model-verify-key")
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -102,7 +112,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		Catalog:       seed,
 		Advertise:     advertiseAddr(*advertise, *httpAddr),
 		Standby:       *standby,
-		MaxModelBytes: *maxModelBytes,
+		MaxModelBytes: *maxModelBytes, ModelVerifyKey: modelKey,
 	}, db)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,6 +36,7 @@ type trainFlags struct {
 	from, until timeFlag
 	gap, grace  time.Duration
 	publish     bool
+	signKey     string
 	keepModels  int
 	replayOnly  []string // the flags only a replay takes
 }
@@ -54,6 +56,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.gap, "session-gap", 20*time.Minute, "with --brokers: a session ends after this long without events, as in run")
 	fs.DurationVar(&f.grace, "grace", time.Minute, "with --brokers: how late an event may arrive and still be placed, as in run")
 	fs.BoolVar(&f.publish, "publish", false, "with --brokers: also publish the artefact to the models topic")
+	fs.StringVar(&f.signKey, "sign-key", "", "with --publish: sign the model's manifest with this Ed25519 private key `file` (PEM, from sessionrec keygen), for instances that run with --model-verify-key (empty: unsigned)")
 	fs.IntVar(&f.keepModels, "keep-models", 3, "with --publish: keep this many newest models on the models topic and tombstone the older ones (0: keep all)")
 	fs.VisitAll(func(fl *flag.Flag) {
 		if !before[fl.Name] {
@@ -166,6 +169,15 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 		return fmt.Errorf("train: --keep-models %d: want a count >= 0", f.keepModels)
 	case onCommandLine["keep-models"] && !f.publish:
 		return errors.New("train: --keep-models is for --publish")
+	case f.signKey != "" && !f.publish:
+		return errors.New("train: --sign-key is for --publish")
+	}
+	var signKey ed25519.PrivateKey
+	if f.signKey != "" {
+		var err error
+		if signKey, err = readSigningKey(f.signKey); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
 	}
 	var prog *readProgress
 	cfg.Started = func(total int64) func() {
@@ -204,12 +216,16 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	if !f.publish {
 		return nil
 	}
-	man, err := topics.PublishModel(ctx, brokers, cfg.Names.Models, m.Info.Version, artefact)
+	man, err := topics.PublishModel(ctx, brokers, cfg.Names.Models, m.Info.Version, artefact, signKey)
 	if err != nil {
 		return fmt.Errorf("train: publish: %w", err)
 	}
-	fmt.Fprintf(stdout, "published model %s to %s: %d chunks, %d bytes, sha256 %s\n",
-		man.Version, cfg.Names.Models, man.Chunks, man.Size, man.SHA256)
+	signed := "unsigned"
+	if man.KeyID != "" {
+		signed = "signed by key " + man.KeyID
+	}
+	fmt.Fprintf(stdout, "published model %s to %s: %d chunks, %d bytes, sha256 %s, %s\n",
+		man.Version, cfg.Names.Models, man.Chunks, man.Size, man.SHA256, signed)
 	if f.keepModels == 0 {
 		return nil
 	}

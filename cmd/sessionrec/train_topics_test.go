@@ -154,7 +154,7 @@ func testTrainFromTopics(t *testing.T, brokers []string) {
 	// Three models published before: with --keep-models 2, the publish
 	// withdraws the two oldest.
 	for _, v := range []string{"old-1", "old-2", "old-3"} {
-		_, err := topics.PublishModel(t.Context(), brokers, names.Models, v, []byte("an older artefact "+v))
+		_, err := topics.PublishModel(t.Context(), brokers, names.Models, v, []byte("an older artefact "+v), nil)
 		require.NoError(t, err)
 	}
 
