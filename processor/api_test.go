@@ -313,13 +313,14 @@ func TestOpenAPIMatchesTheCode(t *testing.T) {
 
 	// What each route can answer: 200; 400 from the parameter checks
 	// (session: unknown parameters; recommendations: the work cap too);
-	// 404 unknown user or item; 421 a user of another instance's
-	// partition; 429 every slot in flight taken; 503 no model, (session)
-	// the partition layout not known yet, or the deadline passed.
+	// 401 without the token of APIConfig.Token (requireToken); 404
+	// unknown user or item; 421 a user of another instance's partition;
+	// 429 every slot in flight taken; 503 no model, (session) the
+	// partition layout not known yet, or the deadline passed.
 	statuses := map[string][]string{
-		"/v1/users/{id}/recommendations": {"200", "400", "404", "421", "429", "503"},
-		"/v1/users/{id}/session":         {"200", "400", "404", "421", "429", "503"},
-		"/v1/items/{id}/similar":         {"200", "400", "404", "429", "503"},
+		"/v1/users/{id}/recommendations": {"200", "400", "401", "404", "421", "429", "503"},
+		"/v1/users/{id}/session":         {"200", "400", "401", "404", "421", "429", "503"},
+		"/v1/items/{id}/similar":         {"200", "400", "401", "404", "429", "503"},
 	}
 	params := map[string][]apiParam{
 		"/v1/users/{id}/recommendations": recommendationParams,

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/sessionrec/sessionrec/model"
 )
@@ -48,6 +50,13 @@ type APIConfig struct {
 	// 100,000 items to about 3 ms of CPU (k=1000 with diversity is
 	// 3,000,000 and takes about 0.3 s).
 	MaxWork int
+	// Token, when set, is the bearer token every query API request must
+	// carry, as "Authorization: Bearer <token>"; a request without it, or
+	// with another, answers 401 before it is routed or takes a slot in
+	// flight. It may not have surrounding whitespace or control
+	// characters, which no client could send in a header. Default "": no
+	// token asked for. OpsHandler's endpoints never ask for one.
+	Token string
 }
 
 // The defaults of APIConfig.
@@ -83,6 +92,8 @@ func (c *APIConfig) fill() error {
 		return fmt.Errorf("processor: api timeout %v: want > 0 (0: the default, %v)", c.Timeout, DefaultAPITimeout)
 	case c.MaxWork < 0:
 		return fmt.Errorf("processor: api max work %d: want > 0 (0: the default, %d)", c.MaxWork, DefaultAPIMaxWork)
+	case strings.TrimSpace(c.Token) != c.Token || strings.ContainsFunc(c.Token, unicode.IsControl):
+		return errors.New("processor: api token: surrounding whitespace or a control character (a second line?), which no client can send in a header")
 	}
 	d := DefaultAPIConfig()
 	if c.MaxInFlight == 0 {

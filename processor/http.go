@@ -50,8 +50,8 @@ func (p *Processor) OpsHandler(gatherer prometheus.Gatherer) http.Handler {
 }
 
 // APIHandler serves the query API (api.go), every path under /v1/,
-// described by GET /v1/openapi.json, within cfg's limits. It fails on an
-// invalid cfg.
+// described by GET /v1/openapi.json, within cfg's limits, to the requests
+// that carry cfg.Token when it is set. It fails on an invalid cfg.
 func (p *Processor) APIHandler(cfg APIConfig) (http.Handler, error) {
 	return p.apiHandler(cfg, nil)
 }
@@ -63,10 +63,12 @@ func (p *Processor) apiHandler(cfg APIConfig, holding func(context.Context)) (ht
 		return nil, err
 	}
 	q := &queryAPI{cfg: &p.cfg, db: p.db, engine: p.Engine, partitions: p.partitionIDs.Load, owned: p.ownedCheckpoint, ownerOf: p.ownerOf}
+	observe := func(route string, status int, took time.Duration) { p.cfg.Metrics.request(route, status, took) }
 	mux := http.NewServeMux()
-	q.routeAPI(mux, lim, func(route string, status int, took time.Duration) {
-		p.cfg.Metrics.request(route, status, took)
-	})
+	q.routeAPI(mux, lim, observe)
+	if cfg.Token != "" {
+		return requireToken(cfg.Token, mux, observe), nil
+	}
 	return mux, nil
 }
 

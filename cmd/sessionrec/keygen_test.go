@@ -62,8 +62,8 @@ func TestKeygen(t *testing.T) {
 	require.Equal(t, before, after, "the private key is not overwritten")
 }
 
-// TestRunRefusesBadSecretFiles: run stops at start on a verify key it
-// cannot use, before it opens its store or reaches a
+// TestRunRefusesBadSecretFiles: run stops at start on a verify key or a
+// token file it cannot use, before it opens its store or reaches a
 // broker; without --model-verify-key it warns once that models are not
 // verified (here before it fails to open a store under a file).
 func TestRunRefusesBadSecretFiles(t *testing.T) {
@@ -84,6 +84,8 @@ func TestRunRefusesBadSecretFiles(t *testing.T) {
 		{name: "private key as verify key", args: []string{"--model-verify-key", private}, want: `--model-verify-key ` + private + `: topics: model verify key: a PEM block "PRIVATE KEY", want "PUBLIC KEY"`},
 		{name: "no verify key file", args: []string{"--model-verify-key", filepath.Join(dir, "nope")}, want: "--model-verify-key: open"},
 		{name: "no verify key: one warning", args: []string{"--data-dir", filepath.Join(blank, "data")}, want: "not a directory", warn: true},
+		{name: "blank token file", args: []string{"--model-verify-key", public, "--api-token-file", blank}, want: "holds no token"},
+		{name: "no token file", args: []string{"--api-token-file", filepath.Join(dir, "nope")}, want: "--api-token-file: open", warn: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer

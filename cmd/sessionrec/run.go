@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		apiWorkers    = fs.Int("api-workers", processor.DefaultAPIWorkers(), "query API requests worked on at once (the others in flight wait, within --api-timeout): the cores a flood of queries can take from the stream")
 		apiTimeout    = fs.Duration("api-timeout", processor.DefaultAPITimeout, "deadline of a query API request: a ranking still running then stops, and the request answers 503")
 		apiMaxWork    = fs.Int("api-max-work", processor.DefaultAPIMaxWork, "most ranking work a query API request may ask for: k × max(3k, k+20) with diversity > 0 (the default allows k up to 50 with diversity); above it 400")
+		apiTokenFile  = fs.String("api-token-file", "", "`file` holding the bearer token every /v1/ request must carry (Authorization: Bearer <token>; surrounding whitespace is trimmed), else 401; /metrics, /healthz and /readyz stay open (empty: no token)")
 		gap           = fs.Duration("session-gap", 20*time.Minute, "a session ends after this long without events (event time)")
 		grace         = fs.Duration("grace", time.Minute, "how late an event may arrive and still be placed")
 		keep          = fs.Int("keep-intents", 5, "intents of closed sessions a user keeps for the next sessions (0: none)")
@@ -79,6 +81,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		}
 	} else {
 		log.Warn("models from the models topic are not verified: set --model-verify-key")
+	}
+	apiToken, err := readAPIToken(*apiTokenFile)
+	if err != nil {
+		return err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -132,7 +138,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	api, err := proc.APIHandler(processor.APIConfig{MaxInFlight: *apiInflight, Workers: *apiWorkers, WorkerShare: *apiShare, Timeout: *apiTimeout, MaxWork: *apiMaxWork})
+	api, err := proc.APIHandler(processor.APIConfig{MaxInFlight: *apiInflight, Workers: *apiWorkers, WorkerShare: *apiShare, Timeout: *apiTimeout, MaxWork: *apiMaxWork,
+		Token: apiToken})
 	if err != nil {
 		return errors.Join(err, ln.Close())
 	}
@@ -271,4 +278,23 @@ func noneAtZero(n int) int {
 		return -1
 	}
 	return n
+}
+
+// readAPIToken reads the query API's bearer token from path, its
+// surrounding whitespace trimmed; "" when path is "". A file without a
+// token is an error: taken as no token, it would leave the API open to
+// an operator who believes it closed.
+func readAPIToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--api-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("--api-token-file %s: the file holds no token", path)
+	}
+	return token, nil
 }
