@@ -39,6 +39,8 @@ FMTCHECK = files=$$($(GOFILES) | xargs -0 $(GOFMT) -l) || exit 1; \
 LINT = $(GO) tool golangci-lint run ./...
 
 KAFKA = deploy/kafka/kafka.sh
+# The test broker's SASL_SSL listener (its plaintext one is on 19092).
+KAFKA_SECURE_PORT = 19094
 
 # The go test steps of `test`, run with the broker up. -count=1: a cached
 # result would not have met this broker; the gate runs every test.
@@ -64,9 +66,8 @@ test:
 	@trap 'st=$$?; $(KAFKA) stop; exit $$st' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	echo '$(KAFKA) start'; \
-	brokers=$$($(KAFKA) start) || exit 1; \
-	export "$$brokers"; \
-	echo "$$brokers"; \
+	env=$$(SESSIONREC_KAFKA_SECURE_PORT=$(KAFKA_SECURE_PORT) $(KAFKA) start) || exit 1; \
+	for kv in $$env; do export "$$kv"; echo "$$kv"; done; \
 	echo "$(TEST_RACE)"; \
 	$(TEST_RACE) || exit; \
 	echo "$(TEST_NORACE)"; \

@@ -86,16 +86,16 @@ type stateLog struct {
 
 // openStateLog opens the changelog writer of partition id. It does not
 // contact the brokers; claim does.
-func openStateLog(brokers []string, group string, id int32) (*stateLog, error) {
+func openStateLog(brokers []string, sec *topics.Security, group string, id int32) (*stateLog, error) {
 	topic := topics.Changelog(group)
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.TransactionalID(fmt.Sprintf("%s-%d", topic, id)),
 		kgo.TransactionTimeout(changelogTxnTimeout),
 		kgo.DefaultProduceTopic(string(topic)),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
-	)
+	}, sec.KgoOpts()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("processor: changelog producer of partition %d: %w", id, err)
 	}

@@ -35,7 +35,7 @@ func testChangelogFencing(t *testing.T, brokers []string) {
 	}
 	cp := store.Checkpoint{Offsets: map[string]int64{"clicks": 1}, WatermarkMs: 5}
 
-	a, err := openStateLog(brokers, group, 1)
+	a, err := openStateLog(brokers, nil, group, 1)
 	require.NoError(t, err)
 	defer a.Close()
 	_, err = a.claim(ctx, ownerClaim{Member: "a", Generation: 1})
@@ -48,7 +48,7 @@ func testChangelogFencing(t *testing.T, brokers []string) {
 
 	// b takes the partition: a is fenced at its next write, before it
 	// publishes, and nothing of that write is ever read.
-	b, err := openStateLog(brokers, group, 1)
+	b, err := openStateLog(brokers, nil, group, 1)
 	require.NoError(t, err)
 	defer b.Close()
 	claimB, err := b.claim(ctx, ownerClaim{Member: "b", Generation: 2})

@@ -98,7 +98,7 @@ func (v *views) offsetRange(ctx context.Context, topic topics.Topic) (firsts, en
 func (v *views) followPartition(ctx context.Context, topic topics.Topic, part int32, offset int64, msgs chan<- kafka.Message) {
 	var b backoff
 	for ctx.Err() == nil {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: v.cfg.Brokers, Topic: string(topic), Partition: int(part),
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: v.cfg.Brokers, Dialer: v.cfg.Security.Dialer(), Topic: string(topic), Partition: int(part),
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: readerMaxWait, ReadLagInterval: -1})
 		if err := r.SetOffset(offset); err != nil {
 			// Not read from where it should: closed unread, tried again.
@@ -142,7 +142,7 @@ func (v *views) readRange(ctx context.Context, r topics.ReplayRange, apply func(
 			}
 			r.From = m.Offset + 1
 			return nil
-		})
+		}, topics.WithSecurity(v.cfg.Security))
 		if err == nil {
 			return nil
 		}

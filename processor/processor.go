@@ -23,6 +23,9 @@ import (
 type Config struct {
 	// Brokers are the Kafka bootstrap addresses. Required.
 	Brokers []string
+	// Security is how every client of the processor reaches the brokers
+	// (TLS, SASL); nil: plaintext.
+	Security *topics.Security
 	// Group is the consumer group. Default "sessionrec".
 	Group string
 	// Names are the topics. Default topics.DefaultNames().
@@ -227,7 +230,7 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 	}
 	// The writers' own transport: kafka-go's shared default caches topic
 	// metadata, and would call a topic created meanwhile unknown.
-	tr := &kafka.Transport{}
+	tr := cfg.Security.Transport()
 	w := func(t topics.Topic) *kafka.Writer {
 		return &kafka.Writer{
 			Transport: tr,
@@ -293,11 +296,15 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 			err = errors.Join(cause, err)
 		}
 	}()
-	adm, err := topics.NewAdmin(cfg.Brokers)
+	adm, err := topics.NewAdmin(cfg.Brokers, topics.WithSecurity(cfg.Security))
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
+	// Credentials or TLS settings the brokers refuse fail at once.
+	if err := adm.Reach(ctx); err != nil {
+		return err
+	}
 	p.ownersMu.Lock() // ownerOf reads it from the API's goroutines
 	p.admin = adm
 	p.ownersMu.Unlock()
@@ -378,7 +385,7 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 		}
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID: cfg.Group, Brokers: cfg.Brokers,
+		ID: cfg.Group, Brokers: cfg.Brokers, Dialer: cfg.Security.Dialer(),
 		Topics: []string{string(cfg.Names.Clicks), string(cfg.Names.Purchases)},
 		// Both balancers give partition p of clicks and of purchases to
 		// the same member: both topics have the same partition count.

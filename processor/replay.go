@@ -38,6 +38,8 @@ import (
 type ReplayConfig struct {
 	// Brokers are the Kafka bootstrap addresses. Required.
 	Brokers []string
+	// Security is how the replay reaches the brokers; nil: plaintext.
+	Security *topics.Security
 	// Names are the topics.
 	Names topics.Names
 	// From and Until bound the record timestamps of clicks and purchases:
@@ -93,11 +95,14 @@ type ReplayStats struct {
 // then first use.
 func ReplayCorpus(ctx context.Context, cfg ReplayConfig) (model.Corpus, map[string]model.Item, ReplayStats, error) {
 	var st ReplayStats
-	adm, err := topics.NewAdmin(cfg.Brokers)
+	adm, err := topics.NewAdmin(cfg.Brokers, topics.WithSecurity(cfg.Security))
 	if err != nil {
 		return model.Corpus{}, nil, st, err
 	}
 	defer adm.Close()
+	if err := adm.Reach(ctx); err != nil {
+		return model.Corpus{}, nil, st, err
+	}
 	if _, err := adm.CheckReplay(ctx, cfg.Names, cfg.CheckModels); err != nil {
 		return model.Corpus{}, nil, st, err
 	}
@@ -142,7 +147,7 @@ func ReplayCorpus(ctx context.Context, cfg ReplayConfig) (model.Corpus, map[stri
 		p := &partitionReplay{z: cfg.Sessions, limits: cfg.Limits, now: cfg.Now, part: i,
 			users: map[string]*store.UserState{}, index: map[string]int32{}, maxEventMs: minWatermark}
 		parts[i] = p
-		g.Go(func() error { return p.run(gctx, cfg.Brokers, clicks[i], purchases[i], read) })
+		g.Go(func() error { return p.run(gctx, cfg.Brokers, cfg.Security, clicks[i], purchases[i], read) })
 	}
 	if err := g.Wait(); err != nil {
 		return model.Corpus{}, nil, st, err
@@ -253,7 +258,7 @@ type partitionReplay struct {
 
 // run reads the partition's ranges of clicks and purchases, merges them by
 // record timestamp and applies them, then closes every open session.
-func (p *partitionReplay) run(ctx context.Context, brokers []string, clicks, purchases topics.ReplayRange, read func()) error {
+func (p *partitionReplay) run(ctx context.Context, brokers []string, sec *topics.Security, clicks, purchases topics.ReplayRange, read func()) error {
 	g, gctx := errgroup.WithContext(ctx)
 	inputs := []replayInput{{kind: topics.KindClick}, {kind: topics.KindPurchase}}
 	for i, r := range []topics.ReplayRange{clicks, purchases} {
@@ -269,7 +274,7 @@ func (p *partitionReplay) run(ctx context.Context, brokers []string, clicks, pur
 				case <-gctx.Done():
 					return gctx.Err()
 				}
-			})
+			}, topics.WithSecurity(sec))
 		})
 	}
 	g.Go(func() error {
@@ -440,7 +445,7 @@ func (ir *itemReplay) read(ctx context.Context, cfg ReplayConfig, ranges []topic
 			}
 			out[it.ItemID] = ModelItem(it)
 			return nil
-		})
+		}, topics.WithSecurity(cfg.Security))
 		if err != nil {
 			return nil, err
 		}

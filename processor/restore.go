@@ -254,13 +254,13 @@ func (t *table) restore(ctx context.Context, id int32, until int64, log *stateLo
 // changelog topic from offset from to offset until, which must be a
 // committed record's.
 func (t *table) readChangelog(ctx context.Context, topic topics.Topic, id int32, from, until int64, fn func(key, value []byte) error) error {
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(t.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{string(topic): {id: kgo.NewOffset().At(from)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(32<<20),
-	)
+		kgo.FetchMaxBytes(64 << 20),
+		kgo.FetchMaxPartitionBytes(32 << 20),
+	}, t.cfg.Security.KgoOpts()...)...)
 	if err != nil {
 		return fmt.Errorf("processor: changelog reader of partition %d: %w", id, err)
 	}

@@ -119,7 +119,7 @@ type changelogSize struct{ users, total int64 }
 // benchTxnUsers, then a checkpoint. It returns the checkpoint's offset.
 func writeBenchChangelog(b *testing.B, brokers []string, group string, users int) (int64, changelogSize) {
 	ctx := b.Context()
-	sl, err := openStateLog(brokers, group, 0)
+	sl, err := openStateLog(brokers, nil, group, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -102,12 +102,12 @@ func (t *table) followChangelog(ctx context.Context, id int32) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{string(topic): {id: kgo.NewOffset().At(prev.Changelog)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxBytes(16<<20),
-	)
+		kgo.FetchMaxBytes(16 << 20),
+	}, cfg.Security.KgoOpts()...)...)
 	if err != nil {
 		return fmt.Errorf("standby reader of partition %d: %w", id, err)
 	}

@@ -34,7 +34,7 @@ type table struct {
 // again if the instance still owns it (another producer claimed it after
 // this one).
 func (t *table) take(ctx context.Context, gen *kafka.Generation, id int32) (*stateLog, error) {
-	log, err := openStateLog(t.cfg.Brokers, t.cfg.Group, id)
+	log, err := openStateLog(t.cfg.Brokers, t.cfg.Security, t.cfg.Group, id)
 	if err != nil {
 		return nil, err
 	}

@@ -300,7 +300,7 @@ func (w *worker) run(ctx context.Context, ready func()) error {
 func (w *worker) startReader(ctx context.Context, in *input, offset int64) error {
 	cfg := w.cfg
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: cfg.Brokers, Topic: string(in.topic), Partition: int(w.id),
+		Brokers: cfg.Brokers, Dialer: cfg.Security.Dialer(), Topic: string(in.topic), Partition: int(w.id),
 		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: readerMaxWait,
 		// The worker tracks lag itself; no background offset requests.
 		ReadLagInterval: -1,

@@ -219,7 +219,7 @@ func (m ModelManifest) Assemble(chunks map[int][]byte) ([]byte, error) {
 // its manifest, each acknowledged by all in-sync replicas, and returns the
 // manifest. A non-nil key signs the manifest (ModelManifest.Sign); nil
 // publishes it unsigned.
-func PublishModel(ctx context.Context, brokers []string, topic Topic, version string, artefact []byte, key ed25519.PrivateKey) (ModelManifest, error) {
+func PublishModel(ctx context.Context, brokers []string, topic Topic, version string, artefact []byte, key ed25519.PrivateKey, opts ...ClientOption) (ModelManifest, error) {
 	if version == "" || strings.Contains(version, "/") {
 		return ModelManifest{}, fmt.Errorf("topics: model version %s: want a non-empty name without '/'", brief(version))
 	}
@@ -234,7 +234,7 @@ func PublishModel(ctx context.Context, brokers []string, topic Topic, version st
 			return ModelManifest{}, err
 		}
 	}
-	tr := &kafka.Transport{} // not the shared default's cached metadata
+	tr := applyOptions(opts).sec.Transport() // not the shared default's cached metadata
 	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{Transport: tr, Addr: kafka.TCP(brokers...), Topic: string(topic), BatchTimeout: 2 * time.Millisecond,
 		RequiredAcks: kafka.RequireAll, BatchBytes: 2 * ModelChunkSize}
@@ -268,11 +268,11 @@ func PublishModel(ctx context.Context, brokers []string, topic Topic, version st
 // manifest are withdrawn when they all come before the oldest manifest kept
 // (a publisher that died); later ones may be a model being published, and
 // are left. PruneModels returns the versions withdrawn, oldest first.
-func PruneModels(ctx context.Context, brokers []string, topic Topic, keep int) ([]string, error) {
+func PruneModels(ctx context.Context, brokers []string, topic Topic, keep int, opts ...ClientOption) ([]string, error) {
 	if keep < 1 {
 		return nil, fmt.Errorf("topics: prune models: keep %d: want at least 1", keep)
 	}
-	a, err := NewAdmin(brokers)
+	a, err := NewAdmin(brokers, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +316,7 @@ func PruneModels(ctx context.Context, brokers []string, topic Topic, keep int) (
 				}
 			}
 			return nil
-		})
+		}, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("topics: prune models: %w", err)
 		}
@@ -356,7 +356,7 @@ func PruneModels(ctx context.Context, brokers []string, topic Topic, keep int) (
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	tr := &kafka.Transport{} // not the shared default's cached metadata
+	tr := applyOptions(opts).sec.Transport() // not the shared default's cached metadata
 	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{Transport: tr, Addr: kafka.TCP(brokers...), Topic: string(topic), BatchTimeout: 2 * time.Millisecond,
 		RequiredAcks: kafka.RequireAll,

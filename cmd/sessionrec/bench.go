@@ -51,9 +51,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		apiRate    = fs.Int("api-rate", 200, "query API requests/s during the latency phase (0: none)")
 		apiFor     = fs.Duration("api-duration", 10*time.Second, "how long the query API is asked, during the latency phase (from its third second)")
 		apiFlood   = fs.Int("api-flood", 0, "clients that flood the query API with expensive requests (k=50, diversity=1) back to back while it is asked (0: none)")
+		sec        securityFlags
 	)
-	if err := fs.Parse(args); err != nil {
+	sec.register(fs)
+	if err := parseWithEnv(fs, args); err != nil {
 		return err
+	}
+	security, err := sec.build()
+	if err != nil {
+		return err
+	}
+	if security != nil && *brokers == "" {
+		return errors.New("TLS and SASL are for a real cluster: give --brokers")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	bl := brokerList(*brokers)
@@ -68,11 +77,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	sfx := fmt.Sprintf("-bench-%d", rand.Uint32())
 	names := topics.DefaultNames().WithSuffix(sfx)
-	adm, err := topics.NewAdmin(bl)
+	adm, err := topics.NewAdmin(bl, topics.WithSecurity(security))
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
+	if err := adm.Reach(ctx); err != nil {
+		return err
+	}
 	if err := adm.Create(ctx, names, topics.TopicConfig{Partitions: int32(*partitions)}); err != nil {
 		return err
 	}
@@ -102,7 +114,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	defer func() { err = errors.Join(err, closeStore()) }()
 	reg := prometheus.NewRegistry()
-	proc, err := processor.New(processor.Config{Brokers: bl, Group: "bench" + sfx, Names: names, IdleAdvance: -1,
+	proc, err := processor.New(processor.Config{Brokers: bl, Security: security, Group: "bench" + sfx, Names: names, IdleAdvance: -1,
 		Logger: log, Metrics: processor.NewMetrics(reg), SessionTimeout: 6 * time.Second}, db)
 	if err != nil {
 		return err
@@ -119,7 +131,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	prod := topics.NewProducer(bl, names)
+	prod := topics.NewProducer(bl, names, topics.WithSecurity(security))
 	defer func() { err = errors.Join(err, prod.Close()) }()
 	applied := func() float64 {
 		mfs, _ := reg.Gather()
@@ -191,7 +203,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	rctx, rstop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for p := range *partitions {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: bl, Topic: string(names.Recommendations), Partition: p, MaxWait: 500 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: bl, Dialer: security.Dialer(), Topic: string(names.Recommendations), Partition: p, MaxWait: 500 * time.Millisecond})
 		if err := r.SetOffset(ends[int32(p)]); err != nil {
 			rstop()
 			return err

@@ -32,8 +32,10 @@ func runProduce(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 		noIDs   = fs.Bool("no-event-ids", false, "send dataset events without event_id")
 		df      dataFlags
 		tf      topicFlags
+		sec     securityFlags
 	)
 	tf.register(fs)
+	sec.register(fs)
 	df.register(fs, "")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
@@ -62,7 +64,11 @@ func runProduce(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 			events[i].Time = events[i].Time.Add(d).Truncate(time.Millisecond)
 		}
 	}
-	prod := topics.NewProducer(brokerList(*brokers), tf.names())
+	security, err := sec.reach(ctx, brokerList(*brokers))
+	if err != nil {
+		return err
+	}
+	prod := topics.NewProducer(brokerList(*brokers), tf.names(), topics.WithSecurity(security))
 	defer func() { err = errors.Join(err, prod.Close()) }()
 	start := time.Now()
 	last := start
@@ -156,8 +162,10 @@ func runProduceItems(ctx context.Context, args []string, stdout, stderr io.Write
 		brokers  = fs.String("brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated")
 		withdraw = fs.String("withdraw", "", "comma-separated item ids to withdraw (tombstones), instead of a file")
 		tf       topicFlags
+		sec      securityFlags
 	)
 	tf.register(fs)
+	sec.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sessionrec produce items [flags] FILE   (or --withdraw ID,ID)")
 		fs.PrintDefaults()
@@ -165,7 +173,11 @@ func runProduceItems(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
-	prod := topics.NewProducer(brokerList(*brokers), tf.names())
+	security, err := sec.reach(ctx, brokerList(*brokers))
+	if err != nil {
+		return err
+	}
+	prod := topics.NewProducer(brokerList(*brokers), tf.names(), topics.WithSecurity(security))
 	defer func() { err = errors.Join(err, prod.Close()) }()
 	if *withdraw != "" {
 		ids := brokerList(*withdraw) // the same comma-separated list parsing

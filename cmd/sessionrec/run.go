@@ -64,9 +64,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		standby       = fs.Int("standby", 0, "partitions of other instances whose changelog this one follows, so that taking one over after a crash restores only the changelog's tail")
 		index         = fs.String("index", "auto", "similarity index: exact, ivf, or auto (ivf above 20,000 items)")
 		tf            topicFlags
+		sec           securityFlags
 	)
 	tf.register(fs)
+	sec.register(fs)
 	if err := parseWithEnv(fs, args); err != nil {
+		return err
+	}
+	security, err := sec.build()
+	if err != nil {
 		return err
 	}
 	var level slog.Level
@@ -109,7 +115,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		}
 	}
 	proc, err := processor.New(processor.Config{
-		Brokers: brokerList(*brokers), Group: *group, Names: tf.names(), BatchSize: *batchSize, SessionTimeout: *sessTimeout,
+		Brokers: brokerList(*brokers), Security: security, Group: *group, Names: tf.names(), BatchSize: *batchSize, SessionTimeout: *sessTimeout,
 		Sessions:    processor.Sessionizer{Gap: *gap, Grace: *grace, KeepIntents: noneAtZero(*keep), MaxEvents: noneAtZero(*maxEvents)},
 		Limits:      topics.Limits{MaxFuture: *maxFuture},
 		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: metrics, BrokerTimeout: *brokerTimeout,
@@ -154,7 +160,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		log.Info("serving /metrics, /healthz and /readyz apart from the query API", "metrics", "http://"+addr)
 	}
 	srv := newHTTPServer(handler)
-	log.Info("serving", "http", "http://"+ln.Addr().String(), "brokers", *brokers, "group", *group)
+	log.Info("serving", "http", "http://"+ln.Addr().String(), "brokers", *brokers, "kafka_security", security.String(), "group", *group)
 	g, gctx := errgroup.WithContext(ctx)
 	finished := make(chan struct{})
 	defer close(finished)

@@ -20,8 +20,10 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		replication = fs.Int("replication", 1, "replication factor (the changelog takes the broker's default.replication.factor)")
 		group       = fs.String("group", "sessionrec", "consumer group whose changelog (<group>-state, compacted, with the clicks topic's partition count) to create or check")
 		tf          topicFlags
+		sec         securityFlags
 	)
 	tf.register(fs)
+	sec.register(fs)
 	if len(args) == 0 || (args[0] != "create" && args[0] != "check") {
 		return errors.New("usage: sessionrec topics create|check [flags]")
 	}
@@ -29,11 +31,18 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseWithEnv(fs, args[1:]); err != nil {
 		return err
 	}
-	adm, err := topics.NewAdmin(brokerList(*brokers))
+	security, err := sec.build()
+	if err != nil {
+		return err
+	}
+	adm, err := topics.NewAdmin(brokerList(*brokers), topics.WithSecurity(security))
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
+	if err := adm.Reach(ctx); err != nil {
+		return err
+	}
 	names := tf.names()
 	if action == "create" {
 		if err := adm.Create(ctx, names, topics.TopicConfig{Partitions: int32(*partitions), ReplicationFactor: int16(*replication)}); err != nil {

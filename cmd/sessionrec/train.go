@@ -38,6 +38,7 @@ type trainFlags struct {
 	publish     bool
 	signKey     string
 	keepModels  int
+	sec         securityFlags
 	replayOnly  []string // the flags only a replay takes
 }
 
@@ -57,6 +58,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.grace, "grace", time.Minute, "with --brokers: how late an event may arrive and still be placed, as in run")
 	fs.BoolVar(&f.publish, "publish", false, "with --brokers: also publish the artefact to the models topic")
 	fs.StringVar(&f.signKey, "sign-key", "", "with --publish: sign the model's manifest with this Ed25519 private key `file` (PEM, from sessionrec keygen), for instances that run with --model-verify-key (empty: unsigned)")
+	f.sec.register(fs)
 	fs.IntVar(&f.keepModels, "keep-models", 3, "with --publish: keep this many newest models on the models topic and tombstone the older ones (0: keep all)")
 	fs.VisitAll(func(fl *flag.Flag) {
 		if !before[fl.Name] {
@@ -140,8 +142,12 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	if len(brokers) == 0 {
 		return errors.New("train: --brokers: no broker given")
 	}
+	security, err := f.sec.build()
+	if err != nil {
+		return err
+	}
 	cfg := processor.ReplayConfig{
-		Brokers: brokers, Names: f.tf.names(), Until: f.until.t, Now: start,
+		Brokers: brokers, Security: security, Names: f.tf.names(), Until: f.until.t, Now: start,
 		Sessions:    processor.Sessionizer{Gap: f.gap, Grace: f.grace},
 		CheckModels: f.publish,
 	}
@@ -216,7 +222,7 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	if !f.publish {
 		return nil
 	}
-	man, err := topics.PublishModel(ctx, brokers, cfg.Names.Models, m.Info.Version, artefact, signKey)
+	man, err := topics.PublishModel(ctx, brokers, cfg.Names.Models, m.Info.Version, artefact, signKey, topics.WithSecurity(security))
 	if err != nil {
 		return fmt.Errorf("train: publish: %w", err)
 	}
@@ -232,7 +238,7 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	// The topic is compacted: the tombstones remove the older versions,
 	// so that a starting instance reads a few models, not every one ever
 	// published.
-	withdrawn, err := topics.PruneModels(ctx, brokers, cfg.Names.Models, f.keepModels)
+	withdrawn, err := topics.PruneModels(ctx, brokers, cfg.Names.Models, f.keepModels, topics.WithSecurity(security))
 	if err != nil {
 		return fmt.Errorf("train: withdraw older models: %w", err)
 	}

@@ -21,8 +21,9 @@
 # a broker of their own (its own SESSIONREC_KAFKA_PORT and _RUN), never
 # against the one the other tests share.
 #
-# Only the SESSIONREC_BROKERS line goes to stdout; everything else goes to
-# stderr, so `brokers=$(kafka.sh start)` captures just that line.
+# Only the SESSIONREC_* lines go to stdout (one, SESSIONREC_BROKERS, without
+# a secure port); everything else goes to stderr, so
+# `env=$(kafka.sh start)` captures just those lines.
 #
 # Environment (defaults in brackets):
 #   SESSIONREC_KAFKA_PORT             client listener [19092]
@@ -32,6 +33,14 @@
 #   SESSIONREC_KAFKA_RUN              run dir: config, pid, data, logs
 #                                     [${TMPDIR:-/tmp}/sessionrec-kafka-PORT]
 #   SESSIONREC_KAFKA_TIMEOUT          seconds start waits for the broker [90]
+#   SESSIONREC_KAFKA_SECURE_PORT      a SASL_SSL listener too, on this port
+#                                     [none]: TLS with a CA made at start,
+#                                     SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN
+#                                     for one user with a random password;
+#                                     start then also prints
+#                                     SESSIONREC_SECURE_BROKERS, _KAFKA_TLS_CA
+#                                     (the CA's PEM), _KAFKA_SASL_USER and
+#                                     _KAFKA_SASL_PASSWORD_FILE
 #   JAVA_HOME                         the Java (>= 17) to use [java on PATH]
 #
 # deploy/README.md says why this Kafka version and how `make test` uses this.
@@ -57,7 +66,8 @@ readonly version
 readonly port=${SESSIONREC_KAFKA_PORT:-19092}
 readonly cport=${SESSIONREC_KAFKA_CONTROLLER_PORT:-$((port + 1))}
 readonly timeout_s=${SESSIONREC_KAFKA_TIMEOUT:-90}
-for n in "$port" "$cport" "$timeout_s"; do
+readonly sport=${SESSIONREC_KAFKA_SECURE_PORT:-}
+for n in "$port" "$cport" "$timeout_s" ${sport:+"$sport"}; do
 	[[ $n =~ ^[0-9]+$ ]] || die "not a number: $n (check SESSIONREC_KAFKA_* settings)"
 done
 [[ $port != "$cport" ]] || die "the client and controller ports are both $port"
@@ -76,6 +86,9 @@ readonly pidfile=$run/kafka.pid
 # holds this, so a SESSIONREC_KAFKA_RUN pointed at a real folder is safe.
 readonly marker=$run/.sessionrec-kafka
 readonly brokers=127.0.0.1:$port
+# The SASL_SSL listener's files: the CA (PEM), the broker's key and chain,
+# and the SASL user's password.
+readonly tlsdir=$run/tls sasl_user=sessionrec
 
 java=java
 if [[ -n ${JAVA_HOME:-} ]]; then
@@ -191,9 +204,9 @@ process.roles=broker,controller
 node.id=1
 # A dynamic (KIP-853) quorum of this one controller: formatted --standalone.
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport${sport:+,SASL_SSL://127.0.0.1:$sport}
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport${sport:+,SASL_SSL://127.0.0.1:$sport}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 log.dirs=$run/data
@@ -223,6 +236,21 @@ group.initial.rebalance.delay.ms=0
 # reader found its next offset gone.
 log.retention.ms=-1
 EOF
+	if [[ -n $sport ]]; then
+		local password
+		password=$(<"$tlsdir/sasl-password")
+		cat >>"$run/server.properties" <<EOF
+
+# The SASL_SSL listener: TLS with the key and chain made at start (PEM),
+# SCRAM users created when the storage is formatted, PLAIN from this file.
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$tlsdir/broker.pem
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$password";
+EOF
+	fi
 
 	# The broker logs to a file, never to the console of make test.
 	cat >"$run/log4j2.properties" <<EOF
@@ -247,6 +275,24 @@ appender.err.layout.pattern = %p %m (%c)%n
 rootLogger.level = warn
 rootLogger.appenderRef.err.ref = err
 EOF
+}
+
+# Makes the SASL_SSL listener's files: a CA, a key and certificate for
+# 127.0.0.1 and localhost signed by it, and a random password.
+make_tls() {
+	mkdir -p "$tlsdir"
+	(
+		cd "$tlsdir"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=sessionrec test CA" \
+			-keyout ca.key -out ca.pem
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout broker.key -out broker.csr
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+		openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 7 \
+			-extfile san.ext -out broker.crt
+		openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.p8
+		cat broker.p8 broker.crt ca.pem >broker.pem
+		(umask 077 && openssl rand -hex 16 >sasl-password)
+	) >>"$run/format.log" 2>&1 || start_failed "making the TLS files with openssl failed"
 }
 
 # Prints what the broker logged, for a start that failed.
@@ -276,11 +322,11 @@ cmd_start() {
 	local pid
 	if pid=$(broker_pid); then
 		say "already running (pid $pid, run dir $run)"
-		echo "SESSIONREC_BROKERS=$brokers"
+		print_env
 		return
 	fi
 	local p
-	for p in "$port" "$cport"; do
+	for p in "$port" "$cport" ${sport:+"$sport"}; do
 		if port_open "$p"; then
 			die "127.0.0.1:$p is taken by another process; choose other ports with SESSIONREC_KAFKA_PORT"
 		fi
@@ -292,13 +338,22 @@ cmd_start() {
 	remove_run
 	mkdir -p "$run/data"
 	: >"$marker"
+	local scram=()
+	if [[ -n $sport ]]; then
+		command -v openssl >/dev/null || die "a secure listener needs openssl"
+		make_tls
+		local password
+		password=$(<"$tlsdir/sasl-password")
+		scram=(--add-scram "SCRAM-SHA-512=[name=$sasl_user,password=$password]"
+			--add-scram "SCRAM-SHA-256=[name=$sasl_user,password=$password]")
+	fi
 	write_config
 
 	local t0=$SECONDS cluster_id
 	cluster_id=$("${kafka_tool[@]}" kafka.tools.StorageTool random-uuid 2>"$run/format.log" | tail -n 1) ||
 		start_failed "kafka.tools.StorageTool random-uuid failed"
 	"${kafka_tool[@]}" kafka.tools.StorageTool format --standalone \
-		--cluster-id "$cluster_id" --config "$run/server.properties" >>"$run/format.log" 2>&1 ||
+		--cluster-id "$cluster_id" --config "$run/server.properties" "${scram[@]}" >>"$run/format.log" 2>&1 ||
 		start_failed "kafka.tools.StorageTool format failed"
 
 	launch
@@ -340,8 +395,25 @@ wait_ready() {
 		sleep 1
 	done
 	rm -f "$run/ready.log"
+	if [[ -n $sport ]]; then
+		until port_open "$sport"; do
+			((SECONDS < deadline)) || start_failed "secure port $sport not open after ${timeout_s}s"
+			sleep 0.2
+		done
+	fi
 	say "ready after $((SECONDS - t0))s; log: $run/server.log"
+	print_env
+}
+
+# Prints the SESSIONREC_* lines a test run exports.
+print_env() {
 	echo "SESSIONREC_BROKERS=$brokers"
+	if [[ -n $sport ]]; then
+		echo "SESSIONREC_SECURE_BROKERS=127.0.0.1:$sport"
+		echo "SESSIONREC_KAFKA_TLS_CA=$tlsdir/ca.pem"
+		echo "SESSIONREC_KAFKA_SASL_USER=$sasl_user"
+		echo "SESSIONREC_KAFKA_SASL_PASSWORD_FILE=$tlsdir/sasl-password"
+	fi
 }
 
 cmd_pause() {
@@ -395,7 +467,7 @@ cmd_status() {
 		return 1
 	fi
 	say "running: Kafka $version, pid $pid, log $run/server.log"
-	echo "SESSIONREC_BROKERS=$brokers"
+	print_env
 }
 
 usage() {
