@@ -88,5 +88,16 @@
 // again against a real Kafka when SESSIONREC_BROKERS is set, each test on
 // topics of its own that it deletes at the end.
 //
+// # Security
+//
+// [SecurityConfig] says how to reach a secured cluster (TLS with a CA and
+// a client certificate, SASL PLAIN or SCRAM), and [SecurityConfig.Build]
+// makes the one [Security] that both client libraries take: kafka-go's
+// dialer and transports ([Security.Dialer], [Security.Transport]) and
+// franz-go's options ([Security.KgoOpts]). The package's own clients take
+// it with [WithSecurity]. [Admin.Reach] checks the settings against the
+// brokers once, and names what is wrong when they refuse them. Model
+// manifests can be signed with Ed25519 (modelsign.go).
+//
 // Subpackage dataset reads the public session datasets into sessions.
 package topics
