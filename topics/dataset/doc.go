@@ -21,8 +21,11 @@
 //     fall in the sampled sessions, with the item-to-category map.
 //   - rees46 (first minutes of the REES46 November 2019 log): views, cart
 //     adds and purchases, with category, brand and price per item.
+//   - rees46-cosmetics (the REES46 cosmetics shop, December 2019: the first
+//     eight hours and the last half hour): the same columns and choices as
+//     rees46, in a file with a header line.
 //
-// Datasets without a fixed split (diginetica, rees46) are split by time:
-// sessions are sorted by their first event, and the last 10% by count are
-// the test set (see [SplitTail]).
+// Datasets without a fixed split (diginetica, rees46, rees46-cosmetics) are
+// split by time: sessions are sorted by their first event, and the last 10%
+// by count are the test set (see [SplitTail]).
 package dataset

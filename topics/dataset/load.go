@@ -28,6 +28,9 @@ const (
 	// REES46 is the first minutes of the REES46 November 2019 log, split
 	// by time 90/10.
 	REES46 = "rees46"
+	// REES46Cosmetics is two contiguous blocks of the REES46 cosmetics
+	// shop's December 2019 log, with purchases, split by time 90/10.
+	REES46Cosmetics = "rees46-cosmetics"
 )
 
 // File names under the data directory, slash-separated and relative to it.
@@ -50,6 +53,9 @@ const (
 	DigineticaCategoriesFile = "diginetica/product-categories.csv"
 	// REES46File holds the first 683 events of REES46 November 2019.
 	REES46File = "rees46/2019-Nov.head.csv"
+	// REES46CosmeticsFile holds 20,286 events of the REES46 cosmetics
+	// shop, December 2019, with a header line.
+	REES46CosmeticsFile = "rees46/cosmetics-2019-Dec.csv"
 )
 
 // TestPercent is the share of sessions, in percent, that [Load] puts on
@@ -59,7 +65,7 @@ const TestPercent = 10
 // Names returns the dataset names [Load] accepts. The slice is newly
 // allocated.
 func Names() []string {
-	return []string{Yoochoose, YoochooseValid, DigineticaSeq, DigineticaSeqValid, Diginetica, REES46}
+	return []string{Yoochoose, YoochooseValid, DigineticaSeq, DigineticaSeqValid, Diginetica, REES46, REES46Cosmetics}
 }
 
 // Load reads the named dataset (one of [Names]) from the data directory dir
@@ -94,7 +100,9 @@ func Load(dir, name string) (*Dataset, error) {
 	case Diginetica:
 		err = loadDiginetica(dir, d)
 	case REES46:
-		err = loadREES46(dir, d)
+		err = loadREES46(dir, REES46File, d)
+	case REES46Cosmetics:
+		err = loadREES46(dir, REES46CosmeticsFile, d)
 	default:
 		return nil, fmt.Errorf("%w: %q (want one of %q)", ErrUnknownDataset, name, Names())
 	}
@@ -151,12 +159,13 @@ func loadDiginetica(dir string, d *Dataset) error {
 	return nil
 }
 
-func loadREES46(dir string, d *Dataset) error {
+// loadREES46 parses the REES46 log file under dir and splits it by time.
+func loadREES46(dir, file string, d *Dataset) error {
 	type parsed struct {
 		sessions []Session
 		items    map[string]Item
 	}
-	p, err := parseFile(dir, REES46File, func(r io.Reader) (parsed, error) {
+	p, err := parseFile(dir, file, func(r io.Reader) (parsed, error) {
 		s, it, err := ParseREES46(r)
 		return parsed{s, it}, err
 	})

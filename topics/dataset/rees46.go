@@ -10,10 +10,18 @@ import (
 // rees46TimeLayout is the layout of event_time without its " UTC" suffix.
 const rees46TimeLayout = time.DateTime
 
-// ParseREES46 parses a REES46 / Open CDP event log ("eCommerce behavior data
-// from multi category store") without a header line, with the columns
-// event_time,event_type,product_id,category_id,category_code,brand,price,
-// user_id,user_session.
+// rees46Header is the header line of the Kaggle release's files; the
+// columns of a file without it are the same.
+const rees46Header = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
+
+// ParseREES46 parses a REES46 / Open CDP event log (the "eCommerce behavior
+// data" of the multi-category store or of the cosmetics shop) with the
+// columns event_time,event_type,product_id,category_id,category_code,brand,
+// price,user_id,user_session. The first line may be the header naming
+// exactly those columns, as in the Kaggle release, or already an event, as
+// in a slice cut from the middle of a file; a header on any other line, or
+// a first line that starts with "event_time," but names other columns, is
+// an error.
 //
 // Sessions are keyed by user_session, with User = user_id. Event types map
 // as: view and cart to [Click] (a cart add is a strong click, and the
@@ -38,6 +46,12 @@ func ParseREES46(r io.Reader) ([]Session, map[string]Item, error) {
 		if !ok {
 			break
 		}
+		if n == 1 && strings.HasPrefix(line, "event_time,") {
+			if line != rees46Header {
+				return nil, nil, lineErr(n, "header: got %q, want %q", line, rees46Header)
+			}
+			continue
+		}
 		f, err := fields(line, n, ",", 9)
 		if err != nil {
 			return nil, nil, err
@@ -51,13 +65,14 @@ func ParseREES46(r io.Reader) ([]Session, map[string]Item, error) {
 			return nil, nil, lineErr(n, "event_time: %w", err)
 		}
 		var kind Kind
+		removed := false
 		switch f[1] {
 		case "view", "cart":
 			kind = Click
 		case "purchase":
 			kind = Purchase
 		case "remove_from_cart":
-			continue
+			removed = true
 		default:
 			return nil, nil, lineErr(n, "unknown event_type %q", f[1])
 		}
@@ -72,7 +87,7 @@ func ParseREES46(r io.Reader) ([]Session, map[string]Item, error) {
 			}
 		}
 		mergeItem(items, product, f[4], f[3], f[5], price)
-		if f[8] == "" {
+		if removed || f[8] == "" {
 			continue
 		}
 		b.add(f[8], f[7], Event{Item: product, Time: t, Kind: kind})

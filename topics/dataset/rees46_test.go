@@ -8,13 +8,30 @@ import (
 	"github.com/sessionrec/sessionrec/topics/dataset"
 )
 
+const rees46Header = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+
+// TestParseREES46 parses the same events without a header line (as the
+// November slice) and with one (as the cosmetics file): the header is
+// skipped, the line numbers of errors still count it (see the errors test).
 func TestParseREES46(t *testing.T) {
-	in := "2019-11-01 00:00:02 UTC,view,1,20,electronics.smartphone,apple,10.5,u1,s1\n" +
+	events := "2019-11-01 00:00:02 UTC,view,1,20,electronics.smartphone,apple,10.5,u1,s1\n" +
 		"2019-11-01 00:00:01 UTC,cart,2,21,,,0,u1,s1\n" +
 		"2019-11-01 00:00:00 UTC,view,3,22,,acme,,u2,s2\n" +
 		"2019-11-01 00:00:03 UTC,purchase,1,20,,,11,u1,s1\n" + // price updates, code and brand kept
 		"2019-11-01 00:00:04 UTC,remove_from_cart,2,21,,,0,u1,s1\n" + // dropped
+		"2019-11-01 00:00:04 UTC,remove_from_cart,5,24,,acme,3,u4,s4\n" + // dropped, item kept
 		"2019-11-01 00:00:05 UTC,view,4,23,,,1,u3,\n" // no session: dropped, item kept
+	for _, tc := range []struct{ name, in string }{
+		{"no header", events},
+		{"header", rees46Header + events},
+		{"header CRLF", strings.ReplaceAll(rees46Header+events, "\n", "\r\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkREES46Events(t, tc.in) })
+	}
+}
+
+func checkREES46Events(t *testing.T, in string) {
+	t.Helper()
 	sessions, items, err := dataset.ParseREES46(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +64,7 @@ func TestParseREES46(t *testing.T) {
 		"2": {ID: "2", Category: "21"},
 		"3": {ID: "3", Category: "22", Brand: "acme"},
 		"4": {ID: "4", Category: "23", Price: 1},
+		"5": {ID: "5", Category: "24", Brand: "acme", Price: 3},
 	}
 	if len(items) != len(wantItems) {
 		t.Errorf("got %d items, want %d", len(items), len(wantItems))
@@ -55,6 +73,13 @@ func TestParseREES46(t *testing.T) {
 		if items[id] != w {
 			t.Errorf("item %s: got %+v, want %+v", id, items[id], w)
 		}
+	}
+}
+
+func TestParseREES46HeaderOnly(t *testing.T) {
+	sessions, items, err := dataset.ParseREES46(strings.NewReader(rees46Header))
+	if err != nil || len(sessions) != 0 || len(items) != 0 {
+		t.Errorf("got %d sessions, %d items, %v; want none and no error", len(sessions), len(items), err)
 	}
 }
 
@@ -73,6 +98,9 @@ func TestParseREES46Errors(t *testing.T) {
 		{"price", ok + "2019-11-01 00:00:00 UTC,view,1,20,,,cheap,u,s\n", 2, "price"},
 		{"negative price", "2019-11-01 00:00:00 UTC,view,1,20,,,-1,u,s\n", 1, "price"},
 		{"product", "2019-11-01 00:00:00 UTC,view,,20,,,1,u,s\n", 1, "product_id"},
+		{"header line counted", rees46Header + ok + "2019-11-01 00:00:00 UTC,view,1\n", 3, "want 9"},
+		{"other header", "event_time,event_type,product_id,category_id,brand,price,user_id,user_session\n" + ok, 1, "header"},
+		{"header not first", ok + rees46Header, 2, "UTC"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
