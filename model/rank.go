@@ -112,8 +112,12 @@ type Ranking struct {
 // copied, with Past set on the latter and the weights they are ranked with:
 // a session intent keeps (1-History) of its weight, a past intent gets
 // History times its weight times 0.5^(age/HalfLife); the weights are then
-// scaled to sum to 1. Intents with a zero weight are dropped. o must have
-// been validated.
+// scaled to sum to 1. Intents with a zero weight are dropped. Without a
+// current session the past takes all the weight, and without a past the
+// session does, whatever History says: History 1 means "all on the past
+// when there is one". A past intent the session has resumed (a session
+// intent carries its ID, IntentDetector.Detect) is not listed again: the
+// session's carries it. o must have been validated.
 func (o RankOptions) weigh(session, past []Intent) []Intent {
 	now := o.Now
 	if now.IsZero() {
@@ -123,9 +127,17 @@ func (o RankOptions) weigh(session, past []Intent) []Intent {
 			}
 		}
 	}
+	resumed := map[string]bool{}
+	for _, in := range session {
+		resumed[in.ID] = true
+	}
+	past = slices.DeleteFunc(slices.Clone(past), func(in Intent) bool { return resumed[in.ID] })
 	hist := o.History
-	if len(session) == 0 {
+	switch {
+	case len(session) == 0:
 		hist = 1
+	case len(past) == 0:
+		hist = 0
 	}
 	out := make([]Intent, 0, len(session)+len(past))
 	var total float32

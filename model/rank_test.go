@@ -191,6 +191,32 @@ func TestRankHistory(t *testing.T) {
 		return len(r.Items), r.Intents
 	}()
 	require.Equal(t, 20, only, "without a session the past intents rank alone")
+
+	// History 1 is all the weight on the past when there is one, and on
+	// the session when there is none.
+	r, err := c.Rank(session, nil, RankOptions{K: 20, History: 1, Now: now})
+	require.NoError(t, err)
+	require.Len(t, r.Intents, 1)
+	require.InDelta(t, 1, r.Intents[0].Weight, 1e-6)
+	require.Len(t, r.Items, 20, "history 1 without a past ranks the session")
+	allPast, intents := count(RankOptions{History: 1, HalfLife: 24 * time.Hour})
+	require.Equal(t, 20, allPast)
+	for _, in := range intents {
+		require.True(t, in.Past)
+	}
+
+	// A past intent the session resumed (it carries the same ID) is not
+	// listed twice.
+	resumed := slices.Clone(session)
+	resumed[0].ID = past[0].ID
+	r, err = c.Rank(resumed, past, RankOptions{K: 20, History: 0.5, HalfLife: 24 * time.Hour, Now: now})
+	require.NoError(t, err)
+	ids := map[string]int{}
+	for _, in := range r.Intents {
+		ids[in.ID]++
+	}
+	require.Equal(t, 1, ids[past[0].ID], "intents: %+v", r.Intents)
+	require.False(t, r.Intents[0].Past, "the session's intent carries it")
 }
 
 func TestRankDiversity(t *testing.T) {

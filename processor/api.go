@@ -396,7 +396,7 @@ func (qa *queryAPI) apiRecommendations(ctx context.Context, r *http.Request, lim
 	// partition's clock is its watermark, or the user's last event when
 	// that is later.
 	cur := qa.cfg.Sessions.Current(s)
-	rk, err := e.rank(ctx, s, cur, e.Intents(cur), time.UnixMilli(max(s.LastEventMs, wm)), k, f)
+	rk, err := e.rank(ctx, s, cur, e.Intents(cur, s.Past), time.UnixMilli(max(s.LastEventMs, wm)), k, f)
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +428,7 @@ func (qa *queryAPI) apiSession(r *http.Request) (any, error) {
 	}
 	if e := qa.engine(); e != nil {
 		out.ModelVersion = e.version
-		for _, in := range e.Intents(cur) {
+		for _, in := range e.Intents(cur, s.Past) {
 			out.Intents = append(out.Intents, topicIntent(in))
 		}
 	}

@@ -131,6 +131,13 @@ func TestAPIRecommendations(t *testing.T) {
 	require.InDelta(t, 0.5, r.Knobs.Diversity, 1e-9)
 	require.Equal(t, f.p.Engine().Version(), r.ModelVersion)
 
+	// history=1 is all on the past, or on the session for a user with no
+	// past, like this one: the session's intents and items, not nothing.
+	var all RecommendationsResponse
+	require.Equal(t, http.StatusOK, f.get(t, "/v1/users/"+cat+"/recommendations?k=5&history=1", &all))
+	require.Len(t, all.Intents, 2)
+	require.Len(t, all.Items, 5)
+
 	// Filters hold: a category keeps that category's items only.
 	toyCat := f.shop.Items[f.shop.ByTopic[1][0]].Category
 	require.Equal(t, http.StatusOK, f.get(t, "/v1/users/"+cat+"/recommendations?k=3&category="+toyCat, &r))
@@ -165,7 +172,7 @@ func TestAPIRecommendations(t *testing.T) {
 				}
 				if labels["route"] == "GET /v1/users/{id}/recommendations" && labels["status"] == "200" {
 					found = true
-					require.InDelta(t, 3, m.GetCounter().GetValue(), 0)
+					require.InDelta(t, 4, m.GetCounter().GetValue(), 0)
 				}
 			}
 		}

@@ -101,8 +101,11 @@ func (k Knobs) rankOptions(now time.Time, exclude []string) model.RankOptions {
 		Filter: model.Filter{Exclude: exclude}}
 }
 
-// Intents returns the intents of the user's current session.
-func (e *Engine) Intents(cur []store.Event) []model.Intent {
+// Intents returns the intents of a user's session: its events cur, and the
+// intents kept from the user's past sessions, which a session intent
+// resumes (takes the ID of) when it is about the same thing
+// (model.IntentConfig.Resume).
+func (e *Engine) Intents(cur []store.Event, past []store.PastIntent) []model.Intent {
 	ids := make([]string, len(cur))
 	for i, ev := range cur {
 		ids[i] = ev.ItemID
@@ -111,7 +114,7 @@ func (e *Engine) Intents(cur []store.Event) []model.Intent {
 	for i := range items {
 		items[i].Time = time.UnixMilli(cur[i].TimeMs)
 	}
-	return e.detector.Detect(items, nil)
+	return e.detector.Detect(items, pastIntents(past))
 }
 
 // Recommend ranks for a user's current-session intents and past intents.

@@ -294,7 +294,7 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 			// publish) rather than wait for the scheduler's 10 ms slice.
 			runtime.Gosched()
 			cur := p.z.Current(u.s)
-			session := eng.Intents(cur)
+			session := eng.Intents(cur, u.s.Past)
 			if sig := signature(session, u.s.Past); sig != u.s.PublishedSig {
 				r, err := eng.Recommend(u.s, cur, session, time.UnixMilli(max(u.s.LastEventMs, wm)))
 				if err != nil {
@@ -330,13 +330,19 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 }
 
 // closeSessions keeps the intents of a user's closed sessions (newest
-// first, KeepIntents of them) for the next sessions.
+// first, KeepIntents of them) for the next sessions. An intent that
+// resumed a past one (it carries the past one's ID) replaces it.
 func (p *partition) closeSessions(eng *Engine, u *userChange, closed [][]store.Event, st *batchStats) {
 	for _, evs := range closed {
 		st.closed++
 		if eng != nil {
-			kept := keepIntents(eng.Intents(evs))
-			u.s.Past = slices.Concat(kept, u.s.Past)
+			kept := keepIntents(eng.Intents(evs, u.s.Past))
+			ids := map[string]bool{}
+			for _, in := range kept {
+				ids[in.ID] = true
+			}
+			older := slices.DeleteFunc(slices.Clone(u.s.Past), func(in store.PastIntent) bool { return ids[in.ID] })
+			u.s.Past = slices.Concat(kept, older)
 			u.s.Past = u.s.Past[:min(len(u.s.Past), max(p.z.KeepIntents, 0))]
 		}
 		u.publish = true

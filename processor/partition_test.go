@@ -345,3 +345,53 @@ func TestPartitionKeepsPastIntents(t *testing.T) {
 		require.NoError(t, db.Close())
 	}
 }
+
+// A user who comes back to what an earlier session was about resumes that
+// intent: the new session's intent carries the past intent's ID (in the
+// record, listed once), and when the session closes it replaces the old
+// one in the user's past.
+func TestPartitionResumesPastIntent(t *testing.T) {
+	p, db := newTestPartition(t, true)
+	var r recorder
+	shop := synth.NewShop(1)
+	topic := shop.ByTopic[3]
+	var first []Record
+	for i, ix := range topic[:3] {
+		first = append(first, r.rec(t, topics.KindClick, "u1", shop.Items[ix].ID, time.Duration(i)*time.Minute, ""))
+	}
+	run(t, p, first...)
+	// An hour later, the same subject again: the first session closes.
+	var second []Record
+	for i, ix := range topic[3:6] {
+		second = append(second, r.rec(t, topics.KindClick, "u1", shop.Items[ix].ID, time.Hour+time.Duration(i)*time.Minute, ""))
+	}
+	pd := run(t, p, second...)
+	s, err := db.User(3, "u1")
+	require.NoError(t, err)
+	require.Len(t, s.Past, 1, "the first session's one intent")
+	pastID := s.Past[0].ID
+	require.NotEmpty(t, pd.recs)
+	rec := pd.recs[len(pd.recs)-1]
+	var current []string
+	listed := 0
+	for _, in := range rec.Intents {
+		if in.ID == pastID {
+			listed++
+		}
+		if in.Current {
+			current = append(current, in.ID)
+		}
+	}
+	require.Equal(t, []string{pastID}, current, "the session's intent resumes the past one: %+v", rec.Intents)
+	require.Equal(t, 1, listed, "the resumed intent is listed once: %+v", rec.Intents)
+
+	// The second session closes: its intent replaces the one it resumed.
+	pd, err = p.process(nil, (30 * time.Minute).Milliseconds(), t0.Add(3*time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, p.commit(pd, false))
+	s, err = db.User(3, "u1")
+	require.NoError(t, err)
+	require.Len(t, s.Past, 1, "one intent, resumed, not two: %+v", s.Past)
+	require.Equal(t, pastID, s.Past[0].ID)
+	require.Subset(t, s.Past[0].Items, []string{shop.Items[topic[3]].ID})
+}
