@@ -47,6 +47,14 @@
 // (Hogwild); with one worker and a seed, training is bit-for-bit
 // reproducible.
 //
+// A rate too high for the data makes a parameter NaN or infinite. Each
+// worker checks its last centre vector and gradient after every session
+// and all stop at the first non-finite one; Train then starts again from
+// scratch, with the same seed and half the rate, up to MaxRetries (4)
+// times, and reports each retry to TrainConfig.Retried. Shared rows
+// (categories, brands, price) take an update from most pairs, so
+// catalogues with features diverge at rates id-only data bears.
+//
 // # Intents
 //
 // IntentDetector takes the last Window (10) distinct items of a session and

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +49,9 @@ type TrainConfig struct {
 	// LearningRate is the initial SGD step; it decays linearly to
 	// LearningRate*1e-4 over training. Default 0.025. Rows shared by many
 	// items (categories, brands, price) take an update from most pairs, so
-	// a catalogue with features diverges at rates that id-only data bears
-	// (0.2); Train reports divergence as ErrDiverged.
+	// a catalogue with features can diverge at rates that id-only data
+	// bears (0.2). Train then starts again at half the rate, up to
+	// MaxRetries times (see Retried and ErrDiverged).
 	LearningRate float32
 	// PartSize is the mean length of the random contiguous parts a session
 	// is split into; items pair with the items of their part. Default 10.
@@ -76,8 +78,30 @@ type TrainConfig struct {
 	// and one worker gives a bit-for-bit identical model.
 	Seed uint64
 	// Progress, when set, is called from the training goroutines (one call
-	// at a time) about every 1% of the work and at the end.
+	// at a time) about every 1% of the work and at the end. After a retry
+	// its counts start again from zero.
 	Progress func(Progress)
+	// Retried, when set, is called from Train's goroutine after each
+	// training that diverged, before Train starts again at half its rate:
+	// the only record of the retries, since the model's Info holds just the
+	// rate that trained.
+	Retried func(Retry)
+}
+
+// MaxRetries is how many times Train starts a training that diverged
+// again, each time from scratch, with the same seed and half the learning
+// rate of the one before. Four halvings take the rate down 16-fold; a
+// training that diverges even then is a config error, not bad luck.
+const MaxRetries = 4
+
+// Retry records a training that diverged and that Train started again.
+type Retry struct {
+	// LearningRate is the initial learning rate of the training that
+	// diverged; the next one started at half of it.
+	LearningRate float32
+	// Reason says what went wrong and when, e.g. "non-finite parameters
+	// in epoch 3 of 100".
+	Reason string
 }
 
 // Progress reports how far training is.
@@ -93,7 +117,8 @@ type Info struct {
 	// Version identifies the model. Train leaves it empty; the artefact
 	// writer fills it with a digest of the parameters unless it is set.
 	Version string
-	// The training parameters.
+	// The training parameters. LearningRate is the rate that trained: after
+	// retries (see TrainConfig.Retried) a half or less of the one asked for.
 	Epochs, Negatives, PartSize, MaxPart, MaxEvents int
 	KeepAll                                         bool
 	NegativePower, Subsample                        float64
@@ -145,9 +170,10 @@ func (c *TrainConfig) fill() error {
 // ErrNoSessions is returned by Train when no session passes the filters.
 var ErrNoSessions = errors.New("model: no training session left after filtering")
 
-// ErrDiverged is returned by Train when a parameter became NaN or infinite:
-// the learning rate is too high for the data.
-var ErrDiverged = errors.New("model: training diverged (non-finite parameters); lower the learning rate")
+// ErrDiverged is returned by Train, wrapped with the rates tried, when a
+// parameter became NaN or infinite at the learning rate asked for and at
+// each of MaxRetries halvings of it: the rate is far too high for the data.
+var ErrDiverged = errors.New("model: training diverged (non-finite parameters)")
 
 // Train learns item-encoder parameters from c with skip-gram and negative
 // sampling adapted to purchases: sessions without a purchase (unless
@@ -158,6 +184,11 @@ var ErrDiverged = errors.New("model: training diverged (non-finite parameters); 
 // context vectors of Negatives items drawn from unigram^NegativePower. The
 // gradients flow into the token, category, brand and price parameters of
 // the centre item's In tables and of the context items' Ctx tables.
+//
+// A training that diverges (a parameter becomes NaN or infinite) is
+// started again from scratch at half the learning rate, up to MaxRetries
+// times, calling cfg.Retried each time; the model's Info.LearningRate is
+// the rate that trained.
 func Train(c Corpus, cfg TrainConfig) (*Model, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -169,16 +200,44 @@ func Train(c Corpus, cfg TrainConfig) (*Model, error) {
 			}
 		}
 	}
-	t := newTrainer(c, cfg)
-	if len(t.sessions) == 0 {
-		return nil, ErrNoSessions
+	var retries []Retry
+	for {
+		t := newTrainer(c, cfg)
+		if len(t.sessions) == 0 {
+			return nil, ErrNoSessions
+		}
+		t.run()
+		reason := t.divergence()
+		if reason == "" {
+			t.m.Info = t.info(c)
+			return t.m, nil
+		}
+		r := Retry{LearningRate: cfg.LearningRate, Reason: reason}
+		retries = append(retries, r)
+		if len(retries) > MaxRetries {
+			return nil, errDivergedAt(retries)
+		}
+		if cfg.Retried != nil {
+			cfg.Retried(r)
+		}
+		cfg.LearningRate /= 2
 	}
-	t.run()
-	m := t.m
-	if !m.finite() {
-		return nil, ErrDiverged
+}
+
+// errDivergedAt wraps ErrDiverged with every rate tried and its reason.
+func errDivergedAt(retries []Retry) error {
+	tried := make([]string, len(retries))
+	for i, r := range retries {
+		tried[i] = fmt.Sprintf("%v (%s)", r.LearningRate, r.Reason)
 	}
-	m.Info = Info{
+	return fmt.Errorf("%w at every learning rate tried, halving it %d times: %s; start lower",
+		ErrDiverged, len(retries)-1, strings.Join(tried, ", "))
+}
+
+// info describes the model t trained on c.
+func (t *trainer) info(c Corpus) Info {
+	cfg := t.cfg
+	return Info{
 		Epochs: cfg.Epochs, Negatives: cfg.Negatives, PartSize: cfg.PartSize, MaxPart: cfg.MaxPart,
 		MaxEvents: cfg.MaxEvents, KeepAll: cfg.KeepAll, NegativePower: cfg.NegativePower,
 		Subsample: cfg.Subsample, LearningRate: cfg.LearningRate, PurchaseWeight: cfg.PurchaseWeight,
@@ -186,7 +245,6 @@ func Train(c Corpus, cfg TrainConfig) (*Model, error) {
 		Sessions: len(c.Sessions), KeptSessions: len(t.sessions), Items: len(c.Items),
 		TrainedItems: len(t.items), Events: t.events, Pairs: t.pairs.Load(), From: c.From, To: c.To,
 	}
-	return m, nil
 }
 
 // trainer holds the state shared by the training workers.
@@ -203,6 +261,9 @@ type trainer struct {
 	done  atomic.Int64
 	pairs atomic.Int64
 	total int64
+	// divergedAt is the value of done when a worker first saw a non-finite
+	// vector, or 0; the workers stop once it is set.
+	divergedAt atomic.Int64
 
 	progMu   sync.Mutex
 	lastProg int64
@@ -332,9 +393,18 @@ func (t *trainer) work(w int) {
 	for range cfg.Epochs {
 		rng.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
 		for _, s := range mine {
+			if t.divergedAt.Load() != 0 {
+				return
+			}
 			done := t.done.Add(1)
 			lr := cfg.LearningRate * max(1e-4, 1-float32(done)/float32(t.total+1))
 			t.pairs.Add(st.session(t.sessions[s], lr))
+			if !st.finite() {
+				// A NaN spreads to every row it meets: carrying on would
+				// only spend the time a retry needs.
+				t.divergedAt.CompareAndSwap(0, done)
+				return
+			}
 			if done-t.lastProgress() >= t.total/100+1 {
 				t.report(false)
 			}
@@ -365,6 +435,20 @@ func (t *trainer) report(final bool) {
 		Done: done, Total: t.total, Pairs: t.pairs.Load(),
 		LearningRate: t.cfg.LearningRate * max(1e-4, 1-float32(done)/float32(t.total+1)),
 	})
+}
+
+// divergence says why the training diverged, or "" if it did not: a
+// worker stopped at a non-finite vector, or a parameter is not finite at
+// the end (a NaN that reached no worker's last vectors).
+func (t *trainer) divergence() string {
+	if at := t.divergedAt.Load(); at != 0 {
+		n := int64(len(t.sessions))
+		return fmt.Sprintf("non-finite parameters in epoch %d of %d", (at-1)/n+1, t.cfg.Epochs)
+	}
+	if !t.m.finite() {
+		return "non-finite parameters at the end of training"
+	}
+	return ""
 }
 
 // finite reports whether every parameter of m is a finite number.

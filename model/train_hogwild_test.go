@@ -31,3 +31,12 @@ func TestHogwildTrainLearnsTopics(t *testing.T) {
 	require.Greater(t, share, 0.9)
 	require.Equal(t, 2, m.Info.Workers)
 }
+
+// TestHogwildTrainDiverges checks that the workers stop on a divergence
+// that one of them sees, and that Train retries and fails as with one.
+func TestHogwildTrainDiverges(t *testing.T) {
+	s := newShop(1, 300)
+	_, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 2, Seed: 1, LearningRate: 1e30})
+	require.ErrorIs(t, err, ErrDiverged)
+	require.ErrorContains(t, err, "in epoch 1 of 3")
+}

@@ -37,6 +37,23 @@ func (s *step) session(evs []Event, lr float32) int64 {
 	return pairs
 }
 
+// finite reports whether the last centre vector and its gradient are
+// finite. A NaN or infinity in the In tables shows in the centre vectors
+// they encode; one in the Ctx tables reaches the centre's gradient through
+// the context vectors, so the check after a session sees a divergence
+// within a session or two of its start at the cost of one pass over two
+// vectors.
+func (s *step) finite() bool {
+	for _, vec := range [2][]float32{s.v, s.g} {
+		for _, x := range vec {
+			if x-x != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // part pulls every item of p towards the context vectors of the others.
 // The gradient of a centre item is accumulated over all its pairs and
 // scattered into its parameters once, after them.
@@ -113,7 +130,8 @@ var sigmoidTable = func() (t [sigmoidSteps + 1]float32) {
 
 // sigmoid is the logistic function by table look-up, clamped to 0 and 1
 // beyond ±sigmoidMax as word2vec does. NaN gives 0.5 (no gradient is
-// certain); a diverged training is caught after it by Model.finite.
+// certain); a diverged training is caught by step.finite after the session
+// and by Model.finite at the end.
 func sigmoid(x float32) float32 {
 	switch {
 	case x != x:

@@ -75,6 +75,47 @@ func TestTrainErrors(t *testing.T) {
 	}
 }
 
+// TestTrainRetriesDivergence trains the synthetic shop with all four
+// feature parts at rates it cannot bear: at 1, 0.5 and 0.25 the shared
+// category, brand and price rows blow up within the first epoch, and 0.125
+// trains. The model is the one a training started at 0.125 gives, bit for
+// bit: each retry starts from scratch with the same seed.
+func TestTrainRetriesDivergence(t *testing.T) {
+	const seed = 1
+	t.Logf("seed %d", seed)
+	s := newShop(seed, 300)
+	var retried []Retry
+	cfg := TrainConfig{Epochs: 3, Workers: 1, Seed: seed, LearningRate: 1, Retried: func(r Retry) { retried = append(retried, r) }}
+	m, err := Train(s.corpus, cfg)
+	require.NoError(t, err)
+	var rates []float32
+	for _, r := range retried {
+		rates = append(rates, r.LearningRate)
+		require.Equal(t, "non-finite parameters in epoch 1 of 3", r.Reason, "a diverged training stops early")
+	}
+	require.Equal(t, []float32{1, 0.5, 0.25}, rates, "Retried is called once per retry")
+	require.Equal(t, float32(0.125), m.Info.LearningRate, "Info has the rate that trained")
+	require.True(t, m.finite())
+
+	direct, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 1, Seed: seed, LearningRate: 0.125})
+	require.NoError(t, err)
+	require.Equal(t, direct, m)
+}
+
+// TestTrainDivergesAfterRetries gives a rate no halving rescues: the error
+// is ErrDiverged and names every rate tried with its reason.
+func TestTrainDivergesAfterRetries(t *testing.T) {
+	const seed = 1
+	t.Logf("seed %d", seed)
+	s := newShop(seed, 300)
+	var retried int
+	_, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 1, Seed: seed, LearningRate: 1e30, Retried: func(Retry) { retried++ }})
+	require.ErrorIs(t, err, ErrDiverged)
+	require.ErrorContains(t, err, "halving it 4 times: 1e+30 (non-finite parameters in epoch 1 of 3), 5e+29 (")
+	require.ErrorContains(t, err, ", 6.25e+28 (non-finite parameters in epoch 1 of 3); start lower")
+	require.Equal(t, MaxRetries, retried, "no call after the last training, which is not retried")
+}
+
 func TestTrainProgress(t *testing.T) {
 	var calls []Progress
 	_, m := trainShop(t, 1, TrainConfig{Epochs: 4, Progress: func(p Progress) { calls = append(calls, p) }})

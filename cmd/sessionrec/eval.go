@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sessionrec/sessionrec/model"
 	"github.com/sessionrec/sessionrec/model/eval"
 	"github.com/sessionrec/sessionrec/topics/dataset"
 )
@@ -22,6 +23,17 @@ type evalReport struct {
 	Dataset      string       `json:"dataset"`
 	Results      []evalResult `json:"results"`
 	TrainSeconds float64      `json:"train_seconds"`
+	// LearningRate is the rate the model methods trained at: --lr unless
+	// training diverged and was retried at lower rates (LRRetries). Both
+	// are left out when no model method ran.
+	LearningRate float32     `json:"learning_rate,omitempty"`
+	LRRetries    []evalRetry `json:"lr_retries,omitempty"`
+}
+
+// evalRetry is a training that diverged at LR and was started again.
+type evalRetry struct {
+	LR     float32 `json:"lr"`
+	Reason string  `json:"reason"`
 }
 
 type evalResult struct {
@@ -54,10 +66,20 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	var retries []model.Retry
+	tc.Retried = func(r model.Retry) {
+		retries = append(retries, r)
+		if !*asJSON {
+			fmt.Fprintln(stderr, retryLine(r))
+		}
+	}
 	split := evalSplit(d)
 	cfg := eval.Config{Seed: mf.seed, Workers: *workers}
 	report := evalReport{Dataset: d.Name}
-	var mean *eval.Model
+	var (
+		mean       *eval.Model
+		modelNames []string // the model methods run, which share mean's training
+	)
 	for _, name := range strings.Split(*methods, ",") {
 		var m eval.Method
 		switch name {
@@ -72,6 +94,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if mean != nil {
 				mc.Trained = mean.Trained()
 			}
+			modelNames = append(modelNames, name)
 			var em *eval.Model
 			if em, err = eval.NewModel(mc); err == nil {
 				m = em
@@ -100,6 +123,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			FitSeconds: r.FitTime.Seconds(), EvalSeconds: r.EvalTime.Seconds(),
 		})
 	}
+	if mean != nil {
+		report.LearningRate = mean.Trained().Info.LearningRate
+		for _, r := range retries {
+			report.LRRetries = append(report.LRRetries, evalRetry{LR: r.LearningRate, Reason: r.Reason})
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -111,7 +140,13 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%d\t%d\t%d\t%s\t%s\t\n", r.Method, r.HR20, r.MRR20, r.Cases, r.Skipped, r.NoInput,
 			seconds(r.FitSeconds), seconds(r.EvalSeconds))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if s := retrySummary(report.LearningRate, retries); s != "" {
+		fmt.Fprintf(stdout, "%s %s\n", strings.Join(modelNames, " and "), s)
+	}
+	return nil
 }
 
 func seconds(s float64) string {

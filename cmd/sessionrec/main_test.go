@@ -43,10 +43,14 @@ func TestEvalJSON(t *testing.T) {
 			Cases   int      `json:"cases"`
 			Skipped *int     `json:"skipped"`
 		} `json:"results"`
-		TrainSeconds float64 `json:"train_seconds"`
+		TrainSeconds float64           `json:"train_seconds"`
+		LearningRate float32           `json:"learning_rate"`
+		LRRetries    []json.RawMessage `json:"lr_retries"`
 	}
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
 	require.Equal(t, "yoochoose", rep.Dataset)
+	require.Equal(t, float32(0.2), rep.LearningRate, "id-only data trains at eval's default rate")
+	require.Nil(t, rep.LRRetries, "no retry, no lr_retries")
 	require.Len(t, rep.Results, 4)
 	for i, name := range []string{"pop", "item-knn", "model-mean", "model-intents"} {
 		r := rep.Results[i]
@@ -59,6 +63,58 @@ func TestEvalJSON(t *testing.T) {
 		require.LessOrEqual(t, *r.MRR20, *r.HR20)
 	}
 	require.Positive(t, rep.TrainSeconds)
+}
+
+// TestEvalReportsRetries runs eval at its default rate (0.2) on the
+// cosmetics data, whose shared category, brand and price rows diverge at
+// 0.2 and 0.1 in the first epoch (one worker, seed 1): the model trains at
+// 0.05 and the JSON says so.
+func TestEvalReportsRetries(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"eval", "--data", dataDirForTest(t), "--dataset", "rees46-cosmetics",
+		"--methods", "sknn,model-mean", "--epochs", "3", "--workers", "1", "--json"}, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	var rep struct {
+		LearningRate float32 `json:"learning_rate"`
+		LRRetries    []struct {
+			LR     float32 `json:"lr"`
+			Reason string  `json:"reason"`
+		} `json:"lr_retries"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.Equal(t, float32(0.05), rep.LearningRate)
+	require.Len(t, rep.LRRetries, 2, out.String())
+	for i, lr := range []float32{0.2, 0.1} {
+		require.Equal(t, lr, rep.LRRetries[i].LR)
+		require.Equal(t, "non-finite parameters in epoch 1 of 3", rep.LRRetries[i].Reason)
+	}
+
+	out.Reset()
+	errOut.Reset()
+	err = run(t.Context(), []string{"eval", "--data", dataDirForTest(t), "--dataset", "rees46-cosmetics",
+		"--methods", "model-mean", "--epochs", "3", "--workers", "1"}, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	require.Contains(t, errOut.String(), "training diverged at learning rate 0.2 (non-finite parameters in epoch 1 of 3); training again from the start at 0.1\n")
+	require.Contains(t, out.String(), "\nmodel-mean trained at learning rate 0.05 after 2 retries: 0.2 diverged (")
+}
+
+// TestTrainReportsRetries trains on the cosmetics data at a rate it
+// cannot bear: each retry is a line on stderr, the report on stdout says
+// which rate trained, and so does the artefact.
+func TestTrainReportsRetries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "model.bin")
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"train", "--data", dataDirForTest(t), "--dataset", "rees46-cosmetics",
+		"--keep-all", "--lr", "0.2", "--epochs", "3", "--workers", "1", "--out", path}, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	require.Contains(t, errOut.String(), "training diverged at learning rate 0.1 (non-finite parameters in epoch 1 of 3); training again from the start at 0.05\n")
+	require.Contains(t, errOut.String(), "epoch 3/3 100.0%", "the bar starts again and ends")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	m, err := model.Read(bytes.NewReader(b))
+	require.NoError(t, err)
+	require.Equal(t, float32(0.05), m.Info.LearningRate)
+	require.Contains(t, out.String(), "model "+m.Info.Version+": trained at learning rate 0.05 after 2 retries: 0.2 diverged (non-finite parameters in epoch 1 of 3), 0.1 diverged (")
 }
 
 func TestTrainWritesArtefact(t *testing.T) {
@@ -90,6 +146,8 @@ func TestCommandErrors(t *testing.T) {
 		{"unknown method", []string{"eval", "--data", "DATA", "--methods", "pop,magic"}, `unknown method "magic"`},
 		{"bad dims", []string{"eval", "--data", "DATA", "--dims", "1,2"}, "-dims"},
 		{"bad flag", []string{"train", "--epochs", "x"}, "invalid value"},
+		{"diverges at every rate", []string{"eval", "--data", "DATA", "--dataset", "rees46-cosmetics", "--methods", "model-mean",
+			"--lr", "1e30", "--epochs", "1", "--workers", "1"}, "training diverged (non-finite parameters) at every learning rate tried, halving it 4 times: 1e+30 ("},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,6 +57,14 @@ func (b *progressBar) update(p model.Progress, elapsed time.Duration) {
 	}
 }
 
+// restart ends the bar's line, prints msg on a line of its own and starts
+// the bar again from zero, for a training that starts again.
+func (b *progressBar) restart(msg string) {
+	b.done()
+	fmt.Fprintln(b.w, msg)
+	b.lastTen, b.drawn = -1, false
+}
+
 func (b *progressBar) done() {
 	if b.drawn {
 		fmt.Fprintln(b.w)

@@ -120,7 +120,7 @@ func trainFromDataset(ctx context.Context, f *trainFlags, stdout, stderr io.Writ
 		return err
 	}
 	start := time.Now()
-	m, err := trainWithProgress(ctx, trainCorpus(d), tc, stderr)
+	m, retries, err := trainWithProgress(ctx, trainCorpus(d), tc, stderr)
 	if err != nil {
 		return err
 	}
@@ -131,6 +131,7 @@ func trainFromDataset(ctx context.Context, f *trainFlags, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, "model %s: %d of %d sessions kept, %d items, %d pairs in %s (%.0f pairs/s) -> %s\n",
 		m.Info.Version, m.Info.KeptSessions, m.Info.Sessions, m.Info.TrainedItems, m.Info.Pairs,
 		el.Round(time.Millisecond), float64(m.Info.Pairs)/el.Seconds(), f.out)
+	printRetries(stdout, m, retries)
 	return nil
 }
 
@@ -204,7 +205,7 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	if err != nil {
 		return err
 	}
-	m, err := trainWithProgress(ctx, corpus, tc, stderr)
+	m, retries, err := trainWithProgress(ctx, corpus, tc, stderr)
 	if err != nil {
 		return errNoTraining(cfg, st, tc.KeepAll, err)
 	}
@@ -219,6 +220,7 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 		m.Info.Version, m.Info.KeptSessions, m.Info.Sessions, m.Info.Items, st.Catalogue, m.Info.TrainedItems, m.Info.Pairs,
 		st.Events, st.Partitions, st.Applied, st.Duplicates, skippedSummary(st.Skipped), st.Items, skippedSummary(st.BadItems),
 		el.Round(time.Millisecond), readTime.Round(time.Millisecond), (el - readTime).Round(time.Millisecond), f.out)
+	printRetries(stdout, m, retries)
 	if !f.publish {
 		return nil
 	}
@@ -249,17 +251,33 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	return nil
 }
 
-// trainWithProgress trains with the progress bar on w.
-func trainWithProgress(ctx context.Context, c model.Corpus, tc model.TrainConfig, w io.Writer) (*model.Model, error) {
+// trainWithProgress trains with the progress bar on w, and a line on w for
+// each training that diverged and started again; it returns those retries.
+func trainWithProgress(ctx context.Context, c model.Corpus, tc model.TrainConfig, w io.Writer) (*model.Model, []model.Retry, error) {
 	bar := newProgressBar(w)
 	start := time.Now()
+	var retries []model.Retry
 	tc.Progress = func(p model.Progress) { bar.update(p, time.Since(start)) }
+	// Train calls Retried between trainings, when no worker runs: start
+	// is not shared with a Progress call.
+	tc.Retried = func(r model.Retry) {
+		retries = append(retries, r)
+		bar.restart(retryLine(r))
+		start = time.Now()
+	}
 	m, err := model.Train(c, tc)
 	bar.done()
 	if err != nil {
-		return nil, err
+		return nil, retries, err
 	}
-	return m, ctx.Err()
+	return m, retries, ctx.Err()
+}
+
+// printRetries adds the retries, if any, to train's report on w.
+func printRetries(w io.Writer, m *model.Model, retries []model.Retry) {
+	if s := retrySummary(m.Info.LearningRate, retries); s != "" {
+		fmt.Fprintf(w, "model %s: %s\n", m.Info.Version, s)
+	}
 }
 
 // writeModel writes m's artefact to path, as version (its digest when

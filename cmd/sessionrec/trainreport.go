@@ -50,3 +50,22 @@ func describeSpan(from, until time.Time) string {
 	}
 	return s + " until " + until.UTC().Format(time.RFC3339)
 }
+
+// retryLine is the log line of a training that diverged and starts again.
+func retryLine(r model.Retry) string {
+	return fmt.Sprintf("training diverged at learning rate %v (%s); training again from the start at %v", r.LearningRate, r.Reason, r.LearningRate/2)
+}
+
+// retrySummary says that a model trained at lr only after retries: "trained
+// at learning rate 0.05 after 2 retries: 0.2 diverged (REASON), 0.1
+// diverged (REASON)", or "" without retries.
+func retrySummary(lr float32, retries []model.Retry) string {
+	if len(retries) == 0 {
+		return ""
+	}
+	parts := make([]string, len(retries))
+	for i, r := range retries {
+		parts[i] = fmt.Sprintf("%v diverged (%s)", r.LearningRate, r.Reason)
+	}
+	return fmt.Sprintf("trained at learning rate %v after %d retries: %s", lr, len(retries), strings.Join(parts, ", "))
+}
