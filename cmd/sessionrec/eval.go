@@ -28,6 +28,12 @@ type evalReport struct {
 	// are left out when no model method ran.
 	LearningRate float32     `json:"learning_rate,omitempty"`
 	LRRetries    []evalRetry `json:"lr_retries,omitempty"`
+	// Settings are the value of every flag the run used, and Command the
+	// one command that runs it again with exactly those (every flag
+	// spelled out, so that a default changed since does not change the
+	// figures; --data is left out, a path of this machine's).
+	Settings map[string]string `json:"settings"`
+	Command  string            `json:"command"`
 }
 
 // evalRetry is a training that diverged at LR and was started again.
@@ -62,6 +68,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	settings, command := evalSettings(fs)
 	d, tc, err := loadTraining(&df, &mf)
 	if err != nil {
 		return err
@@ -75,7 +82,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	split := evalSplit(d)
 	cfg := eval.Config{Seed: mf.seed, Workers: *workers}
-	report := evalReport{Dataset: d.Name}
+	report := evalReport{Dataset: d.Name, Settings: settings, Command: command}
 	var (
 		mean       *eval.Model
 		modelNames []string // the model methods run, which share mean's training
@@ -176,4 +183,21 @@ func evalSplit(d *dataset.Dataset) eval.Split {
 		s.TrainPurchase = nil
 	}
 	return s
+}
+
+// evalSettings returns every flag's value, and the eval command that sets
+// each of them so (without --json, --data and --eval-workers, which do not
+// change the figures).
+func evalSettings(fs *flag.FlagSet) (map[string]string, string) {
+	settings := map[string]string{}
+	cmd := []string{"sessionrec", "eval"}
+	fs.VisitAll(func(f *flag.Flag) {
+		settings[f.Name] = f.Value.String()
+		switch f.Name {
+		case "json", "data", "eval-workers":
+			return
+		}
+		cmd = append(cmd, fmt.Sprintf("--%s=%s", f.Name, f.Value.String()))
+	})
+	return settings, strings.Join(cmd, " ")
 }

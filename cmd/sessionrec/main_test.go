@@ -46,6 +46,8 @@ func TestEvalJSON(t *testing.T) {
 		TrainSeconds float64           `json:"train_seconds"`
 		LearningRate float32           `json:"learning_rate"`
 		LRRetries    []json.RawMessage `json:"lr_retries"`
+		Settings     map[string]string `json:"settings"`
+		Command      string            `json:"command"`
 	}
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
 	require.Equal(t, "yoochoose", rep.Dataset)
@@ -63,6 +65,15 @@ func TestEvalJSON(t *testing.T) {
 		require.LessOrEqual(t, *r.MRR20, *r.HR20)
 	}
 	require.Positive(t, rep.TrainSeconds)
+	// The settings used, and the one command that runs them again.
+	require.Equal(t, "3", rep.Settings["epochs"])
+	require.Equal(t, "yoochoose", rep.Settings["dataset"])
+	require.Equal(t, "0.2", rep.Settings["lr"], "a default is written out too")
+	require.Contains(t, rep.Command, "sessionrec eval ")
+	for _, f := range []string{"--dataset=yoochoose", "--epochs=3", "--lr=0.2", "--methods=pop,item-knn,model-mean,model-intents"} {
+		require.Contains(t, rep.Command, f)
+	}
+	require.NotContains(t, rep.Command, "--json")
 }
 
 // TestEvalReportsRetries runs eval at its default rate (0.2) on the
