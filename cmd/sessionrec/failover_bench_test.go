@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,14 +72,7 @@ func benchFailover(b *testing.B, brokers []string, bin, modelPath, item string, 
 
 	logs := &lockedLogs{}
 	instance := func(name string) *faultInstance {
-		api := freePort(b)
-		return &faultInstance{t: b, bin: bin, logs: logs, api: api, ops: api, args: []string{"run",
-			"--brokers", strings.Join(brokers, ","), "--group", group,
-			"--data-dir", filepath.Join(b.TempDir(), name), "--http", api, "--idle-advance", "-1s",
-			"--session-timeout", "6s", "--model", modelPath, "--standby", strconv.Itoa(standby),
-			"--clicks-topic", string(names.Clicks), "--purchases-topic", string(names.Purchases),
-			"--items-topic", string(names.Items), "--models-topic", string(names.Models),
-			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}}
+		return groupInstance(b, bin, logs, brokers, group, names, name, "--model", modelPath, "--standby", strconv.Itoa(standby))
 	}
 	x, y := instance("x"), instance("y")
 	x.start()

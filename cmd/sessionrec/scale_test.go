@@ -59,14 +59,9 @@ func TestScaleOut(t *testing.T) {
 
 	logs := &lockedLogs{}
 	instance := func(name, group string, recs topics.Topic) *faultInstance {
-		api := freePort(t)
-		return &faultInstance{t: t, bin: bin, logs: logs, api: api, ops: api, args: []string{"run",
-			"--brokers", strings.Join(brokers, ","), "--group", group,
-			"--data-dir", filepath.Join(t.TempDir(), name), "--http", api, "--idle-advance", "-1s",
-			"--session-timeout", "6s", "--model", modelPath,
-			"--clicks-topic", string(names.Clicks), "--purchases-topic", string(names.Purchases),
-			"--items-topic", string(names.Items), "--models-topic", string(names.Models),
-			"--recommendations-topic", string(recs), "--dlq-topic", string(names.DeadLetters)}}
+		n := names
+		n.Recommendations = recs
+		return groupInstance(t, bin, logs, brokers, group, n, name, "--model", modelPath)
 	}
 	byName := map[string]*faultInstance{}
 	for _, n := range []string{"a", "b", "c"} {
@@ -303,14 +298,7 @@ func TestHandOverNineEvents(t *testing.T) {
 	require.NoError(t, adm.Create(t.Context(), names, topics.TopicConfig{Partitions: 4}))
 	logs := &lockedLogs{}
 	instance := func(name string) *faultInstance {
-		api := freePort(t)
-		return &faultInstance{t: t, bin: bin, logs: logs, api: api, ops: api, args: []string{"run",
-			"--brokers", strings.Join(brokers, ","), "--group", group,
-			"--data-dir", filepath.Join(t.TempDir(), name), "--http", api, "--idle-advance", "-1s",
-			"--session-timeout", "6s", "--model", modelPath,
-			"--clicks-topic", string(names.Clicks), "--purchases-topic", string(names.Purchases),
-			"--items-topic", string(names.Items), "--models-topic", string(names.Models),
-			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}}
+		return groupInstance(t, bin, logs, brokers, group, names, name, "--model", modelPath)
 	}
 	users := make([]string, 40)
 	for i := range users {
@@ -406,4 +394,18 @@ func TestHandOverNineEvents(t *testing.T) {
 	clicks()
 	every(bi.api, 9)
 	bi.stop()
+}
+
+// groupInstance is a `sessionrec run` of consumer group group over the
+// topics names, with a data dir of its own (name) and its query API on a
+// free loopback port; idle advance is off, the session timeout 6 s, and
+// extra are more flags.
+func groupInstance(t testing.TB, bin string, logs *lockedLogs, brokers []string, group string, names topics.Names, name string, extra ...string) *faultInstance {
+	api := freePort(t)
+	args := []string{"run", "--brokers", strings.Join(brokers, ","), "--group", group,
+		"--data-dir", filepath.Join(t.TempDir(), name), "--http", api, "--idle-advance", "-1s", "--session-timeout", "6s",
+		"--clicks-topic", string(names.Clicks), "--purchases-topic", string(names.Purchases),
+		"--items-topic", string(names.Items), "--models-topic", string(names.Models),
+		"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}
+	return &faultInstance{t: t, bin: bin, logs: logs, api: api, ops: api, args: append(args, extra...)}
 }
