@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -34,6 +37,9 @@ type evalReport struct {
 	// figures; --data is left out, a path of this machine's).
 	Settings map[string]string `json:"settings"`
 	Command  string            `json:"command"`
+	// ColdItems is the number of items hidden from training by
+	// --cold-items (each result then has its cold_* figures).
+	ColdItems int `json:"cold_items,omitempty"`
 }
 
 // evalRetry is a training that diverged at LR and was started again.
@@ -43,25 +49,31 @@ type evalRetry struct {
 }
 
 type evalResult struct {
-	Method      string  `json:"method"`
-	HR20        float64 `json:"hr20"`
-	MRR20       float64 `json:"mrr20"`
-	Cases       int     `json:"cases"`
-	Skipped     int     `json:"skipped"`
-	NoInput     int     `json:"no_input"`
-	FitSeconds  float64 `json:"fit_seconds"`
-	EvalSeconds float64 `json:"eval_seconds"`
+	Method  string  `json:"method"`
+	HR20    float64 `json:"hr20"`
+	MRR20   float64 `json:"mrr20"`
+	Cases   int     `json:"cases"`
+	Skipped int     `json:"skipped"`
+	// ColdCases, ColdHR20 and ColdMRR20 are over the cases whose target
+	// is a hidden item (--cold-items), left out without it.
+	ColdCases   int      `json:"cold_cases,omitempty"`
+	ColdHR20    *float64 `json:"cold_hr20,omitempty"`
+	ColdMRR20   *float64 `json:"cold_mrr20,omitempty"`
+	NoInput     int      `json:"no_input"`
+	FitSeconds  float64  `json:"fit_seconds"`
+	EvalSeconds float64  `json:"eval_seconds"`
 }
 
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		methods = fs.String("methods", strings.Join(evalMethods, ","), "comma-separated methods to run")
-		asJSON  = fs.Bool("json", false, "print one JSON object instead of a table")
-		workers = fs.Int("eval-workers", 0, "evaluation goroutines (0: GOMAXPROCS)")
-		mf      modelFlags
-		df      dataFlags
+		methods  = fs.String("methods", strings.Join(evalMethods, ","), "comma-separated methods to run")
+		asJSON   = fs.Bool("json", false, "print one JSON object instead of a table")
+		workers  = fs.Int("eval-workers", 0, "evaluation goroutines (0: GOMAXPROCS)")
+		coldFrac = fs.Float64("cold-items", 0, "cold start: hide this fraction of the training items, chosen at random with --seed, from every training event (their features stay), and report the cases whose target is one of them apart (0: none)")
+		mf       modelFlags
+		df       dataFlags
 	)
 	df.register(fs, dataset.Yoochoose)
 	mf.register(fs, true, 100, 0.2)
@@ -81,8 +93,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	split := evalSplit(d)
+	if !(*coldFrac >= 0 && *coldFrac < 1) {
+		return fmt.Errorf("--cold-items %v: want a fraction from 0 to below 1", *coldFrac)
+	}
+	split.Cold = coldItems(split.Train, *coldFrac, mf.seed)
 	cfg := eval.Config{Seed: mf.seed, Workers: *workers}
-	report := evalReport{Dataset: d.Name, Settings: settings, Command: command}
+	report := evalReport{Dataset: d.Name, Settings: settings, Command: command, ColdItems: len(split.Cold)}
 	var (
 		mean       *eval.Model
 		modelNames []string // the model methods run, which share mean's training
@@ -129,6 +145,10 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Method: name, HR20: r.HR, MRR20: r.MRR, Cases: r.Cases, Skipped: r.Skipped, NoInput: r.NoInput,
 			FitSeconds: r.FitTime.Seconds(), EvalSeconds: r.EvalTime.Seconds(),
 		})
+		if len(split.Cold) > 0 {
+			last := &report.Results[len(report.Results)-1]
+			last.ColdCases, last.ColdHR20, last.ColdMRR20 = r.ColdCases, &r.ColdHR, &r.ColdMRR
+		}
 	}
 	if mean != nil {
 		report.LearningRate = mean.Trained().Info.LearningRate
@@ -142,10 +162,19 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return enc.Encode(report)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "method\tHR@20\tMRR@20\tcases\tskipped\tno input\tfit\teval\t\n")
+	cold := len(split.Cold) > 0
+	head := "method\tHR@20\tMRR@20\tcases\tskipped\tno input\tfit\teval\t"
+	if cold {
+		head += "cold HR@20\tcold MRR@20\tcold cases\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range report.Results {
-		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%d\t%d\t%d\t%s\t%s\t\n", r.Method, r.HR20, r.MRR20, r.Cases, r.Skipped, r.NoInput,
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%d\t%d\t%d\t%s\t%s\t", r.Method, r.HR20, r.MRR20, r.Cases, r.Skipped, r.NoInput,
 			seconds(r.FitSeconds), seconds(r.EvalSeconds))
+		if cold {
+			fmt.Fprintf(tw, "%.4f\t%.4f\t%d\t", *r.ColdHR20, *r.ColdMRR20, r.ColdCases)
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -200,4 +229,22 @@ func evalSettings(fs *flag.FlagSet) (map[string]string, string) {
 		cmd = append(cmd, fmt.Sprintf("--%s=%s", f.Name, f.Value.String()))
 	})
 	return settings, strings.Join(cmd, " ")
+}
+
+// coldItems picks the items hidden from training for --cold-items: frac of
+// the distinct items of the training sessions, at random with seed.
+func coldItems(train [][]string, frac float64, seed uint64) []string {
+	if frac <= 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, s := range train {
+		for _, id := range s {
+			seen[id] = true
+		}
+	}
+	ids := slices.Sorted(maps.Keys(seen))
+	rng := rand.New(rand.NewPCG(seed, 0xc01d))
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	return ids[:int(math.Round(frac*float64(len(ids))))]
 }

@@ -261,3 +261,30 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// --cold-items hides items from training and reports their cases apart:
+// POP cannot recommend them, the model can, from their features.
+func TestEvalColdItems(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"eval", "--data", dataDirForTest(t), "--dataset", "diginetica",
+		"--methods", "pop,sknn,model-intents", "--epochs", "10", "--workers", "1", "--cold-items", "0.1", "--json"}, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	var rep struct {
+		ColdItems int `json:"cold_items"`
+		Results   []struct {
+			Method    string   `json:"method"`
+			ColdCases int      `json:"cold_cases"`
+			ColdHR20  *float64 `json:"cold_hr20"`
+		} `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.Positive(t, rep.ColdItems)
+	require.Len(t, rep.Results, 3)
+	for _, r := range rep.Results {
+		require.Positive(t, r.ColdCases, r.Method)
+		require.NotNil(t, r.ColdHR20, r.Method)
+	}
+	require.Zero(t, *rep.Results[0].ColdHR20, "POP cannot recommend an item no training event has")
+	require.Zero(t, *rep.Results[1].ColdHR20, "nor can SKNN")
+	require.Positive(t, *rep.Results[2].ColdHR20, "the model recommends cold items from their features")
+}

@@ -40,6 +40,13 @@ type Split struct {
 	// TrainPurchase, when not nil, marks the purchase events of each
 	// training session (len(TrainPurchase[i]) == len(Train[i])).
 	TrainPurchase [][]bool
+	// Cold are items hidden from training (cold start): their events are
+	// left out of the training sessions (a session left with none is
+	// dropped), but they stay in the item universe, after the training
+	// items, so that a method that knows them otherwise (the model, from
+	// their features) can recommend them. The cases whose target is one
+	// of them are also reported apart (Result.ColdCases, ColdHR, ColdMRR).
+	Cold []string
 }
 
 // Result is the outcome of evaluating one method on one split.
@@ -65,6 +72,10 @@ type Result struct {
 	// NoInput is the number of evaluated cases whose prefix has no item
 	// seen in training.
 	NoInput int
+	// ColdCases counts the evaluated cases whose target is a Split.Cold
+	// item, and ColdHR and ColdMRR are HR@K and MRR@K over them alone.
+	ColdCases       int
+	ColdHR, ColdMRR float64
 	// Items is the size of the item universe (items seen in training).
 	Items int
 	// FitTime is the wall time of Method.Fit.
@@ -117,12 +128,13 @@ func Evaluate(ctx context.Context, m Method, s Split, cfg Config) (Result, error
 	res.FitTime = time.Since(start)
 
 	start = time.Now()
-	c := newCases(s.Test, index)
-	res.Cases, res.Skipped, res.NoInput = c.n, c.skipped, c.noInput
+	c := newCases(s.Test, index, ts.NItems-len(distinct(s.Cold)))
+	res.Cases, res.Skipped, res.NoInput, res.ColdCases = c.n, c.skipped, c.noInput, len(c.cold)
 	if err := c.run(ctx, m, ts.NItems, cfg); err != nil {
 		return res, fmt.Errorf("eval: %s: %w", res.Method, err)
 	}
 	res.HR, res.MRR = c.summary()
+	res.ColdHR, res.ColdMRR = c.summaryOf(c.cold)
 	res.EvalTime = time.Since(start)
 	return res, nil
 }
@@ -137,26 +149,40 @@ func prepareTrain(s Split) (*TrainSet, map[string]int32) {
 	if s.TrainEnd != nil {
 		slices.SortStableFunc(order, func(a, b int) int { return s.TrainEnd[a].Compare(s.TrainEnd[b]) })
 	}
+	cold := distinct(s.Cold)
 	index := make(map[string]int32)
-	ts := &TrainSet{Sessions: make([][]int32, len(order))}
-	if s.TrainPurchase != nil {
-		ts.Purchase = make([][]bool, len(order))
-	}
-	for i, o := range order {
-		if s.TrainPurchase != nil {
-			ts.Purchase[i] = s.TrainPurchase[o]
-		}
-		items := make([]int32, len(s.Train[o]))
+	ts := &TrainSet{}
+	for _, o := range order {
+		items := make([]int32, 0, len(s.Train[o]))
+		var purchase []bool
 		for j, id := range s.Train[o] {
+			if cold[id] {
+				continue
+			}
 			x, ok := index[id]
 			if !ok {
 				x = int32(len(index))
 				index[id] = x
 				ts.IDs = append(ts.IDs, id)
 			}
-			items[j] = x
+			items = append(items, x)
+			if s.TrainPurchase != nil {
+				purchase = append(purchase, s.TrainPurchase[o][j])
+			}
 		}
-		ts.Sessions[i] = items
+		if len(items) == 0 {
+			continue
+		}
+		ts.Sessions = append(ts.Sessions, items)
+		if s.TrainPurchase != nil {
+			ts.Purchase = append(ts.Purchase, purchase)
+		}
+	}
+	for _, id := range s.Cold {
+		if _, ok := index[id]; !ok {
+			index[id] = int32(len(index))
+			ts.IDs = append(ts.IDs, id)
+		}
 	}
 	ts.NItems = len(index)
 	return ts, index
@@ -170,12 +196,15 @@ type cases struct {
 	n        int       // evaluated cases
 	skipped  int
 	noInput  int
+	// cold are the evaluated cases whose target is a cold item (an index
+	// from firstCold on).
+	cold []int
 	// rr holds 1/rank of each evaluated case, 0 for a miss. Each case is
 	// written by exactly one worker.
 	rr []float64
 }
 
-func newCases(test [][]string, index map[string]int32) *cases {
+func newCases(test [][]string, index map[string]int32, firstCold int) *cases {
 	c := &cases{sessions: make([][]int32, len(test)), first: make([]int, len(test))}
 	for i, sess := range test {
 		items := make([]int32, len(sess))
@@ -192,6 +221,9 @@ func newCases(test [][]string, index map[string]int32) *cases {
 				} else {
 					if known == 0 {
 						c.noInput++
+					}
+					if x >= int32(firstCold) {
+						c.cold = append(c.cold, c.n)
 					}
 					c.n++
 				}
@@ -264,6 +296,21 @@ func (c *cases) work(ctx context.Context, sc Scorer, nItems int, cfg Config, nex
 	}
 }
 
+// summaryOf returns HR and MRR over the cases of idx, in case order.
+func (c *cases) summaryOf(idx []int) (hr, mrr float64) {
+	if len(idx) == 0 {
+		return 0, 0
+	}
+	hits := 0
+	for _, i := range idx {
+		if rr := c.rr[i]; rr > 0 {
+			hits++
+			mrr += rr
+		}
+	}
+	return float64(hits) / float64(len(idx)), mrr / float64(len(idx))
+}
+
 // summary returns HR and MRR, summing in case order so that the result
 // does not depend on scheduling.
 func (c *cases) summary() (hr, mrr float64) {
@@ -278,4 +325,13 @@ func (c *cases) summary() (hr, mrr float64) {
 		}
 	}
 	return float64(hits) / float64(c.n), mrr / float64(c.n)
+}
+
+// distinct returns the distinct strings of ss.
+func distinct(ss []string) map[string]bool {
+	m := make(map[string]bool, len(ss))
+	for _, x := range ss {
+		m[x] = true
+	}
+	return m
 }

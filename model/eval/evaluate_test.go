@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/sessionrec/sessionrec/model/eval"
 )
 
@@ -298,4 +300,52 @@ func ExampleEvaluate() {
 	}
 	fmt.Printf("HR@%d %.3f MRR@%d %.3f cases %d skipped %d\n", res.K, res.HR, res.K, res.MRR, res.Cases, res.Skipped)
 	// Output: HR@2 1.000 MRR@2 0.750 cases 2 skipped 1
+}
+
+// idMethod scores by item id: want[id] for the items it names, 0 for the
+// others; it records the training set it was fitted on.
+type idMethod struct {
+	want  map[string]float32
+	train *eval.TrainSet
+}
+
+func (*idMethod) Name() string                  { return "id" }
+func (m *idMethod) Fit(ts *eval.TrainSet) error { m.train = ts; return nil }
+func (m *idMethod) NewScorer() eval.Scorer      { return m }
+func (m *idMethod) Score(_ []int32, dst []float32) {
+	for i, id := range m.train.IDs {
+		dst[i] = m.want[id]
+	}
+}
+
+// Cold items are left out of every training event, stay in the item
+// universe, and their cases are reported apart.
+func TestEvaluateColdItems(t *testing.T) {
+	s := eval.Split{
+		Train:         [][]string{{"a", "b", "c"}, {"c", "d"}, {"d"}},
+		TrainPurchase: [][]bool{{false, false, true}, {false, true}, {true}},
+		Test:          [][]string{{"a", "d"}, {"b", "c"}, {"a", "b"}},
+		Cold:          []string{"d", "d"},
+	}
+	m := &idMethod{want: map[string]float32{"d": 1, "c": 0.5}}
+	r, err := eval.Evaluate(t.Context(), m, s, eval.Config{Seed: 1, Workers: 1})
+	require.NoError(t, err)
+	// Training: "d" is gone from every event, with its purchase flags; the
+	// session of "d" alone is dropped. The universe ends with it.
+	require.Equal(t, []string{"a", "b", "c", "d"}, m.train.IDs)
+	require.Equal(t, 4, m.train.NItems)
+	require.Equal(t, [][]int32{{0, 1, 2}, {2}}, m.train.Sessions)
+	require.Equal(t, [][]bool{{false, false, true}, {false}}, m.train.Purchase)
+	// Three cases, none skipped; the one whose target is "d" is cold, and
+	// this method, which knows "d", ranks it first.
+	require.Equal(t, 3, r.Cases)
+	require.Zero(t, r.Skipped)
+	require.Equal(t, 1, r.ColdCases)
+	require.InDelta(t, 1, r.ColdHR, 1e-9)
+	require.InDelta(t, 1, r.ColdMRR, 1e-9)
+	// POP cannot recommend an item no training event has.
+	r, err = eval.Evaluate(t.Context(), eval.NewPop(), s, eval.Config{Seed: 1, Workers: 1})
+	require.NoError(t, err)
+	require.Equal(t, 1, r.ColdCases)
+	require.Zero(t, r.ColdHR)
 }
