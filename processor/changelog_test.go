@@ -62,7 +62,7 @@ func testChangelogFencing(t *testing.T, brokers []string) {
 	cfg := Config{Brokers: brokers, Logger: slog.New(slog.DiscardHandler), Now: time.Now}
 	tb := &table{cfg: &cfg, brokers: &outage{cfg: &cfg}, topic: topics.Changelog(group)}
 	var got []string
-	require.NoError(t, tb.readChangelog(ctx, topics.Changelog(group), 1, 0, last, func(k, v []byte) error {
+	require.NoError(t, tb.readChangelog(ctx, 1, 0, last, func(k, v []byte) error {
 		switch string(k) {
 		case string(claimLogKey), string(checkpointLogKey):
 			got = append(got, fmt.Sprintf("%q", k))

@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sessionrec/sessionrec/store"
-	"github.com/sessionrec/sessionrec/topics"
 )
 
 // restoreBatch is the size of the store batches a restore commits: a
@@ -198,10 +197,9 @@ func (t *table) restore(ctx context.Context, id int32, until int64, log *stateLo
 	start := cfg.Now()
 	cfg.Metrics.restoringPartitions(1)
 	defer cfg.Metrics.restoringPartitions(-1)
-	topic := topics.Changelog(cfg.Group)
 	var logStart int64
 	if err := t.brokers.retry(ctx, "admin", func(ctx context.Context) error {
-		starts, err := t.admin.StartOffsets(ctx, topic)
+		starts, err := t.admin.StartOffsets(ctx, t.topic)
 		logStart = starts[id]
 		return err
 	}); err != nil {
@@ -209,7 +207,7 @@ func (t *table) restore(ctx context.Context, id int32, until int64, log *stateLo
 	}
 	if prev, err := t.db.Checkpoint(id); err == nil && prev.Changelog == 0 && log != nil {
 		holds := false
-		if err := t.readChangelog(ctx, topic, id, logStart, until, func(k, _ []byte) error {
+		if err := t.readChangelog(ctx, id, logStart, until, func(k, _ []byte) error {
 			holds = holds || bytes.Equal(k, checkpointLogKey)
 			return nil
 		}); err != nil {
@@ -236,7 +234,7 @@ func (t *table) restore(ctx context.Context, id int32, until int64, log *stateLo
 	from := prev.Changelog
 	r := newRestorer(t.db, cfg.Sessions, id, scratch, cfg.Metrics)
 	if from <= until {
-		if err := t.readChangelog(ctx, topic, id, from, until, r.apply); err != nil {
+		if err := t.readChangelog(ctx, id, from, until, r.apply); err != nil {
 			return errors.Join(err, r.b.Abort())
 		}
 	}
@@ -250,19 +248,30 @@ func (t *table) restore(ctx context.Context, id int32, until int64, log *stateLo
 	return nil
 }
 
-// readChangelog calls fn for each committed record of partition id of the
-// changelog topic from offset from to offset until, which must be a
-// committed record's.
-func (t *table) readChangelog(ctx context.Context, topic topics.Topic, id int32, from, until int64, fn func(key, value []byte) error) error {
+// changelogReader returns a client that reads the committed records of
+// partition id of the changelog from offset from on (read_committed: the
+// records of aborted transactions are never seen).
+func (t *table) changelogReader(id int32, from int64) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(t.cfg.Brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{string(topic): {id: kgo.NewOffset().At(from)}}),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{string(t.topic): {id: kgo.NewOffset().At(from)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(64 << 20),
 		kgo.FetchMaxPartitionBytes(32 << 20),
 	}, t.cfg.Security.KgoOpts()...)...)
 	if err != nil {
-		return fmt.Errorf("processor: changelog reader of partition %d: %w", id, err)
+		return nil, fmt.Errorf("processor: changelog reader of partition %d: %w", id, err)
+	}
+	return cl, nil
+}
+
+// readChangelog calls fn for each committed record of partition id of the
+// changelog from offset from to offset until, which must be a committed
+// record's.
+func (t *table) readChangelog(ctx context.Context, id int32, from, until int64, fn func(key, value []byte) error) error {
+	cl, err := t.changelogReader(id, from)
+	if err != nil {
+		return err
 	}
 	defer cl.Close()
 	for {

@@ -61,6 +61,14 @@ func (t *table) standbyPartitions(ctx context.Context, gen *kafka.Generation) ([
 // the generation (kafka-go), so its failures are logged and retried.
 func (t *table) standby(ctx context.Context, id int32) {
 	cfg := t.cfg
+	if cp, err := t.db.Checkpoint(id); err == nil && cp.Changelog == 0 {
+		// State written by a version without a changelog: its owner
+		// seeds the changelog with it (restore), which checkPosition
+		// would drop. Leave it be.
+		cfg.Logger.Info("standby replica: the store holds the partition's state from before changelogs; left for its owner to seed the changelog with", "partition", id)
+		<-ctx.Done()
+		return
+	}
 	cfg.Metrics.standbyPartitions(1)
 	defer cfg.Metrics.standbyPartitions(-1)
 	var b backoff
@@ -84,12 +92,11 @@ func (t *table) standby(ctx context.Context, id int32) {
 // each fetch, until ctx ends or an error.
 func (t *table) followChangelog(ctx context.Context, id int32) error {
 	cfg := t.cfg
-	topic := topics.Changelog(cfg.Group)
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	starts, err := t.admin.StartOffsets(actx, topic)
+	starts, err := t.admin.StartOffsets(actx, t.topic)
 	if err == nil {
 		var ends map[int32]int64
-		ends, err = t.admin.EndOffsets(actx, topic)
+		ends, err = t.admin.EndOffsets(actx, t.topic)
 		if err == nil {
 			err = t.checkPosition(id, starts[id], ends[id]-1)
 		}
@@ -102,14 +109,9 @@ func (t *table) followChangelog(ctx context.Context, id int32) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{string(topic): {id: kgo.NewOffset().At(prev.Changelog)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxBytes(16 << 20),
-	}, cfg.Security.KgoOpts()...)...)
+	cl, err := t.changelogReader(id, prev.Changelog)
 	if err != nil {
-		return fmt.Errorf("standby reader of partition %d: %w", id, err)
+		return err
 	}
 	defer cl.Close()
 	cfg.Logger.Info("standby replica: following the changelog", "partition", id, "from", prev.Changelog)

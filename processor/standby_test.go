@@ -1,12 +1,14 @@
 package processor
 
 import (
+	"context"
 	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
@@ -128,3 +130,23 @@ func mapsEqual(a, b map[string]string) bool {
 }
 
 func itoa(i int32) string { return formatPartitions([]int32{i}) }
+
+// A standby leaves alone a partition whose state the store holds from
+// before changelogs: its owner seeds the changelog with it.
+func TestStandbyLeavesPreChangelogState(t *testing.T) {
+	db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	b := db.NewBatch(4)
+	require.NoError(t, b.PutUser("u", &store.UserState{Applied: 3}))
+	require.NoError(t, b.PutCheckpoint(store.Checkpoint{Offsets: map[string]int64{"clicks": 3}}))
+	require.NoError(t, b.Commit(false))
+	cfg := Config{Logger: slog.New(slog.DiscardHandler), Now: time.Now}
+	tb := &table{cfg: &cfg, db: db, brokers: &outage{cfg: &cfg}} // no admin: it must not be asked
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	tb.standby(ctx, 4)
+	s, err := db.User(4, "u")
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), s.Applied)
+}

@@ -66,16 +66,14 @@ func (t *table) take(ctx context.Context, gen *kafka.Generation, id int32) (*sta
 // held returns the partitions whose state the store holds, with the
 // changelog position of each (stickyBalancer).
 func (t *table) held() map[int32]int64 {
-	ids, err := t.db.Partitions()
+	cps, err := t.db.Checkpoints()
 	if err != nil {
 		t.cfg.Logger.Warn("list the store's partitions", "err", err)
 		return nil
 	}
-	out := make(map[int32]int64, len(ids))
-	for _, id := range ids {
-		if cp, err := t.db.Checkpoint(id); err == nil {
-			out[id] = cp.Changelog
-		}
+	out := make(map[int32]int64, len(cps))
+	for id, cp := range cps {
+		out[id] = cp.Changelog
 	}
 	return out
 }

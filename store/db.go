@@ -460,9 +460,9 @@ func (b *Batch) PutUserEncoded(userID string, v []byte) error {
 // from a stream (a changelog restore commits every few megabytes).
 func (b *Batch) Size() int { return b.b.Len() }
 
-// Partitions returns the partitions the store holds a checkpoint of, in
-// order: those whose state it has.
-func (d *DB) Partitions() (_ []int32, err error) {
+// Checkpoints returns the checkpoint of every partition the store holds
+// one of: the partitions whose state it has.
+func (d *DB) Checkpoints() (_ map[int32]Checkpoint, err error) {
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
@@ -471,13 +471,18 @@ func (d *DB) Partitions() (_ []int32, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: iterate checkpoints: %w", err)
 	}
-	var ps []int32
+	out := map[int32]Checkpoint{}
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
 		if len(k) != 5 {
 			return nil, errors.Join(fmt.Errorf("store: %x is not a checkpoint key", k), it.Close())
 		}
-		ps = append(ps, int32(binary.BigEndian.Uint32(k[1:])))
+		p := int32(binary.BigEndian.Uint32(k[1:]))
+		cp, err := DecodeCheckpoint(it.Value())
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("store: checkpoint of partition %d: %w", p, err), it.Close())
+		}
+		out[p] = cp
 	}
-	return ps, it.Close()
+	return out, it.Close()
 }

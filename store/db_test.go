@@ -116,3 +116,22 @@ func TestOpenRefusesOtherSchema(t *testing.T) {
 	_, err = Open("db", Options{FS: fs})
 	require.True(t, errors.Is(err, ErrSchema), "got %v", err)
 }
+
+func TestCheckpoints(t *testing.T) {
+	db, err := Open("db", Options{FS: vfs.NewMem()})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	for _, p := range []int32{7, 2} {
+		b := db.NewBatch(p)
+		require.NoError(t, b.PutCheckpoint(Checkpoint{Offsets: map[string]int64{"clicks": int64(p)}, Changelog: 100 + int64(p)}))
+		require.NoError(t, b.Commit(false))
+	}
+	b := db.NewBatch(5) // a user, no checkpoint: not a partition the store holds
+	require.NoError(t, b.PutUser("u", &UserState{Applied: 1}))
+	require.NoError(t, b.Commit(false))
+	cps, err := db.Checkpoints()
+	require.NoError(t, err)
+	require.Len(t, cps, 2)
+	require.Equal(t, int64(102), cps[2].Changelog)
+	require.Equal(t, int64(7), cps[7].Offsets["clicks"])
+}
