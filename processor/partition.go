@@ -60,10 +60,10 @@ func storeEvent(e topics.Event) store.Event {
 //
 // process turns a poll batch into a pending change: the recommendation
 // records and dead letters to publish, the changed users' encoded states
-// for the changelog, and a store batch holding the new user states and the
+// for the changelog, a store batch holding the new user states, and the
 // checkpoint with the offsets past the batch. The caller writes the
 // changelog transaction (publishing inside it), then commits the store
-// batch, then commits the group offsets. A crash before the transaction's
+// batch with the checkpoint (commit), then commits the group offsets. A crash before the transaction's
 // commit loses nothing: the changelog and the store still hold the state
 // before the batch with the offsets before it, the batch is read and
 // applied again, and its records are published again (output is
@@ -286,6 +286,9 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 	// Recommendations for the users whose intents changed, and the state.
 	pd.batch = p.db.NewBatch(p.id)
 	ids := slices.Sorted(maps.Keys(users))
+	// The users' encodings share one buffer: the store batch copies them,
+	// and the changelog records keep them until the batch's transaction.
+	var states []byte
 	for _, id := range ids {
 		u := users[id]
 		if eng != nil && u.publish {
@@ -305,7 +308,9 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 				pd.stats.published++
 			}
 		}
-		v := store.AppendUserState(nil, u.s)
+		n := len(states)
+		states = store.AppendUserState(states, u.s)
+		v := states[n:len(states):len(states)]
 		pd.users = append(pd.users, userRecord{id: id, state: v})
 		err := pd.batch.PutUserEncoded(id, v)
 		newExpiry := p.z.ExpiryMs(u.s)
@@ -321,9 +326,6 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 		if err != nil {
 			return nil, errors.Join(err, pd.batch.Abort())
 		}
-	}
-	if err := pd.batch.PutCheckpoint(pd.cp); err != nil {
-		return nil, errors.Join(err, pd.batch.Abort())
 	}
 	pd.prevMaxEventMs, p.maxEventMs = p.maxEventMs, maxEvent
 	return pd, nil
@@ -349,9 +351,13 @@ func (p *partition) closeSessions(eng *Engine, u *userChange, closed [][]store.E
 	}
 }
 
-// commit writes a processed batch to the store; the partition then resumes
+// commit writes a processed batch to the store with its checkpoint pd.cp
+// (the caller has set its changelog position); the partition then resumes
 // from the batch's offsets.
 func (p *partition) commit(pd *pending, sync bool) error {
+	if err := pd.batch.PutCheckpoint(pd.cp); err != nil {
+		return errors.Join(err, pd.batch.Abort())
+	}
 	if err := pd.batch.Commit(sync); err != nil {
 		return err
 	}

@@ -567,9 +567,6 @@ func (w *worker) step(ctx context.Context, batch []Record, idleMs int64) error {
 	}
 	cfg.Metrics.changelogWrite(cfg.Now().Sub(logStart))
 	pd.cp.Changelog = last + 1
-	if err := pd.batch.PutCheckpoint(pd.cp); err != nil {
-		return errors.Join(err, w.part.abort(pd))
-	}
 	start := cfg.Now()
 	if err := w.part.commit(pd, cfg.SyncCommits); err != nil {
 		return err
