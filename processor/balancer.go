@@ -150,16 +150,15 @@ func assignSticky(ids []int32, members []memberData) map[int32]int {
 	base, extra := n/m, n%m
 	count := make([]int, m)
 	owner := make(map[int32]int, n)
+	// room reports whether member i is below its share: base partitions,
+	// or one more while members with one more are still to be had.
+	room := func(i int) bool { return count[i] < base || (count[i] == base && extra > 0) }
 	take := func(i int, id int32) bool {
-		if _, done := owner[id]; done {
+		if _, done := owner[id]; done || !room(i) {
 			return false
 		}
-		switch {
-		case count[i] < base:
-		case count[i] == base && extra > 0:
+		if count[i] == base {
 			extra--
-		default:
-			return false
 		}
 		count[i]++
 		owner[id] = i
@@ -220,7 +219,7 @@ func assignSticky(ids []int32, members []memberData) map[int32]int {
 		}
 		best := -1
 		for i := range members {
-			if (best < 0 || count[i] < count[best]) && (count[i] < base || (count[i] == base && extra > 0)) {
+			if room(i) && (best < 0 || count[i] < count[best]) {
 				best = i
 			}
 		}

@@ -171,10 +171,18 @@ func TestStickyBalancerLostDiskAndUneven(t *testing.T) {
 	if m := moved(before, g.byName(), "a"); len(m) > 0 {
 		t.Fatalf("a's partitions %v moved: %v -> %v", m, before, g.byName())
 	}
-	// One member alone takes everything; a second takes its share.
+	// One member alone takes everything; a second, new, takes its share
+	// of them and no more.
 	g.stop("b")
-	if n := len(g.byName()); n != 5 {
-		t.Fatalf("a alone has %d partitions", n)
+	alone := g.byName()
+	for p, name := range alone {
+		if name != "a" {
+			t.Fatalf("a alone: partition %d is on %s", p, name)
+		}
+	}
+	g.start("c", map[int32]int64{})
+	if m := moved(alone, g.byName(), "a"); len(m) != 2 {
+		t.Fatalf("c joined: partitions %v moved, want 2 of 5: %v", m, g.byName())
 	}
 }
 
