@@ -57,11 +57,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
-	security, err := sec.build()
-	if err != nil {
-		return err
-	}
-	if security != nil && *brokers == "" {
+	if *brokers == "" && sec.set() {
 		return errors.New("TLS and SASL are for a real cluster: give --brokers")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -77,14 +73,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	sfx := fmt.Sprintf("-bench-%d", rand.Uint32())
 	names := topics.DefaultNames().WithSuffix(sfx)
-	adm, err := topics.NewAdmin(bl, topics.WithSecurity(security))
+	adm, security, err := sec.admin(ctx, bl)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	if err := adm.Reach(ctx); err != nil {
-		return err
-	}
 	if err := adm.Create(ctx, names, topics.TopicConfig{Partitions: int32(*partitions)}); err != nil {
 		return err
 	}

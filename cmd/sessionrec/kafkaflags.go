@@ -31,6 +31,13 @@ func (f *securityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.passwordFile, "sasl-password-file", "", "file holding the SASL password (or set SESSIONREC_SASL_PASSWORD)")
 }
 
+// set reports whether any of the flags is set (the password's variable
+// included).
+func (f *securityFlags) set() bool {
+	_, env := os.LookupEnv("SESSIONREC_SASL_PASSWORD")
+	return f.cfg != (topics.SecurityConfig{}) || f.passwordFile != "" || env
+}
+
 // build returns the Security the flags say, nil for plaintext.
 func (f *securityFlags) build() (*topics.Security, error) {
 	cfg := f.cfg
@@ -50,18 +57,31 @@ func (f *securityFlags) build() (*topics.Security, error) {
 	return cfg.Build()
 }
 
-// reach builds the Security and checks that the brokers take it
-// (topics.Admin.Reach), for commands that have no admin client of their
-// own: a refused password or an untrusted CA fails at once, named.
-func (f *securityFlags) reach(ctx context.Context, brokers []string) (*topics.Security, error) {
+// admin builds the Security and an admin client with it, and checks that
+// the brokers take it (topics.Admin.Reach): a refused password or an
+// untrusted CA fails at once, named. The caller closes the admin.
+func (f *securityFlags) admin(ctx context.Context, brokers []string) (*topics.Admin, *topics.Security, error) {
 	sec, err := f.build()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	adm, err := topics.NewAdmin(brokers, topics.WithSecurity(sec))
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := adm.Reach(ctx); err != nil {
+		adm.Close()
+		return nil, nil, err
+	}
+	return adm, sec, nil
+}
+
+// reach is admin for a command that needs no admin client of its own.
+func (f *securityFlags) reach(ctx context.Context, brokers []string) (*topics.Security, error) {
+	adm, sec, err := f.admin(ctx, brokers)
+	if err != nil {
 		return nil, err
 	}
-	defer adm.Close()
-	return sec, adm.Reach(ctx)
+	adm.Close()
+	return sec, nil
 }

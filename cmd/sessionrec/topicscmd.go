@@ -31,18 +31,11 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseWithEnv(fs, args[1:]); err != nil {
 		return err
 	}
-	security, err := sec.build()
-	if err != nil {
-		return err
-	}
-	adm, err := topics.NewAdmin(brokerList(*brokers), topics.WithSecurity(security))
+	adm, _, err := sec.admin(ctx, brokerList(*brokers))
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	if err := adm.Reach(ctx); err != nil {
-		return err
-	}
 	names := tf.names()
 	if action == "create" {
 		if err := adm.Create(ctx, names, topics.TopicConfig{Partitions: int32(*partitions), ReplicationFactor: int16(*replication)}); err != nil {
