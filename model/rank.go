@@ -127,19 +127,25 @@ func (o RankOptions) weigh(session, past []Intent) []Intent {
 			}
 		}
 	}
-	resumed := map[string]bool{}
-	for _, in := range session {
-		resumed[in.ID] = true
+	// A past intent the session resumed (a session intent carries its
+	// ID) is the session's: it is not weighed again.
+	resumed := func(p Intent) bool {
+		return slices.ContainsFunc(session, func(s Intent) bool { return s.ID == p.ID })
 	}
-	past = slices.DeleteFunc(slices.Clone(past), func(in Intent) bool { return resumed[in.ID] })
+	pastLeft := 0
+	for _, in := range past {
+		if !resumed(in) {
+			pastLeft++
+		}
+	}
 	hist := o.History
 	switch {
 	case len(session) == 0:
 		hist = 1
-	case len(past) == 0:
+	case pastLeft == 0:
 		hist = 0
 	}
-	out := make([]Intent, 0, len(session)+len(past))
+	out := make([]Intent, 0, len(session)+pastLeft)
 	var total float32
 	add := func(in Intent, w float32, isPast bool) {
 		if !(w > 0) {
@@ -154,6 +160,9 @@ func (o RankOptions) weigh(session, past []Intent) []Intent {
 		add(in, (1-hist)*in.Weight, false)
 	}
 	for _, in := range past {
+		if resumed(in) {
+			continue
+		}
 		age := max(0, now.Sub(in.LastSeen).Seconds())
 		decay := float32(math.Exp2(-age / o.HalfLife.Seconds()))
 		add(in, hist*in.Weight*decay, true)
