@@ -118,7 +118,7 @@ func Evaluate(ctx context.Context, m Method, s Split, cfg Config) (Result, error
 			}
 		}
 	}
-	ts, index := prepareTrain(s)
+	ts, index, firstCold := prepareTrain(s)
 	res := Result{Method: m.Name(), K: cfg.K, Items: ts.NItems}
 
 	start := time.Now()
@@ -128,7 +128,7 @@ func Evaluate(ctx context.Context, m Method, s Split, cfg Config) (Result, error
 	res.FitTime = time.Since(start)
 
 	start = time.Now()
-	c := newCases(s.Test, index, ts.NItems-len(distinct(s.Cold)))
+	c := newCases(s.Test, index, firstCold)
 	res.Cases, res.Skipped, res.NoInput, res.ColdCases = c.n, c.skipped, c.noInput, len(c.cold)
 	if err := c.run(ctx, m, ts.NItems, cfg); err != nil {
 		return res, fmt.Errorf("eval: %s: %w", res.Method, err)
@@ -140,8 +140,10 @@ func Evaluate(ctx context.Context, m Method, s Split, cfg Config) (Result, error
 }
 
 // prepareTrain orders the training sessions by TrainEnd (when given) and
-// maps their items to dense indices in order of first appearance.
-func prepareTrain(s Split) (*TrainSet, map[string]int32) {
+// maps their items to dense indices in order of first appearance, leaving
+// out the Cold items' events; the Cold items come last, from index
+// firstCold on.
+func prepareTrain(s Split) (ts *TrainSet, index map[string]int32, firstCold int) {
 	order := make([]int, len(s.Train))
 	for i := range order {
 		order[i] = i
@@ -149,9 +151,12 @@ func prepareTrain(s Split) (*TrainSet, map[string]int32) {
 	if s.TrainEnd != nil {
 		slices.SortStableFunc(order, func(a, b int) int { return s.TrainEnd[a].Compare(s.TrainEnd[b]) })
 	}
-	cold := distinct(s.Cold)
-	index := make(map[string]int32)
-	ts := &TrainSet{}
+	cold := make(map[string]bool, len(s.Cold))
+	for _, id := range s.Cold {
+		cold[id] = true
+	}
+	index = make(map[string]int32)
+	ts = &TrainSet{}
 	for _, o := range order {
 		items := make([]int32, 0, len(s.Train[o]))
 		var purchase []bool
@@ -178,6 +183,7 @@ func prepareTrain(s Split) (*TrainSet, map[string]int32) {
 			ts.Purchase = append(ts.Purchase, purchase)
 		}
 	}
+	firstCold = len(index)
 	for _, id := range s.Cold {
 		if _, ok := index[id]; !ok {
 			index[id] = int32(len(index))
@@ -185,7 +191,7 @@ func prepareTrain(s Split) (*TrainSet, map[string]int32) {
 		}
 	}
 	ts.NItems = len(index)
-	return ts, index
+	return ts, index, firstCold
 }
 
 // cases holds the test sessions mapped to dense indices and the per-case
@@ -325,13 +331,4 @@ func (c *cases) summary() (hr, mrr float64) {
 		}
 	}
 	return float64(hits) / float64(c.n), mrr / float64(c.n)
-}
-
-// distinct returns the distinct strings of ss.
-func distinct(ss []string) map[string]bool {
-	m := make(map[string]bool, len(ss))
-	for _, x := range ss {
-		m[x] = true
-	}
-	return m
 }
