@@ -79,15 +79,7 @@ func benchFailover(b *testing.B, brokers []string, bin, modelPath, item string, 
 	x.ready(2 * time.Minute)
 	y.start()
 	y.ready(2 * time.Minute)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ms, err := adm.GroupMembers(b.Context(), group)
-		if err == nil && len(ms) == 2 && len(ms[0].Assigned[names.Clicks]) == 1 && len(ms[1].Assigned[names.Clicks]) == 1 && x.isReady() && y.isReady() {
-			break
-		}
-		require.True(b, time.Now().Before(deadline), "the group did not settle")
-		time.Sleep(100 * time.Millisecond)
-	}
+	groupSettled(b, adm, group, names.Clicks, 2, x, y)
 	x.caughtUp(adm, group, names, 10*time.Minute)
 	// A user of x's partition: y answers 421 naming x.
 	var victim string

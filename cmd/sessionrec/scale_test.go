@@ -78,39 +78,9 @@ func TestScaleOut(t *testing.T) {
 		f.stop()
 		delete(running, f)
 	}
-	// settled waits until the group has the running instances as its
-	// members, every partition assigned, and each ready; it returns the
-	// owner (API address) of each partition.
 	settled := func() map[int32]string {
 		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			owners := map[int32]string{}
-			ms, err := adm.GroupMembers(t.Context(), group)
-			if err == nil && len(ms) == len(running) {
-				for _, m := range ms {
-					var d struct {
-						Advertise string `json:"advertise"`
-					}
-					if json.Unmarshal(m.UserData, &d) != nil {
-						continue
-					}
-					for _, p := range m.Assigned[names.Clicks] {
-						owners[p] = d.Advertise
-					}
-				}
-			}
-			ok := len(owners) == scalePartitions
-			for f := range running {
-				f.alive()
-				ok = ok && f.isReady()
-			}
-			if ok {
-				return owners
-			}
-			require.True(t, time.Now().Before(deadline), "the group did not settle in 2 minutes; logs:\n%s", logs.String())
-			time.Sleep(200 * time.Millisecond)
-		}
+		return groupSettled(t, adm, group, names.Clicks, scalePartitions, slices.Collect(maps.Keys(running))...)
 	}
 	const feeds = 6
 	next := 0
@@ -378,15 +348,7 @@ func TestHandOverNineEvents(t *testing.T) {
 	bi.start()
 	bi.ready(2 * time.Minute)
 	// Wait until b owns partitions: the group has two members.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ms, err := adm.GroupMembers(t.Context(), group)
-		if err == nil && len(ms) == 2 && len(ms[0].Assigned[names.Clicks]) > 0 && len(ms[1].Assigned[names.Clicks]) > 0 && bi.isReady() {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "b did not get partitions")
-		time.Sleep(100 * time.Millisecond)
-	}
+	groupSettled(t, adm, group, names.Clicks, 4, a, bi)
 	clicks()
 	every(a.api, 6)
 	every(bi.api, 6)
@@ -408,4 +370,40 @@ func groupInstance(t testing.TB, bin string, logs *lockedLogs, brokers []string,
 		"--items-topic", string(names.Items), "--models-topic", string(names.Models),
 		"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}
 	return &faultInstance{t: t, bin: bin, logs: logs, api: api, ops: api, args: append(args, extra...)}
+}
+
+// groupSettled waits, up to 2 minutes, until the consumer group has the
+// instances as its members, every one of the partitions of topic
+// assigned, and each instance alive and ready; it returns the owner (API
+// address) of each partition.
+func groupSettled(t testing.TB, adm *topics.Admin, group string, topic topics.Topic, partitions int, instances ...*faultInstance) map[int32]string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		owners := map[int32]string{}
+		ms, err := adm.GroupMembers(t.Context(), group)
+		if err == nil && len(ms) == len(instances) {
+			for _, m := range ms {
+				var d struct {
+					Advertise string `json:"advertise"`
+				}
+				if json.Unmarshal(m.UserData, &d) != nil {
+					continue
+				}
+				for _, p := range m.Assigned[topic] {
+					owners[p] = d.Advertise
+				}
+			}
+		}
+		ok := len(owners) == partitions
+		for _, f := range instances {
+			f.alive()
+			ok = ok && f.isReady()
+		}
+		if ok {
+			return owners
+		}
+		require.True(t, time.Now().Before(deadline), "the group did not settle in 2 minutes; logs:\n%s", instances[0].logs.String())
+		time.Sleep(200 * time.Millisecond)
+	}
 }
