@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -107,18 +106,10 @@ func testStateFollows(t *testing.T, brokers []string) {
 	require.NoError(t, err)
 	setup := func(p *Processor) { p.SetEngine(eng) }
 	dirA, dirB := t.TempDir(), t.TempDir()
-	w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
-	defer func() { require.NoError(t, w.Close()) }()
 	shop := synth.NewShop(1)
 	stream := synth.Stream(shop.Sessions(3, synth.SessionConfig{Users: 12, Sessions: 30}))
 	third := len(stream) / 3
-	produce := func(evs []synth.Event) {
-		var msgs []kafka.Message
-		for _, e := range evs {
-			msgs = append(msgs, eventMessage(t, names, e))
-		}
-		require.NoError(t, w.WriteMessages(t.Context(), msgs...))
-	}
+	produce := eventProducer(t, brokers, names)
 	// read returns how many input records the store's checkpoints say
 	// were read, and how many events its users applied.
 	read := func(db *store.DB) (records int64, applied uint64) {

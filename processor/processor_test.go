@@ -74,6 +74,23 @@ func eventMessage(t *testing.T, names topics.Names, e synth.Event) kafka.Message
 	return kafka.Message{Topic: string(topic), Key: []byte(e.UserID), Value: v, Time: e.Time}
 }
 
+// eventProducer returns a function that writes synthetic shop events to
+// names' clicks and purchases (eventMessage) and waits for the brokers'
+// acknowledgements; its writer closes with the test.
+func eventProducer(t *testing.T, brokers []string, names topics.Names) func([]synth.Event) {
+	t.Helper()
+	w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	t.Cleanup(func() { require.NoError(t, w.Close()) })
+	return func(evs []synth.Event) {
+		t.Helper()
+		msgs := make([]kafka.Message, 0, len(evs))
+		for _, e := range evs {
+			msgs = append(msgs, eventMessage(t, names, e))
+		}
+		require.NoError(t, w.WriteMessages(t.Context(), msgs...))
+	}
+}
+
 // readAll reads every partition of a topic from the start until done says
 // so or the timeout passes.
 func readAll(t *testing.T, brokers []string, topic topics.Topic, partitions int, timeout time.Duration, done func([]kafka.Message) bool) []kafka.Message {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionrec/sessionrec/model/synth"
@@ -31,17 +30,9 @@ func testStandby(t *testing.T, brokers []string) {
 	eng, err := testEngine()
 	require.NoError(t, err)
 	setup := func(p *Processor) { p.SetEngine(eng) }
-	w := &kafka.Writer{Transport: &kafka.Transport{}, Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
-	defer func() { require.NoError(t, w.Close()) }()
 	shop := synth.NewShop(1)
 	stream := synth.Stream(shop.Sessions(4, synth.SessionConfig{Users: 20, Sessions: 40}))
-	produce := func(evs []synth.Event) {
-		var msgs []kafka.Message
-		for _, e := range evs {
-			msgs = append(msgs, eventMessage(t, names, e))
-		}
-		require.NoError(t, w.WriteMessages(t.Context(), msgs...))
-	}
+	produce := eventProducer(t, brokers, names)
 	var logsB syncBuffer
 	a := startInstance(t, brokers, names, t.TempDir(), Config{Standby: 1}, setup)
 	b := startInstance(t, brokers, names, t.TempDir(), Config{Standby: 1,
