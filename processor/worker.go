@@ -115,11 +115,13 @@ func newWorker(p *Processor, gen *kafka.Generation, id int32, committed map[topi
 	return &worker{p: p, cfg: &p.cfg, gen: gen, id: id, committed: committed, ends: p.admin.EndOffsets}
 }
 
-// run runs the partition for the length of a generation: it loads
-// the partition's checkpoint, reads clicks and purchases from the
-// checkpoint's offsets (or the group's committed offsets, or the start
-// policy), and loops: take a poll batch, process it, publish its records,
-// commit the store batch, commit the group offsets. It returns nil when the
+// run runs the partition for the length of a generation: it takes the
+// partition (claims its changelog and restores the store from it,
+// table.take), reads clicks and purchases from the restored checkpoint's
+// offsets (or the group's committed offsets, or the start policy), and
+// loops: take a poll batch, process it, write it to the changelog with its
+// records published inside the transaction, commit the store batch,
+// commit the group offsets. It returns nil when the
 // generation or the processor ends, an error when the partition cannot go
 // on. ready is called once the partition is loaded.
 //
