@@ -24,8 +24,8 @@ const restoreBatch = 4 << 20
 //
 //   - from scratch (the store held nothing usable of the partition, and
 //     dropped it): users are written as they come, their expiry is kept
-//     in memory (about 80 bytes a user), and the expiry index is written
-//     once at the end (finish);
+//     in memory (a map entry per user: its ID and a time), and the
+//     expiry index is written once at the end (finish);
 //   - from the store's own position: each user's entry in the expiry
 //     index moves from its stored state's to its new state's.
 //
