@@ -85,7 +85,7 @@ func benchFailover(b *testing.B, brokers []string, bin, modelPath, item string, 
 	var victim string
 	for i := 0; victim == "" && i < users; i++ {
 		u := evs[i].UserID
-		code, body := x.get(y.api, "/v1/users/"+u+"/session", 2*time.Second)
+		code, body := httpGet(y.api, "/v1/users/"+u+"/session", 2*time.Second)
 		if code == 421 && strings.Contains(body, x.api) {
 			victim = u
 		}
@@ -110,7 +110,7 @@ func benchFailover(b *testing.B, brokers []string, bin, modelPath, item string, 
 	start := time.Now()
 	x.kill()
 	for {
-		code, body := x.get(y.api, "/v1/users/"+victim+"/session", 2*time.Second)
+		code, body := httpGet(y.api, "/v1/users/"+victim+"/session", 2*time.Second)
 		if code == 200 {
 			var s struct {
 				Applied uint64 `json:"applied"`

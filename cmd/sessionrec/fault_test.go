@@ -507,7 +507,9 @@ func (f *faultInstance) stop() {
 	}
 }
 
-func (f *faultInstance) get(addr, path string, timeout time.Duration) (int, string) {
+// httpGet asks addr for path within timeout, and returns the status (0:
+// no answer) and the body.
+func httpGet(addr, path string, timeout time.Duration) (int, string) {
 	c := http.Client{Timeout: timeout}
 	resp, err := c.Get("http://" + addr + path)
 	if err != nil {
@@ -519,7 +521,7 @@ func (f *faultInstance) get(addr, path string, timeout time.Duration) (int, stri
 }
 
 func (f *faultInstance) isReady() bool {
-	code, _ := f.get(f.ops, "/readyz", 2*time.Second)
+	code, _ := httpGet(f.ops, "/readyz", 2*time.Second)
 	return code == http.StatusOK
 }
 
@@ -535,7 +537,7 @@ func (f *faultInstance) ready(within time.Duration) {
 
 func (f *faultInstance) metrics() string {
 	f.t.Helper()
-	code, body := f.get(f.ops, "/metrics", 5*time.Second)
+	code, body := httpGet(f.ops, "/metrics", 5*time.Second)
 	require.Equal(f.t, http.StatusOK, code, "/metrics")
 	return body
 }
@@ -607,7 +609,7 @@ func (f *faultInstance) flood(users []string, n int, d time.Duration, during fun
 	}
 	during()
 	// Mid-flood, the probes answer on their own listener.
-	code, _ := f.get(f.ops, "/healthz", 2*time.Second)
+	code, _ := httpGet(f.ops, "/healthz", 2*time.Second)
 	require.Equal(f.t, http.StatusOK, code, "/healthz during the flood")
 	wg.Wait()
 	return statuses

@@ -296,7 +296,7 @@ func TestHandOverNineEvents(t *testing.T) {
 	// the owner.
 	applied := func(api, user string) (uint64, bool) {
 		for range 3 {
-			code, body := (&faultInstance{}).get(api, "/v1/users/"+user+"/session", 2*time.Second)
+			code, body := httpGet(api, "/v1/users/"+user+"/session", 2*time.Second)
 			switch code {
 			case 200:
 				var s struct {

@@ -83,7 +83,7 @@ func TestSecuredCluster(t *testing.T) {
 	defer adm.Close()
 	inst.caughtUp(adm, group, names, 3*time.Minute)
 	// The model came from the models topic, over TLS.
-	code, body := inst.get(api, "/v1/items/"+m.IDItems()[0].ID+"/similar?k=3", 5*time.Second)
+	code, body := httpGet(api, "/v1/items/"+m.IDItems()[0].ID+"/similar?k=3", 5*time.Second)
 	require.Equal(t, http.StatusOK, code, body)
 	inst.stop()
 
