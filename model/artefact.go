@@ -28,6 +28,11 @@ import (
 //	BRND      section  and the brands
 //	TIN       section  In: Tokens, Categories, Brands, PriceW, PriceB,
 //	TCTX      section  PriceUnknown as float32 arrays; likewise Ctx
+//	SESS      section  version 2 only: the SessionLog, as uint32 item
+//	                   count n, uint32 session count s, uint64 entry
+//	                   count e; n item IDs, each a uint32 byte length and
+//	                   the bytes; s uint32 session lengths (each >= 1,
+//	                   summing to e); e uint32 item indices (< n)
 //	INFO      section  Info; see appendInfo
 //	checksum  uint32   CRC-32C (Castagnoli) of every byte before it
 //
@@ -45,10 +50,12 @@ import (
 // item without a name) may hold any bytes, and a model trained on it must
 // still save and load with the same rows.
 
-// ArtefactVersion is the version of the artefact format that WriteTo writes.
-// Read reads only this version and refuses every other with
-// ErrFormatVersion.
-const ArtefactVersion = 1
+// ArtefactVersion is the newest version of the artefact format, the one
+// WriteTo writes for a model with a SessionLog; a model without one is
+// written as version 1, which has no SESS section, so that a model keeps
+// its one encoding and its digest. Read reads versions 1 and 2 and refuses
+// every other with ErrFormatVersion.
+const ArtefactVersion = 2
 
 const (
 	artefactMagic = "SRECMODL"
@@ -59,6 +66,7 @@ const (
 	tagBrands = "BRND"
 	tagIn     = "TIN "
 	tagCtx    = "TCTX"
+	tagSess   = "SESS"
 	tagInfo   = "INFO"
 
 	// Limits Read enforces before it allocates, and WriteTo before it
@@ -67,6 +75,7 @@ const (
 	maxTableElements = math.MaxInt32   // elements of one embedding table
 	maxWordBytes     = 1 << 16         // bytes of one vocabulary word
 	maxVersionBytes  = 1 << 10         // bytes of Info.Version
+	maxSessionItems  = 1 << 28         // entries of a SessionLog
 	maxDim           = 4096            // of each part, checked before Dims.validate
 	headBytes        = 4*4 + 3*4 + 2*4 // HEAD payload
 	// infoFixedBytes is the INFO payload without the version's bytes: see
@@ -148,6 +157,9 @@ func (m *Model) WriteTo(w io.Writer) (int64, error) {
 func (m *Model) Digest() string {
 	aw := &artefactWriter{w: io.Discard, buf: make([]byte, 0, ioChunk), sha: sha256.New()}
 	m.writeParams(aw)
+	if m.Sessions != nil {
+		m.Sessions.write(aw)
+	}
 	aw.flush()
 	return digestID(aw.sha)
 }
@@ -165,20 +177,27 @@ func (m *Model) writeArtefact(w io.Writer) (int64, error) {
 		crc: crc32.New(crc32.MakeTable(crc32.Castagnoli)),
 	}
 	writeBytes(aw, artefactMagic)
-	writeBytes(aw, binary.LittleEndian.AppendUint16(nil, ArtefactVersion))
+	version := uint16(1)
+	if m.Sessions != nil {
+		version = ArtefactVersion
+	}
+	writeBytes(aw, binary.LittleEndian.AppendUint16(nil, version))
 	// Flush before and after the parameters so that sha sees exactly them.
 	aw.flush()
-	version := m.Info.Version
-	if version == "" {
+	id := m.Info.Version
+	if id == "" {
 		aw.sha = sha256.New()
 	}
 	m.writeParams(aw)
+	if m.Sessions != nil {
+		m.Sessions.write(aw)
+	}
 	aw.flush()
 	if aw.sha != nil {
-		version = digestID(aw.sha)
+		id = digestID(aw.sha)
 		aw.sha = nil
 	}
-	info := appendInfo(make([]byte, 0, infoFixedBytes+len(version)), &m.Info, version)
+	info := appendInfo(make([]byte, 0, infoFixedBytes+len(id)), &m.Info, id)
 	aw.section(tagInfo, len(info))
 	writeBytes(aw, info)
 	aw.flush()
@@ -421,6 +440,11 @@ func (m *Model) checkWritable() error {
 	if err := checkInfo(&m.Info); err != nil {
 		return fmt.Errorf("info: %w", err)
 	}
+	if m.Sessions != nil {
+		if err := m.Sessions.check(); err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -591,8 +615,9 @@ func (ar *artefactReader) read() (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v := binary.LittleEndian.Uint16(b); v != ArtefactVersion {
-		return nil, fmt.Errorf("%w %d: this reader reads version %d", ErrFormatVersion, v, ArtefactVersion)
+	version := binary.LittleEndian.Uint16(b)
+	if version != 1 && version != 2 {
+		return nil, fmt.Errorf("%w %d: this reader reads versions 1 and 2", ErrFormatVersion, version)
 	}
 
 	m := &Model{}
@@ -611,6 +636,11 @@ func (ar *artefactReader) read() (*Model, error) {
 	}
 	if m.Ctx, err = ar.tables(tagCtx, lens); err != nil {
 		return nil, err
+	}
+	if version == 2 {
+		if m.Sessions, err = ar.sessions(); err != nil {
+			return nil, err
+		}
 	}
 	if err := ar.info(&m.Info); err != nil {
 		return nil, err

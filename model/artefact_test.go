@@ -395,12 +395,53 @@ func TestReadForeign(t *testing.T) {
 
 func TestReadFormatVersion(t *testing.T) {
 	b := mustWriteArtefact(t, goldenArtefactModel())
-	binary.LittleEndian.PutUint16(b[8:], 2)
+	binary.LittleEndian.PutUint16(b[8:], 3)
 	m, err := Read(bytes.NewReader(fixArtefactChecksum(b)))
 	require.ErrorIs(t, err, ErrFormatVersion)
 	require.Nil(t, m)
-	require.Contains(t, err.Error(), "version 2")
-	require.Contains(t, err.Error(), "version 1")
+	require.Contains(t, err.Error(), "version 3")
+	require.Contains(t, err.Error(), "versions 1 and 2")
+}
+
+// A model with a session log is written as version 2 and reads back the
+// same, byte for byte; without it, as version 1; the log is part of the
+// digest.
+func TestArtefactSessionLog(t *testing.T) {
+	m := goldenArtefactModel()
+	plain := mustWriteArtefact(t, m)
+	require.Equal(t, uint16(1), binary.LittleEndian.Uint16(plain[8:]))
+	m.Sessions = &SessionLog{Items: []string{"a", "b", "c"}, Sessions: [][]int32{{0, 1}, {2, 1, 2}}}
+	b := mustWriteArtefact(t, m)
+	require.Equal(t, uint16(2), binary.LittleEndian.Uint16(b[8:]))
+	got, err := Read(bytes.NewReader(b))
+	require.NoError(t, err)
+	require.Equal(t, m.Sessions, got.Sessions)
+	var again bytes.Buffer
+	_, err = got.WriteTo(&again)
+	require.NoError(t, err)
+	require.Equal(t, b, again.Bytes())
+	without := *m
+	without.Sessions = nil
+	require.NotEqual(t, without.Digest(), m.Digest())
+
+	for name, l := range map[string]*SessionLog{
+		"index out of range": {Items: []string{"a"}, Sessions: [][]int32{{0, 1}}},
+		"empty session":      {Items: []string{"a"}, Sessions: [][]int32{{}}},
+		"duplicate item":     {Items: []string{"a", "a"}, Sessions: [][]int32{{0, 1}}},
+		"empty item":         {Items: []string{""}, Sessions: [][]int32{{0}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := *m
+			bad.Sessions = l
+			_, err := bad.WriteTo(io.Discard)
+			require.Error(t, err)
+			var buf bytes.Buffer
+			_, err = bad.writeArtefact(&buf)
+			require.NoError(t, err)
+			_, err = Read(&buf)
+			require.ErrorIs(t, err, ErrCorrupt)
+		})
+	}
 }
 
 func TestReadChecksum(t *testing.T) {

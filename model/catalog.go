@@ -56,6 +56,16 @@ type Catalog struct {
 	rebuilding bool
 	// scratch pools searchScratch for the scans of fresh rows.
 	scratch sync.Pool
+
+	// The neighbourhood term, when the model has a SessionLog: nb over its
+	// sessions; nbIndex maps its item IDs to their indices and nbRow each
+	// index to the item's latest row, -1 while the catalogue has none
+	// (written by Put under mu, read atomically); nbPool pools
+	// NeighbourScratch.
+	nb      *Neighbours
+	nbIndex map[string]int32
+	nbRow   []int32
+	nbPool  sync.Pool
 }
 
 // NewCatalog encodes items with m, normalises their vectors and builds the
@@ -94,6 +104,20 @@ func NewCatalog(m *Model, items []Item, build IndexBuilder) (*Catalog, error) {
 		return nil, fmt.Errorf("model: build catalog index: %w", err)
 	}
 	c.index, c.indexed = idx, len(items)
+	if l := m.Sessions; l != nil {
+		if c.nb, err = NewNeighbours(l.Sessions, len(l.Items), NeighbourConfig{}); err != nil {
+			return nil, err
+		}
+		c.nbIndex = make(map[string]int32, len(l.Items))
+		c.nbRow = make([]int32, len(l.Items))
+		for i, id := range l.Items {
+			c.nbIndex[id] = int32(i)
+			c.nbRow[i] = -1
+			if r, ok := c.rows[id]; ok {
+				c.nbRow[i] = r
+			}
+		}
+	}
 	return c, nil
 }
 
@@ -147,6 +171,9 @@ func (c *Catalog) Put(it Item) error {
 	c.brand = append(c.brand, it.BrandKey())
 	c.dead = append(c.dead, 0)
 	c.rows[it.ID] = r
+	if i, ok := c.nbIndex[it.ID]; ok {
+		atomic.StoreInt32(&c.nbRow[i], r)
+	}
 	return nil
 }
 

@@ -74,6 +74,10 @@ type Model struct {
 	// z = (ln(price) - PriceMean) / PriceScale; PriceScale > 0.
 	PriceMean, PriceScale float32
 
+	// Sessions, when not nil, are the training sessions the
+	// neighbourhood term of the ranking votes from (Neighbours).
+	Sessions *SessionLog
+
 	// Info describes how the model was made.
 	Info Info
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,7 +31,26 @@ type RankOptions struct {
 	Now time.Time
 	// Filter restricts the candidates.
 	Filter Filter
+	// Neighbours in [0, 1] is the weight of the neighbourhood term: what
+	// training sessions like this one went on to (Neighbours), against
+	// the vectors' cosines. 0 ranks by the vectors alone; a model without
+	// a SessionLog has no neighbourhood term. DefaultRankOptions gives
+	// DefaultNeighbours.
+	Neighbours float32
+	// Recent is the current session's item IDs, oldest first: what the
+	// neighbourhood term looks for in the training sessions.
+	Recent []string
 }
+
+// DefaultNeighbours is the default weight of the neighbourhood term,
+// chosen on the validation splits.
+const DefaultNeighbours = 0.5
+
+// blendTemperature turns the vectors' score s of an item into
+// exp((s-best)/blendTemperature) before it is blended with the
+// neighbourhood term, so that both are on a scale of 0 to 1 with 1 for
+// the best item; chosen on the validation splits.
+const blendTemperature = 0.05
 
 // MaxK is the largest K a ranking returns.
 const MaxK = 1000
@@ -68,7 +88,7 @@ func (o RankOptions) Work() int {
 // DefaultRankOptions returns the default knobs: K 10, no diversity, history
 // 0.3, half-life 24h.
 func DefaultRankOptions() RankOptions {
-	return RankOptions{K: 10, History: 0.3, HalfLife: 24 * time.Hour}
+	return RankOptions{K: 10, History: 0.3, HalfLife: 24 * time.Hour, Neighbours: DefaultNeighbours}
 }
 
 func (o *RankOptions) fill() error {
@@ -87,6 +107,8 @@ func (o *RankOptions) fill() error {
 		return fmt.Errorf("model: history %v: want 0 to 1", o.History)
 	case o.HalfLife < 0:
 		return fmt.Errorf("model: half-life %v: want > 0", o.HalfLife)
+	case !(o.Neighbours >= 0 && o.Neighbours <= 1):
+		return fmt.Errorf("model: neighbours %v: want 0 to 1", o.Neighbours)
 	}
 	return o.Filter.validate()
 }
@@ -94,11 +116,20 @@ func (o *RankOptions) fill() error {
 // Recommendation is one recommended item.
 type Recommendation struct {
 	ItemID string
-	// Score is the relevance: the cosine of the item to the intent that
-	// produced it, times that intent's weight.
+	// Score is the relevance. Without the neighbourhood term it is
+	// Vector; with it, (1-w) exp((Vector-best)/0.05) + w Neighbours for w
+	// RankOptions.Neighbours and best the highest Vector of the ranking.
 	Score float32
-	// Intent is the ID of the intent that produced the item.
+	// Intent is the ID of the intent that produced the item: the one
+	// its vector is closest to, weight for weight.
 	Intent string
+	// Vector is the evidence of the vectors: the cosine of the item to
+	// Intent's centroid, times that intent's weight.
+	Vector float32
+	// Neighbours is the evidence of the neighbourhood term: the votes of
+	// the training sessions most like this one, over the best item's
+	// (1 for it, 0 for an item no neighbour holds or without the term).
+	Neighbours float32
 }
 
 // Ranking is the result of Rank: the items, and the intents that explain
@@ -225,6 +256,33 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 			rows = append(rows, h.Row)
 		}
 	}
+	for i := range cands {
+		cands[i].Vector = cands[i].Score
+	}
+	if nbRows, votes := c.neighbourVotes(v, o, intents); nbRows != nil {
+		units := unitCentroids(intents, c.dim)
+		for j, r := range nbRows {
+			if accept != nil && !accept(r) {
+				continue
+			}
+			i, ok := best[r]
+			if !ok {
+				s, id := bestIntent(intents, units, v.vector(r))
+				i = len(cands)
+				best[r] = i
+				cands = append(cands, Recommendation{ItemID: v.items[r].ID, Score: s, Vector: s, Intent: id})
+				rows = append(rows, r)
+			}
+			cands[i].Neighbours = votes[j]
+		}
+		top := float32(math.Inf(-1))
+		for _, cd := range cands {
+			top = max(top, cd.Vector)
+		}
+		for i := range cands {
+			cands[i].Score = blend(cands[i].Vector, top, cands[i].Neighbours, o.Neighbours)
+		}
+	}
 	order := make([]int, len(cands))
 	for i := range order {
 		order[i] = i
@@ -239,6 +297,9 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 		return int(rows[a] - rows[b])
 	})
 	if o.Diversity > 0 {
+		// The neighbourhood term adds candidates; diversity picks from
+		// as many as the intents propose, the best of them.
+		order = order[:min(len(order), want*max(1, len(intents)))]
 		var err error
 		if order, err = v.mmr(ctx, order, cands, rows, o.K, o.Diversity); err != nil {
 			return Ranking{}, err
@@ -331,7 +392,8 @@ func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float
 	for i := range dst {
 		dst[i] = float32(math.Inf(-1))
 	}
-	for _, in := range o.weigh(session, past) {
+	intents := o.weigh(session, past)
+	for _, in := range intents {
 		if len(in.Centroid) != c.dim {
 			continue
 		}
@@ -342,5 +404,95 @@ func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float
 			}
 		}
 	}
+	nbRows, votes := c.neighbourVotes(c.view(), o, intents)
+	if nbRows == nil {
+		return nil
+	}
+	clear(tmp)
+	for j, r := range nbRows {
+		tmp[r] = votes[j]
+	}
+	top := float32(math.Inf(-1))
+	for _, s := range dst {
+		top = max(top, s)
+	}
+	for i, s := range dst {
+		if !math.IsInf(float64(s), -1) {
+			dst[i] = blend(s, top, tmp[i], o.Neighbours)
+		}
+	}
 	return nil
+}
+
+// blend is the score of an item whose vectors score vec, against a best
+// of top, and whose neighbourhood votes are nb (scaled to a best of 1),
+// for a neighbourhood weight w (see Recommendation.Score).
+func blend(vec, top, nb, w float32) float32 {
+	return (1-w)*float32(math.Exp(float64((vec-top)/blendTemperature))) + w*nb
+}
+
+// neighbourVotes runs the neighbourhood term for o.Recent and returns the
+// rows of v it votes for, live ones only, with their votes over the best
+// vote. It returns nil when the term is off (o.Neighbours 0 or a model
+// without a SessionLog), when there is no intent to credit an item to, or
+// when no training session shares an item with the session.
+func (c *Catalog) neighbourVotes(v *view, o RankOptions, intents []Intent) ([]int32, []float32) {
+	if c.nb == nil || !(o.Neighbours > 0) || len(o.Recent) == 0 || len(intents) == 0 {
+		return nil, nil
+	}
+	sc, _ := c.nbPool.Get().(*NeighbourScratch)
+	if sc == nil {
+		sc = c.nb.NewScratch()
+		sc.Scores = make([]float32, c.nb.Len())
+	}
+	defer c.nbPool.Put(sc)
+	sc.Sequence = sc.Sequence[:0]
+	for _, id := range o.Recent {
+		if x, ok := c.nbIndex[id]; ok {
+			sc.Sequence = append(sc.Sequence, x)
+		}
+	}
+	top := c.nb.Score(sc.Sequence, sc.Scores, sc)
+	var rows []int32
+	var votes []float32
+	for _, y := range sc.Touched {
+		r := atomic.LoadInt32(&c.nbRow[y])
+		if r >= 0 && int(r) < len(v.items) && !isDead(v.dead, r) && top > 0 {
+			rows = append(rows, r)
+			votes = append(votes, sc.Scores[y]/top)
+		}
+		sc.Scores[y] = 0
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return rows, votes
+}
+
+// unitCentroids returns the intents' centroids scaled to unit length (nil
+// for an intent without a centroid of dim elements).
+func unitCentroids(intents []Intent, dim int) [][]float32 {
+	out := make([][]float32, len(intents))
+	for i, in := range intents {
+		if len(in.Centroid) == dim {
+			out[i] = make([]float32, dim)
+			unitVector(out[i], in.Centroid)
+		}
+	}
+	return out
+}
+
+// bestIntent returns the best weight times cosine of vec (a unit vector)
+// over the intents, and that intent's ID.
+func bestIntent(intents []Intent, units [][]float32, vec []float32) (float32, string) {
+	s, id := float32(math.Inf(-1)), ""
+	for i, in := range intents {
+		if units[i] == nil {
+			continue
+		}
+		if x := in.Weight * Dot(units[i], vec); x > s {
+			s, id = x, in.ID
+		}
+	}
+	return s, id
 }

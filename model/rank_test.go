@@ -290,6 +290,20 @@ func BenchmarkRank(b *testing.B) {
 				}
 			}
 		})
+		// With the neighbourhood term over the shop's training sessions
+		// (each corpus item stands for the catalogue item of its row).
+		nm := *m
+		nm.Sessions = NewSessionLog(Corpus{Items: items[:len(s.corpus.Items)], Sessions: s.corpus.Sessions}, 0)
+		ncat, err := NewCatalog(&nm, items, ix.build)
+		require.NoError(b, err)
+		b.Run("n=100k/"+ix.name+"/neighbours", func(b *testing.B) {
+			for b.Loop() {
+				intents := det.Detect(ncat.SessionItems(ids, nil), nil)
+				if _, err := ncat.Rank(intents, nil, RankOptions{K: 20, Neighbours: DefaultNeighbours, Recent: ids, Filter: Filter{Exclude: ids}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		// With diversity, at the query API's default work cap (K 50).
 		b.Run("n=100k/"+ix.name+"/diversity", func(b *testing.B) {
 			for b.Loop() {

@@ -54,13 +54,14 @@ var (
 	paramBoolean  = func(name string) apiParam { return apiParam{name: name, typ: "boolean"} }
 	paramDiv      = paramUnit("diversity")
 	paramHistory  = paramUnit("history")
+	paramNeighb   = paramUnit("neighbours")
 	paramMinPrice = paramPrice("min_price")
 	paramMaxPrice = paramPrice("max_price")
 )
 
 // recommendationParams are the knobs of GET /v1/users/{id}/recommendations.
 var recommendationParams = []apiParam{
-	paramK, paramDiv, paramHistory, paramString("half_life"),
+	paramK, paramDiv, paramHistory, paramNeighb, paramString("half_life"),
 	paramBoolean("exclude_seen"), paramString("category"), paramString("brand"),
 	paramMinPrice, paramMaxPrice,
 }
@@ -370,7 +371,7 @@ func (qa *queryAPI) apiRecommendations(ctx context.Context, r *http.Request, lim
 	q.checkKnown(recommendationParams)
 	k := Knobs{
 		K: q.int(paramK, d.K), Diversity: q.float(paramDiv, d.Diversity), History: q.float(paramHistory, d.History),
-		HalfLife: q.duration("half_life", d.HalfLife), ExcludeSeen: q.bool("exclude_seen", d.ExcludeSeen),
+		HalfLife: q.duration("half_life", d.HalfLife), Neighbours: q.float(paramNeighb, d.Neighbours), ExcludeSeen: q.bool("exclude_seen", d.ExcludeSeen),
 		KeepPurchased: d.KeepPurchased,
 	}
 	f := model.Filter{Category: q.string("category"), Brand: q.string("brand"),

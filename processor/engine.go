@@ -27,6 +27,9 @@ type Knobs struct {
 	History float64
 	// HalfLife of past intents.
 	HalfLife time.Duration
+	// Neighbours in [0, 1] is the weight of the neighbourhood term
+	// (model.RankOptions.Neighbours); 0 ranks by the vectors alone.
+	Neighbours float64
 	// ExcludeSeen drops items of the current session.
 	ExcludeSeen bool
 	// KeepPurchased keeps items the user bought in the current session;
@@ -35,10 +38,13 @@ type Knobs struct {
 }
 
 // DefaultKnobs are the knobs of an engine given none: 10 items, no
-// diversity, history 0.3 with a half-life of 24h, seen items kept,
-// purchased ones excluded. run's flags start from these but exclude seen
-// items (--exclude-seen defaults to true).
-func DefaultKnobs() Knobs { return Knobs{K: 10, History: 0.3, HalfLife: 24 * time.Hour} }
+// diversity, history 0.3 with a half-life of 24h, the neighbourhood term at
+// model.DefaultNeighbours, seen items kept, purchased ones excluded. run's
+// flags start from these but exclude seen items (--exclude-seen defaults
+// to true).
+func DefaultKnobs() Knobs {
+	return Knobs{K: 10, History: 0.3, HalfLife: 24 * time.Hour, Neighbours: model.DefaultNeighbours}
+}
 
 func (k *Knobs) fill() {
 	d := DefaultKnobs()
@@ -98,7 +104,7 @@ func (e *Engine) Knows(itemID string) bool { return e.catalog.Live(itemID) }
 
 func (k Knobs) rankOptions(now time.Time, exclude []string) model.RankOptions {
 	return model.RankOptions{K: k.K, Diversity: float32(k.Diversity), History: float32(k.History), HalfLife: k.HalfLife, Now: now,
-		Filter: model.Filter{Exclude: exclude}}
+		Neighbours: float32(k.Neighbours), Filter: model.Filter{Exclude: exclude}}
 }
 
 // Intents returns the intents of a user's session: its events cur, and the
@@ -133,6 +139,9 @@ func (e *Engine) rank(ctx context.Context, s *store.UserState, cur []store.Event
 	}
 	o := k.rankOptions(now, nil)
 	o.Filter = f
+	for _, ev := range cur {
+		o.Recent = append(o.Recent, ev.ItemID)
+	}
 	return e.catalog.RankContext(ctx, session, pastIntents(s.Past), o)
 }
 
@@ -191,7 +200,7 @@ func signature(session []model.Intent, past []store.PastIntent) uint64 {
 func (e *Engine) record(userID string, s *store.UserState, r model.Ranking, src topics.Source, now time.Time, k Knobs, f model.Filter) topics.Recommendation {
 	rec := topics.Recommendation{
 		UserID: userID, SessionID: s.SessionID, ModelVersion: e.version, Source: src, ProducedAt: now,
-		Knobs: topics.Knobs{K: k.K, Diversity: k.Diversity, History: k.History,
+		Knobs: topics.Knobs{K: k.K, Diversity: k.Diversity, History: k.History, Neighbours: k.Neighbours,
 			HalfLifeSeconds: k.HalfLife.Seconds(), ExcludeSeen: k.ExcludeSeen, ExcludePurchased: !k.KeepPurchased,
 			Category: f.Category, Brand: f.Brand, MinPrice: f.MinPrice, MaxPrice: f.MaxPrice},
 	}
@@ -199,7 +208,8 @@ func (e *Engine) record(userID string, s *store.UserState, r model.Ranking, src 
 		rec.Intents = append(rec.Intents, topicIntent(in))
 	}
 	for _, it := range r.Items {
-		rec.Items = append(rec.Items, topics.RecommendedItem{ItemID: it.ItemID, Score: float64(it.Score), Intent: it.Intent})
+		rec.Items = append(rec.Items, topics.RecommendedItem{ItemID: it.ItemID, Score: float64(it.Score), Intent: it.Intent,
+			Vector: float64(it.Vector), Neighbours: float64(it.Neighbours)})
 	}
 	return rec
 }

@@ -90,11 +90,22 @@ type Intent struct {
 type RecommendedItem struct {
 	// ItemID is the item.
 	ItemID string `json:"item_id"`
-	// Score is the relevance: the cosine of the item to the intent that
-	// produced it, times that intent's weight. Higher is better.
+	// Score is the relevance, higher is better: Vector alone when the
+	// neighbourhood term is off (Knobs.Neighbours 0, or a model without
+	// training sessions), else (1-w)·exp((Vector-best)/0.05) + w·Neighbours
+	// for w = Knobs.Neighbours and best the highest Vector of the list's
+	// candidates.
 	Score float64 `json:"score"`
-	// Intent is the ID of the intent that produced the item.
+	// Intent is the ID of the intent that produced the item: the one whose
+	// centroid the item is closest to, weight for weight.
 	Intent string `json:"intent"`
+	// Vector is the evidence of the item vectors: the item's cosine to
+	// Intent's centroid times the intent's weight.
+	Vector float64 `json:"vector"`
+	// Neighbours is the evidence of the neighbourhood term: how strongly
+	// the training sessions most like this one went on to the item, over
+	// the strongest item's (1 for it; 0 for an item none of them holds).
+	Neighbours float64 `json:"neighbours"`
 }
 
 // Knobs are the ranking settings a recommendation was computed with (the
@@ -112,6 +123,9 @@ type Knobs struct {
 	// HalfLifeSeconds is how fast past intents fade: their weight halves
 	// every HalfLifeSeconds seconds.
 	HalfLifeSeconds float64 `json:"half_life_s"`
+	// Neighbours in [0, 1] is the weight of the neighbourhood term (what
+	// training sessions like this one went on to) against the vectors.
+	Neighbours float64 `json:"neighbours"`
 	// ExcludeSeen drops items the user clicked.
 	ExcludeSeen bool `json:"exclude_seen"`
 	// ExcludePurchased drops items the user bought.

@@ -49,11 +49,11 @@ func goldenRecommendation() Recommendation {
 			{ID: "toy-7", Items: []string{"toy-7"}, Coherence: 1, Weight: 0.3, Past: true},
 		},
 		Items: []RecommendedItem{
-			{ItemID: "cat-food-3", Score: 0.63, Intent: "cat-food-1"},
-			{ItemID: "toy-8", Score: 0.21, Intent: "toy-7"},
+			{ItemID: "cat-food-3", Score: 0.9, Intent: "cat-food-1", Vector: 0.63, Neighbours: 0.8},
+			{ItemID: "toy-8", Score: 0.5, Intent: "toy-7", Vector: 0.21, Neighbours: 1},
 		},
 		Knobs: Knobs{
-			K: 2, History: 0.3, HalfLifeSeconds: 86400,
+			K: 2, History: 0.3, HalfLifeSeconds: 86400, Neighbours: 0.5,
 			ExcludeSeen: true, ExcludePurchased: true,
 		},
 		ModelVersion: "m-20260301-01",

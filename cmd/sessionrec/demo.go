@@ -69,6 +69,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err != nil {
 		return err
 	}
+	m.Sessions = model.NewSessionLog(corpus, defaultNeighbourSessions)
 	log.Info("model trained", "version", m.Digest(), "items", len(items), "sessions", m.Info.KeptSessions, "took", time.Since(start).Round(time.Millisecond))
 
 	// The shop's catalogue on the items topic, as a shop publishes it.

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +20,7 @@ import (
 	"github.com/sessionrec/sessionrec/topics/dataset"
 )
 
-var evalMethods = []string{"pop", "item-knn", "sknn", "model-mean", "model-intents"}
+var evalMethods = []string{"pop", "item-knn", "sknn", "neighbours", "model-mean", "model-intents"}
 
 // evalReport is the -json output of eval.
 type evalReport struct {
@@ -68,12 +69,13 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		methods  = fs.String("methods", strings.Join(evalMethods, ","), "comma-separated methods to run")
+		methods  = fs.String("methods", strings.Join(evalMethods, ","), "comma-separated methods to run; a model method may end in @W to rank with neighbourhood weight W instead of --neighbours (model-intents@0: the vectors alone)")
 		asJSON   = fs.Bool("json", false, "print one JSON object instead of a table")
 		workers  = fs.Int("eval-workers", 0, "evaluation goroutines (0: GOMAXPROCS)")
 		coldFrac = fs.Float64("cold-items", 0, "cold start: hide this fraction of the training items, chosen at random with --seed, from every training event (their features stay), and report the cases whose target is one of them apart (0: none)")
 		mf       modelFlags
 		df       dataFlags
+		nbWeight = fs.Float64("neighbours", model.DefaultNeighbours, "weight in [0, 1] of the neighbourhood term in the model methods' score (0: the vectors alone)")
 	)
 	df.register(fs, dataset.Yoochoose)
 	mf.register(fs, true, 100, 0.2)
@@ -105,15 +107,31 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	)
 	for _, name := range strings.Split(*methods, ",") {
 		var m eval.Method
-		switch name {
+		base, weight, hasWeight := strings.Cut(name, "@")
+		nbw := *nbWeight
+		if hasWeight {
+			if base != "model-mean" && base != "model-intents" {
+				return fmt.Errorf("method %q: only the model methods take a neighbourhood weight (@W)", name)
+			}
+			if nbw, err = strconv.ParseFloat(weight, 64); err != nil || !(nbw >= 0 && nbw <= 1) {
+				return fmt.Errorf("method %q: @%s is not a neighbourhood weight from 0 to 1", name, weight)
+			}
+		}
+		if !(nbw >= 0 && nbw <= 1) {
+			return fmt.Errorf("--neighbours %v: want 0 to 1", nbw)
+		}
+		switch base {
 		case "pop":
 			m = eval.NewPop()
 		case "item-knn":
 			m, err = eval.NewItemKNN(eval.ItemKNNConfig{})
 		case "sknn":
 			m, err = eval.NewSKNN(eval.SKNNConfig{})
+		case "neighbours":
+			m = eval.NewNeighbours()
 		case "model-mean", "model-intents":
-			mc := eval.ModelConfig{Name: name, Train: tc, Intents: name == "model-intents", Intent: mf.intentConfig(), Items: modelItems(d)}
+			mc := eval.ModelConfig{Name: name, Train: tc, Intents: base == "model-intents", Intent: mf.intentConfig(), Items: modelItems(d),
+				Neighbours: float32(nbw)}
 			if mean != nil {
 				mc.Trained = mean.Trained()
 			}

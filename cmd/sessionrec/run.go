@@ -50,6 +50,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		k             = fs.Int("k", 10, "items per recommendation")
 		diversity     = fs.Float64("diversity", 0, "similarity (0) to diversity (1) trade-off")
 		history       = fs.Float64("history", 0.3, "weight of past sessions' intents")
+		neighbours    = fs.Float64("neighbours", model.DefaultNeighbours, "weight in [0, 1] of the neighbourhood term (what training sessions like the user's went on to) against the item vectors; 0: the vectors alone")
 		halfLife      = fs.Duration("half-life", 24*time.Hour, "half-life of past sessions' intents")
 		excludeSeen   = fs.Bool("exclude-seen", true, "do not recommend items of the current session")
 		syncCommits   = fs.Bool("sync-commits", false, "fsync every state commit (survives machine crashes, slower)")
@@ -120,7 +121,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		Limits:      topics.Limits{MaxFuture: *maxFuture},
 		IdleAdvance: *idle, SyncCommits: *syncCommits, Logger: log, Metrics: metrics, BrokerTimeout: *brokerTimeout,
 		Engine: processor.EngineConfig{Index: build,
-			Knobs: processor.Knobs{K: *k, Diversity: *diversity, History: *history, HalfLife: *halfLife, ExcludeSeen: *excludeSeen}},
+			Knobs: processor.Knobs{K: *k, Diversity: *diversity, History: *history, HalfLife: *halfLife, Neighbours: *neighbours, ExcludeSeen: *excludeSeen}},
 		Catalog:       seed,
 		Advertise:     advertiseAddr(*advertise, *httpAddr),
 		Standby:       *standby,

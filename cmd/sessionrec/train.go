@@ -27,8 +27,11 @@ import (
 // trainFlags are train's flags.
 type trainFlags struct {
 	out, version string
-	mf           modelFlags
-	df           dataFlags
+	// nbSessions is how many of the most recent training sessions the
+	// model keeps for its neighbourhood term.
+	nbSessions int
+	mf         modelFlags
+	df         dataFlags
 	// The replay.
 	brokers     string
 	tf          topicFlags
@@ -47,6 +50,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.version, "version", "", "the model's version (default: its digest, m-<16 hex digits>)")
 	f.df.register(fs, dataset.Diginetica)
 	f.mf.register(fs, false, 0, 0)
+	fs.IntVar(&f.nbSessions, "neighbour-sessions", defaultNeighbourSessions, "keep this many of the most recent training sessions in the model for the neighbourhood term of the ranking (0: none, which turns the term off)")
 	before := map[string]bool{}
 	fs.VisitAll(func(fl *flag.Flag) { before[fl.Name] = true })
 	fs.StringVar(&f.brokers, "brokers", "", "train from the topics of these Kafka brokers (comma-separated) instead of a dataset")
@@ -120,7 +124,7 @@ func trainFromDataset(ctx context.Context, f *trainFlags, stdout, stderr io.Writ
 		return err
 	}
 	start := time.Now()
-	m, retries, err := trainWithProgress(ctx, trainCorpus(d), tc, stderr)
+	m, retries, err := trainWithProgress(ctx, trainCorpus(d), tc, f.nbSessions, stderr)
 	if err != nil {
 		return err
 	}
@@ -205,7 +209,7 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	if err != nil {
 		return err
 	}
-	m, retries, err := trainWithProgress(ctx, corpus, tc, stderr)
+	m, retries, err := trainWithProgress(ctx, corpus, tc, f.nbSessions, stderr)
 	if err != nil {
 		return errNoTraining(cfg, st, tc.KeepAll, err)
 	}
@@ -251,9 +255,16 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 	return nil
 }
 
+// defaultNeighbourSessions is how many training sessions a model keeps
+// for its neighbourhood term by default: some 4 MB of artefact for
+// sessions of ten items.
+const defaultNeighbourSessions = 100_000
+
 // trainWithProgress trains with the progress bar on w, and a line on w for
 // each training that diverged and started again; it returns those retries.
-func trainWithProgress(ctx context.Context, c model.Corpus, tc model.TrainConfig, w io.Writer) (*model.Model, []model.Retry, error) {
+// The model keeps the nbSessions most recent sessions of c (none for 0)
+// for its neighbourhood term.
+func trainWithProgress(ctx context.Context, c model.Corpus, tc model.TrainConfig, nbSessions int, w io.Writer) (*model.Model, []model.Retry, error) {
 	bar := newProgressBar(w)
 	start := time.Now()
 	var retries []model.Retry
@@ -269,6 +280,9 @@ func trainWithProgress(ctx context.Context, c model.Corpus, tc model.TrainConfig
 	bar.done()
 	if err != nil {
 		return nil, retries, err
+	}
+	if nbSessions > 0 {
+		m.Sessions = model.NewSessionLog(c, nbSessions)
 	}
 	return m, retries, ctx.Err()
 }

@@ -25,6 +25,9 @@ type ModelConfig struct {
 	// variants share one trained model. It must have been trained on the
 	// same split.
 	Trained *model.Model
+	// Neighbours is the weight of the model's neighbourhood term
+	// (model.RankOptions.Neighbours): 0 ranks by the vectors alone.
+	Neighbours float32
 }
 
 // Model is the sessionrec model as a [Method]: it trains item embeddings on
@@ -87,6 +90,9 @@ func (m *Model) Fit(train *TrainSet) error {
 		if mod, err = model.Train(c, m.cfg.Train); err != nil {
 			return err
 		}
+		// The neighbourhood term votes from every training session, as
+		// the train command's model does from its most recent ones.
+		mod.Sessions = model.NewSessionLog(c, 0)
 	}
 	cat, err := model.NewCatalog(mod, items, nil)
 	if err != nil {
@@ -121,7 +127,7 @@ func (s *modelScorer) Score(prefix []int32, dst []float32) {
 	} else if in, ok := model.MeanIntent(s.items); ok {
 		intents = []model.Intent{in}
 	}
-	opt := model.RankOptions{K: DefaultK}
+	opt := model.RankOptions{K: DefaultK, Neighbours: m.cfg.Neighbours, Recent: s.ids}
 	if err := m.catalog.Scores(intents, nil, opt, dst, s.tmp); err != nil {
 		panic(err) // fixed, valid options: an error is a broken invariant
 	}

@@ -1,0 +1,185 @@
+package model
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// votes scores session against sessions with cfg and returns every
+// item's score.
+func votes(t *testing.T, sessions [][]int32, n int, cfg NeighbourConfig, session ...int32) []float32 {
+	t.Helper()
+	nb, err := NewNeighbours(sessions, n, cfg)
+	require.NoError(t, err)
+	dst := make([]float32, n)
+	sc := nb.NewScratch()
+	best := nb.Score(session, dst, sc)
+	require.Equal(t, slices.Max(dst), best)
+	var touched []int32
+	for y, v := range dst {
+		if v > 0 {
+			touched = append(touched, int32(y))
+		}
+	}
+	slices.Sort(sc.Touched)
+	require.Equal(t, touched, sc.Touched)
+	return dst
+}
+
+func TestNeighboursVote(t *testing.T) {
+	// Items 0..7. Sessions that hold item 0 vote for their other items;
+	// the one without it votes for nothing.
+	sessions := [][]int32{{0, 1}, {0, 2, 2}, {5, 6}, {0, 3, 4, 7}}
+	s := votes(t, sessions, 8, NeighbourConfig{NoIDF: true, ItemDecay: -1}, 0)
+	require.Zero(t, s[5])
+	require.Zero(t, s[6])
+	for _, y := range []int{1, 2, 3, 4, 7} {
+		require.Positive(t, s[y], "item %d", y)
+	}
+	require.Equal(t, float32(3), s[0], "each of three neighbours votes 1 for the item shared")
+
+	// By distance in the neighbour session to the item shared: 3 is next
+	// to 0, 7 three away.
+	s = votes(t, sessions, 8, NeighbourConfig{NoIDF: true}, 0)
+	require.Greater(t, s[3], s[4])
+	require.Greater(t, s[4], s[7])
+
+	// The session's last item weighs most: after 5 then 0, a session with
+	// 0 is more like it than one with 5.
+	sessions = [][]int32{{0, 1}, {5, 6}}
+	s = votes(t, sessions, 8, NeighbourConfig{NoIDF: true, ItemDecay: -1}, 5, 0)
+	require.Greater(t, s[1], s[6])
+	s = votes(t, sessions, 8, NeighbourConfig{NoIDF: true, ItemDecay: -1}, 0, 5)
+	require.Greater(t, s[6], s[1])
+
+	// K 1: the most similar session votes alone; between equals, the
+	// more recent one.
+	sessions = [][]int32{{0, 1}, {0, 2}}
+	s = votes(t, sessions, 8, NeighbourConfig{K: 1, NoIDF: true}, 0)
+	require.Zero(t, s[1])
+	require.Positive(t, s[2])
+
+	// Sample 1: only the most recent session holding an item is a
+	// candidate, however similar an older one is.
+	sessions = [][]int32{{0, 3, 1}, {3, 2}}
+	s = votes(t, sessions, 8, NeighbourConfig{Sample: 1, NoIDF: true}, 0, 3)
+	require.Zero(t, s[1])
+	require.Positive(t, s[2])
+
+	// Unknown items vote for nothing; an empty session neither.
+	require.Equal(t, make([]float32, 8), votes(t, sessions, 8, NeighbourConfig{}, 7, -1, 99))
+	require.Equal(t, make([]float32, 8), votes(t, sessions, 8, NeighbourConfig{}))
+}
+
+func TestNeighboursRefuse(t *testing.T) {
+	_, err := NewNeighbours([][]int32{{0, 3}}, 3, NeighbourConfig{})
+	require.Error(t, err)
+	_, err = NewNeighbours(nil, 3, NeighbourConfig{K: -1})
+	require.Error(t, err)
+}
+
+func TestSessionLogKeepsTheMostRecent(t *testing.T) {
+	c := Corpus{Items: []Item{{ID: "a"}, {ID: "b"}, {ID: "c"}},
+		Sessions: [][]Event{{{Item: 0}, {Item: 1}}, {}, {{Item: 2}}, {{Item: 1}, {Item: 2}}}}
+	require.Equal(t, &SessionLog{Items: []string{"c", "b"}, Sessions: [][]int32{{0}, {1, 0}}}, NewSessionLog(c, 2))
+	require.Equal(t, &SessionLog{Items: []string{"a", "b", "c"}, Sessions: [][]int32{{0, 1}, {2}, {1, 2}}}, NewSessionLog(c, 0))
+	require.Nil(t, NewSessionLog(Corpus{Sessions: [][]Event{{}}}, 0))
+}
+
+// withSessions returns c's model with a session log over c's items given
+// by ID, and the catalogue of the same items over it.
+func withSessions(t *testing.T, c *Catalog, sessions ...[]string) *Catalog {
+	t.Helper()
+	m := *c.model
+	m.Sessions = &SessionLog{}
+	index := map[string]int32{}
+	for _, s := range sessions {
+		var seq []int32
+		for _, id := range s {
+			x, ok := index[id]
+			if !ok {
+				x = int32(len(m.Sessions.Items))
+				index[id] = x
+				m.Sessions.Items = append(m.Sessions.Items, id)
+			}
+			seq = append(seq, x)
+		}
+		m.Sessions.Sessions = append(m.Sessions.Sessions, seq)
+	}
+	var items []Item
+	for r := range c.Len() {
+		items = append(items, c.Item(int32(r)))
+	}
+	nc, err := NewCatalog(&m, items, nil)
+	require.NoError(t, err)
+	return nc
+}
+
+func TestRankBlendsNeighbours(t *testing.T) {
+	_, plain := plantedCatalog(t, 40)
+	// Sessions with a-1 went on to c-7, of another topic: the vectors
+	// would never propose it for a session about a.
+	c := withSessions(t, plain, []string{"a-1", "c-7"}, []string{"a-1", "a-2", "c-7"}, []string{"d-1", "d-2"})
+	session := sessionIntents(t, c, "a-1", "a-3")
+	recent := []string{"a-3", "a-1"}
+
+	off, err := c.Rank(session, nil, RankOptions{K: 10, Recent: recent})
+	require.NoError(t, err)
+	for _, it := range off.Items {
+		require.Equal(t, "a", topicOf(it.ItemID))
+		require.Equal(t, it.Vector, it.Score)
+		require.Zero(t, it.Neighbours)
+	}
+
+	on, err := c.Rank(session, nil, RankOptions{K: 10, Recent: recent, Neighbours: 0.5})
+	require.NoError(t, err)
+	i := slices.IndexFunc(on.Items, func(r Recommendation) bool { return r.ItemID == "c-7" })
+	require.GreaterOrEqual(t, i, 0, "the item the neighbours went on to is recommended: %+v", on.Items)
+	got := on.Items[i]
+	require.Positive(t, got.Neighbours)
+	require.LessOrEqual(t, got.Neighbours, float32(1))
+	require.NotEmpty(t, got.Intent, "it is credited to an intent")
+	require.Contains(t, []string{session[0].ID, session[len(session)-1].ID}, got.Intent)
+	require.Less(t, got.Vector, on.Items[0].Vector+1e-6)
+	for _, it := range on.Items {
+		require.NotEqual(t, "d", topicOf(it.ItemID), "sessions without the user's items do not vote")
+	}
+
+	// The dense form used by evaluation gives the same scores.
+	dst, tmp := make([]float32, c.Len()), make([]float32, c.Len())
+	require.NoError(t, c.Scores(session, nil, RankOptions{K: 10, Recent: recent, Neighbours: 0.5}, dst, tmp))
+	for _, it := range on.Items {
+		r, ok := c.Row(it.ItemID)
+		require.True(t, ok)
+		require.InDelta(t, dst[r], it.Score, 1e-5, it.ItemID)
+	}
+
+	// Filters apply to the neighbours' items too; a withdrawn item is
+	// never recommended.
+	f, err := c.Rank(session, nil, RankOptions{K: 10, Recent: recent, Neighbours: 0.5, Filter: Filter{Category: "shop.a"}})
+	require.NoError(t, err)
+	for _, it := range f.Items {
+		require.Equal(t, "a", topicOf(it.ItemID))
+	}
+	require.True(t, c.Remove("c-7"))
+	gone, err := c.Rank(session, nil, RankOptions{K: 10, Recent: recent, Neighbours: 0.5})
+	require.NoError(t, err)
+	require.False(t, slices.ContainsFunc(gone.Items, func(r Recommendation) bool { return r.ItemID == "c-7" }))
+	// Put back, on a new row, the neighbours find it again.
+	require.NoError(t, c.Put(plain.Item(mustRow(t, plain, "c-7"))))
+	back, err := c.Rank(session, nil, RankOptions{K: 10, Recent: recent, Neighbours: 0.5})
+	require.NoError(t, err)
+	require.True(t, slices.ContainsFunc(back.Items, func(r Recommendation) bool { return r.ItemID == "c-7" }))
+
+	_, err = c.Rank(session, nil, RankOptions{Neighbours: 1.5})
+	require.Error(t, err)
+}
+
+func mustRow(t *testing.T, c *Catalog, id string) int32 {
+	t.Helper()
+	r, ok := c.Row(id)
+	require.True(t, ok, id)
+	return r
+}
