@@ -47,13 +47,34 @@
 // (Hogwild); with one worker and a seed, training is bit-for-bit
 // reproducible.
 //
+// With NextItem > 0 a next-item objective joins the pairs (with
+// NextItemOnly, it replaces them): the mean of a session's items so far is
+// trained to point at the item that comes next. For each position t >= 1
+// of a kept session (after subsampling), h is the weighted mean of the In
+// encodings of the NextItemWindow (10) items before t, the one k steps
+// back weighing exp(-k/NextItemDecay); the loss is the sampled softmax
+// cross-entropy
+//
+//	-log softmax_0(h·Ctx(x_t), h·Ctx(n_1), ..., h·Ctx(n_K))
+//
+// over K = NextItemNegatives (20) negatives drawn once per session from
+// U^NegativePower and shared by all its positions (a negative that is the
+// target is left out of that position's softmax), times NextItem, and
+// PurchaseWeight when x_t was purchased. With NextItemTemperature τ > 0
+// the logits are cos(h, Ctx(·))/τ instead, as in CORE. A session is one
+// mini-batch: its items' and negatives' encodings are computed once, the
+// gradients of all its positions are summed per item (h's into each
+// prefix item's In parameters with its weight) and per negative, and each
+// sum is scattered once at the end of the session.
+//
 // A rate too high for the data makes a parameter NaN or infinite. Each
-// worker checks its last centre vector and gradient after every session
-// and all stop at the first non-finite one; Train then starts again from
-// scratch, with the same seed and half the rate, up to MaxRetries (4)
-// times, and reports each retry to TrainConfig.Retried. Shared rows
-// (categories, brands, price) take an update from most pairs, so
-// catalogues with features diverge at rates id-only data bears.
+// worker checks its last centre vector and gradient (and its last
+// next-item prefix mean and gradient) after every session and all stop at
+// the first non-finite one; Train then starts again from scratch, with the
+// same seed and half the rate, up to MaxRetries (4) times, and reports
+// each retry to TrainConfig.Retried. Shared rows (categories, brands,
+// price) take an update from most pairs, so catalogues with features
+// diverge at rates id-only data bears.
 //
 // # Intents
 //
@@ -77,7 +98,10 @@
 // groupings; the cut visits far fewer.
 //
 // The coherence of an intent is |S_g|/n_g, its members' mean cosine to the
-// centroid. Its weight is the recency-weighted share of its members (the
+// mean of the group. The centroid the ranker searches from weighs the
+// members by recency within the intent (the latest 1, the one before
+// CentroidRecency, ...), so that it points where the intent is going. Its
+// weight is the recency-weighted share of its members (the
 // latest item weighs 1, the one before Recency, then Recency² ...), so the
 // intent holding the latest item, the current one, usually weighs most. An
 // intent whose centroid is within Resume of an intent kept from a past
@@ -96,6 +120,22 @@
 // items come back whenever K items pass. The diversity step costs K ×
 // max(3K, K+20) cosines per intent (RankOptions.Work): it scores the
 // candidates left, their vectors copied together, against each pick.
+//
+// The neighbourhood term (Neighbours) adds what the vectors cannot see:
+// what sessions like this one went on to. The model carries the most
+// recent of its training sessions (SessionLog); for the session's items
+// (RankOptions.Recent), the K most similar of the most recent sessions
+// that share an item vote for their items, with STAN's sequence weights.
+// With weight w = RankOptions.Neighbours, an item whose best weight ×
+// cosine is v (best over the candidates: top) and whose votes are n of the
+// best item's scores
+//
+//	(1-w)·exp((v-top)/0.05) + w·n
+//
+// so both evidences run from 0 to 1 for the best item. The items the
+// neighbours vote for join the candidates; each is credited to the intent
+// it is closest to, and every Recommendation says both evidences (Vector,
+// Neighbours), so a record shows why an item ranked.
 //
 // A ranking takes a view of the catalogue under its lock (slice headers:
 // rows are never changed once written, and the slices only grow) and
