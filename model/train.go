@@ -44,7 +44,9 @@ type TrainConfig struct {
 	// Default 5.
 	Negatives int
 	// NegativePower shapes the distribution negatives are drawn from:
-	// unigram^NegativePower. Default 0.75.
+	// unigram^NegativePower. Default 0.75; 1 is the unigram, a negative
+	// power favours rare items (every trained item has a count of at
+	// least 1), and 0 means the default, not uniform.
 	NegativePower float64
 	// LearningRate is the initial SGD step; it decays linearly to
 	// LearningRate*1e-4 over training. Default 0.025. Rows shared by many
@@ -70,6 +72,34 @@ type TrainConfig struct {
 	// occurrence of an item with frequency f is dropped with probability
 	// 1-(sqrt(f/t)+1)*t/f. Default 0: off.
 	Subsample float64
+	// NextItem is the weight of the next-item objective relative to the
+	// pair loss: 0 (the default) leaves it out. For each position t >= 1
+	// of a session (after Subsample), the recency-weighted mean of the In
+	// encodings of the NextItemWindow items before it is trained, by
+	// softmax cross-entropy, to score the Ctx encoding of item t above
+	// those of NextItemNegatives items drawn once per session from
+	// unigram^NegativePower and shared by all its positions. Info does
+	// not record the next-item settings.
+	NextItem float32
+	// NextItemTemperature, when > 0, makes the next-item logits the
+	// cosines of the prefix mean to the targets divided by it (as CORE
+	// does, e.g. 0.07), and starts the Ctx tables small and random rather
+	// than zero (a cosine has no gradient at zero). Default 0: dot
+	// products.
+	NextItemTemperature float32
+	// NextItemOnly trains the next-item objective alone, without the
+	// pairs; it needs NextItem > 0.
+	NextItemOnly bool
+	// NextItemDecay is the recency decay of the prefix mean, in items:
+	// the item k steps before the latest weighs exp(-k/NextItemDecay).
+	// Default 5; +Inf gives a plain mean.
+	NextItemDecay float64
+	// NextItemWindow is how many of the latest items the prefix mean
+	// holds. Default 10.
+	NextItemWindow int
+	// NextItemNegatives is the number of negatives drawn per session for
+	// the next-item objective. Default 20.
+	NextItemNegatives int
 	// Workers is the number of goroutines. More than one updates the
 	// parameters without locks (Hogwild); only one worker is deterministic.
 	// Default 1.
@@ -108,7 +138,7 @@ type Retry struct {
 type Progress struct {
 	Epoch, Epochs int   // Epoch counts from 1
 	Done, Total   int64 // sessions processed, of Total over all epochs
-	Pairs         int64 // positive pairs trained so far
+	Pairs         int64 // positive pairs (and next-item positions) trained so far
 	LearningRate  float32
 }
 
@@ -126,7 +156,8 @@ type Info struct {
 	Workers                                         int
 	Seed                                            uint64
 	// The data: sessions given and kept, items in the catalogue and in kept
-	// sessions, events in kept sessions, positive pairs trained.
+	// sessions, events in kept sessions, positive pairs (and next-item
+	// positions) trained.
 	Sessions, KeptSessions, Items, TrainedItems int
 	Events, Pairs                               int64
 	From, To                                    time.Time
@@ -147,6 +178,11 @@ func (c *TrainConfig) fill() error {
 	def(&c.MaxPart, 4*c.PartSize)
 	def(&c.MaxEvents, 50)
 	def(&c.Workers, 1)
+	def(&c.NextItemWindow, 10)
+	def(&c.NextItemNegatives, 20)
+	if c.NextItemDecay == 0 {
+		c.NextItemDecay = 5
+	}
 	if c.NegativePower == 0 {
 		c.NegativePower = 0.75
 	}
@@ -163,6 +199,13 @@ func (c *TrainConfig) fill() error {
 	case !(c.LearningRate > 0) || !(c.PurchaseWeight > 0) || c.Subsample < 0 || math.IsNaN(c.NegativePower):
 		return fmt.Errorf("model: train config out of range: learning rate %v, purchase weight %v, subsample %v, negative power %v",
 			c.LearningRate, c.PurchaseWeight, c.Subsample, c.NegativePower)
+	case !(c.NextItem >= 0) || math.IsInf(float64(c.NextItem), 0) || !(c.NextItemDecay > 0) || c.NextItemWindow < 1 || c.NextItemNegatives < 1:
+		return fmt.Errorf("model: train config out of range: next item %v, next-item decay %v, window %d, negatives %d",
+			c.NextItem, c.NextItemDecay, c.NextItemWindow, c.NextItemNegatives)
+	case !(c.NextItemTemperature >= 0) || math.IsInf(float64(c.NextItemTemperature), 0):
+		return fmt.Errorf("model: train config out of range: next-item temperature %v", c.NextItemTemperature)
+	case c.NextItemOnly && c.NextItem == 0:
+		return errors.New("model: train config: NextItemOnly without a NextItem weight trains nothing")
 	}
 	return c.Dims.validate()
 }
@@ -183,7 +226,9 @@ var ErrDiverged = errors.New("model: training diverged (non-finite parameters)")
 // PurchaseWeight on pairs that hold a purchase, and pushed away from the
 // context vectors of Negatives items drawn from unigram^NegativePower. The
 // gradients flow into the token, category, brand and price parameters of
-// the centre item's In tables and of the context items' Ctx tables.
+// the centre item's In tables and of the context items' Ctx tables. With
+// cfg.NextItem > 0 the next-item objective (see TrainConfig.NextItem and
+// the package doc) trains as well, or alone with NextItemOnly.
 //
 // A training that diverges (a parameter becomes NaN or infinite) is
 // started again from scratch at half the learning rate, up to MaxRetries
@@ -257,6 +302,9 @@ type trainer struct {
 	keep     []float32 // per trained item: probability to keep an occurrence
 	negTable []int32
 	events   int64
+	// recency[k] is the next-item weight of the item k steps before the
+	// latest: exp(-k/NextItemDecay), k < NextItemWindow.
+	recency []float32
 
 	done  atomic.Int64
 	pairs atomic.Int64
@@ -327,6 +375,12 @@ func newTrainer(c Corpus, cfg TrainConfig) *trainer {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5e55))
 	t.m = newModel(cfg.Dims, toks, cats, brands, mean, scale, rng)
+	if cfg.NextItem > 0 && cfg.NextItemTemperature > 0 {
+		ctx, n := &t.m.Ctx, cfg.Dims.Total()
+		for _, tab := range []*[]float32{&ctx.Tokens, &ctx.Categories, &ctx.Brands, &ctx.PriceW, &ctx.PriceUnknown} {
+			*tab = randTable(rng, len(*tab), n)
+		}
+	}
 	t.feats = make([]Features, len(t.items))
 	for d, ci := range t.items {
 		t.feats[d] = t.m.Resolve(c.Items[ci])
@@ -339,6 +393,10 @@ func newTrainer(c Corpus, cfg TrainConfig) *trainer {
 			f := float64(n) / float64(t.events)
 			t.keep[d] = float32(min(1, (math.Sqrt(f/cfg.Subsample)+1)*cfg.Subsample/f))
 		}
+	}
+	t.recency = make([]float32, cfg.NextItemWindow)
+	for k := range t.recency {
+		t.recency[k] = float32(math.Exp(-float64(k) / cfg.NextItemDecay))
 	}
 	t.total = int64(cfg.Epochs) * int64(len(t.sessions))
 	return t
@@ -389,6 +447,7 @@ func (t *trainer) work(w int) {
 	st := &step{
 		t: t, rng: rng,
 		v: make([]float32, dim), g: make([]float32, dim), o: make([]float32, dim),
+		h: make([]float32, dim), gh: make([]float32, dim),
 	}
 	for range cfg.Epochs {
 		rng.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })

@@ -2,6 +2,7 @@ package model
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -28,6 +29,103 @@ func TestTrainDeterministic(t *testing.T) {
 	require.Equal(t, a, b, "one worker and a fixed seed give a bit-for-bit identical model")
 	_, c := trainShop(t, seed+1, TrainConfig{Epochs: 3, Workers: 1})
 	require.NotEqual(t, a.In.Tokens, c.In.Tokens)
+}
+
+// TestTrainNextItemDeterministic checks that the next-item objective, with
+// and without the pairs and a temperature, keeps one-worker training
+// reproducible, on the shop with all four feature parts.
+func TestTrainNextItemDeterministic(t *testing.T) {
+	const seed = 42
+	t.Logf("seed %d", seed)
+	s := newShop(seed, 600)
+	train := func(cfg TrainConfig) *Model {
+		cfg.Epochs, cfg.Workers, cfg.Seed = 3, 1, seed
+		m, err := Train(s.corpus, cfg)
+		require.NoError(t, err)
+		return m
+	}
+	plain := train(TrainConfig{})
+	for _, cfg := range []TrainConfig{
+		{NextItem: 1},
+		{NextItem: 0.5, NextItemTemperature: 0.1},
+		{NextItem: 1, NextItemOnly: true, NextItemDecay: 2},
+	} {
+		a, b := train(cfg), train(cfg)
+		require.Equal(t, a, b, "%+v: one worker and a fixed seed give a bit-for-bit identical model", cfg)
+		require.NotEqual(t, plain.In.Tokens, a.In.Tokens, "%+v: the next-item objective trains", cfg)
+		require.True(t, a.finite())
+	}
+}
+
+// nextItemCorpus returns sessions of random filler items (3 to 39) each
+// holding the motif C A B (items 2, 0, 1) once: A co-occurs with B and C
+// alike, but only B follows it.
+func nextItemCorpus(seed uint64) Corpus {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	items := make([]Item, 40)
+	for i := range items {
+		items[i] = Item{ID: fmt.Sprintf("i%d", i)}
+	}
+	c := Corpus{Items: items}
+	for range 2000 {
+		n := 3 + rng.IntN(5)
+		s := make([]Event, 0, n+3)
+		at := rng.IntN(n + 1)
+		for i := range n + 1 {
+			if i == at {
+				s = append(s, Event{Item: 2}, Event{Item: 0}, Event{Item: 1})
+			}
+			if i < n {
+				s = append(s, Event{Item: int32(3 + rng.IntN(len(items)-3))})
+			}
+		}
+		c.Sessions = append(c.Sessions, s)
+	}
+	return c
+}
+
+// TestTrainNextItemLearnsOrder trains the next-item objective alone on
+// nextItemCorpus: In(A)·Ctx(B) must beat In(A)·Ctx(x) for every other
+// item x, C included (which the symmetric pair loss could not tell from
+// B), and In(B)·Ctx(A): the objective learns what comes next.
+func TestTrainNextItemLearnsOrder(t *testing.T) {
+	const seed = 7
+	t.Logf("seed %d", seed)
+	c := nextItemCorpus(seed)
+	for _, tau := range []float32{0, 0.1} {
+		t.Run(fmt.Sprintf("temperature=%v", tau), func(t *testing.T) {
+			m, err := Train(c, TrainConfig{
+				Dims: Dims{Name: 16}, Epochs: 5, KeepAll: true, Workers: 1, Seed: seed, LearningRate: 0.05,
+				NextItem: 1, NextItemOnly: true, NextItemTemperature: tau,
+			})
+			require.NoError(t, err)
+			enc := func(tab *Tables, i int) []float32 {
+				f := m.Resolve(c.Items[i])
+				v := make([]float32, m.Dims.Total())
+				m.encode(tab, &f, v)
+				if tau > 0 {
+					Normalize(v)
+				}
+				return v
+			}
+			a := enc(&m.In, 0)
+			ab := Dot(a, enc(&m.Ctx, 1))
+			t.Logf("In(A)·Ctx(B) %.3f, In(A)·Ctx(C) %.3f, In(B)·Ctx(A) %.3f", ab, Dot(a, enc(&m.Ctx, 2)), Dot(enc(&m.In, 1), enc(&m.Ctx, 0)))
+			for x := 2; x < len(c.Items); x++ {
+				require.Greater(t, ab, Dot(a, enc(&m.Ctx, x)), "In(A)·Ctx(B) against item %d", x)
+			}
+			require.Greater(t, ab, Dot(enc(&m.In, 1), enc(&m.Ctx, 0)), "the order is learnt: A then B, not B then A")
+		})
+	}
+}
+
+// TestTrainNextItemDiverges checks that a divergence is caught when the
+// next-item objective trains alone (no pair's centre vector to check).
+func TestTrainNextItemDiverges(t *testing.T) {
+	s := newShop(1, 300)
+	_, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 1, Seed: 1, LearningRate: 1e30, NextItem: 1, NextItemOnly: true})
+	require.ErrorIs(t, err, ErrDiverged)
+	require.ErrorContains(t, err, "in epoch 1 of 3")
 }
 
 func TestTrainFiltersSessions(t *testing.T) {
@@ -69,6 +167,9 @@ func TestTrainErrors(t *testing.T) {
 	for _, cfg := range []TrainConfig{
 		{Epochs: -1}, {Negatives: -1}, {PartSize: -3}, {Workers: -1}, {LearningRate: -0.1},
 		{Subsample: -1}, {Dims: Dims{Name: -1, Category: 5}},
+		{NextItem: -1}, {NextItemOnly: true}, {NextItem: 1, NextItemDecay: -1},
+		{NextItem: 1, NextItemWindow: -1}, {NextItem: 1, NextItemNegatives: -1},
+		{NextItem: 1, NextItemTemperature: -0.1},
 	} {
 		_, err := Train(Corpus{Items: items, Sessions: [][]Event{{{Item: 0}, {Item: 1, Purchase: true}}}}, cfg)
 		require.Error(t, err, "%+v", cfg)

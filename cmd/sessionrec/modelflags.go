@@ -21,8 +21,14 @@ type modelFlags struct {
 	maxEvents, workers, window    int
 	maxIntents                    int
 	lr, purchaseWeight, subsample float64
+	negPower                      float64
 	keepAll                       bool
 	seed                          uint64
+	// The next-item objective.
+	nextItem, nextItemDecay   float64
+	nextItemTemp              float64
+	nextItemWindow, nextItemK int
+	nextItemOnly              bool
 }
 
 // register adds the flags to fs. The eval command passes tuned defaults:
@@ -39,6 +45,13 @@ func (f *modelFlags) register(fs *flag.FlagSet, keepAll bool, epochs int, lr flo
 	fs.Float64Var(&f.lr, "lr", lr, "initial learning rate (0: default)")
 	fs.Float64Var(&f.purchaseWeight, "purchase-weight", 0, "gradient weight of pairs holding a purchase (0: default)")
 	fs.Float64Var(&f.subsample, "subsample", 0, "frequent-item down-sampling threshold (0: off)")
+	fs.Float64Var(&f.negPower, "neg-power", 0, "negatives are drawn from unigram^this (0: default 0.75)")
+	fs.Float64Var(&f.nextItem, "next-item", 0, "weight of the next-item objective relative to the pair loss (0: off)")
+	fs.Float64Var(&f.nextItemDecay, "next-item-decay", 0, "recency decay, in items, of the next-item objective's prefix mean (0: default)")
+	fs.IntVar(&f.nextItemWindow, "next-item-window", 0, "latest items in the next-item objective's prefix mean (0: default)")
+	fs.IntVar(&f.nextItemK, "next-item-negatives", 0, "negatives per session for the next-item objective, shared by its positions (0: default)")
+	fs.Float64Var(&f.nextItemTemp, "next-item-temperature", 0, "next-item logits are cosines over this temperature, e.g. 0.07 (0: dot products)")
+	fs.BoolVar(&f.nextItemOnly, "next-item-only", false, "train the next-item objective alone, without the pair loss")
 	fs.BoolVar(&f.keepAll, "keep-all", keepAll, "train on all sessions, not only those with a purchase")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed")
 }
@@ -53,7 +66,10 @@ func (f *modelFlags) trainConfig(items map[string]model.Item) (model.TrainConfig
 		Dims: dims, Epochs: f.epochs, Negatives: f.negatives, PartSize: f.part,
 		MaxEvents: f.maxEvents, Workers: f.workers, LearningRate: float32(f.lr),
 		PurchaseWeight: float32(f.purchaseWeight), Subsample: f.subsample,
-		KeepAll: f.keepAll, Seed: f.seed,
+		KeepAll: f.keepAll, Seed: f.seed, NegativePower: f.negPower,
+		NextItem: float32(f.nextItem), NextItemDecay: f.nextItemDecay, NextItemWindow: f.nextItemWindow,
+		NextItemNegatives: f.nextItemK, NextItemOnly: f.nextItemOnly,
+		NextItemTemperature: float32(f.nextItemTemp),
 	}, nil
 }
 
