@@ -67,14 +67,22 @@
 // prefix item's In parameters with its weight) and per negative, and each
 // sum is scattered once at the end of the session.
 //
-// A rate too high for the data makes a parameter NaN or infinite. Each
-// worker checks its last centre vector and gradient (and its last
-// next-item prefix mean and gradient) after every session and all stop at
-// the first non-finite one; Train then starts again from scratch, with the
-// same seed and half the rate, up to MaxRetries (4) times, and reports
-// each retry to TrainConfig.Retried. Shared rows (categories, brands,
-// price) take an update from most pairs, so catalogues with features
-// diverge at rates id-only data bears.
+// Shared rows (categories, brands, price) take an update from most pairs,
+// and a centre's gradient sums the pairs of its whole part, so at a rate
+// id-only data bears a catalogue with features fed on itself until its
+// parameters overflowed. The pair loss is therefore stable by
+// construction: every update an encoding takes, a context's gco·v and a
+// centre's summed gradient, is scaled down to a norm of at most 1
+// (maxStep). Healthy updates are far smaller, so the bound changes nothing
+// until a rate is too high; then it keeps each step, and so every
+// parameter, finite whatever the rate (even 1e30).
+//
+// The next-item objective has no such bound. Should a parameter become
+// NaN or infinite all the same, each worker sees it in its last centre
+// vector and gradient (and its last next-item prefix mean and gradient)
+// after every session and all stop at the first non-finite one; Train then
+// starts again from scratch, with the same seed and half the rate, up to
+// MaxRetries (4) times, and reports each retry to TrainConfig.Retried.
 //
 // # Intents
 //

@@ -49,11 +49,10 @@ type TrainConfig struct {
 	// least 1), and 0 means the default, not uniform.
 	NegativePower float64
 	// LearningRate is the initial SGD step; it decays linearly to
-	// LearningRate*1e-4 over training. Default 0.025. Rows shared by many
-	// items (categories, brands, price) take an update from most pairs, so
-	// a catalogue with features can diverge at rates that id-only data
-	// bears (0.2). Train then starts again at half the rate, up to
-	// MaxRetries times (see Retried and ErrDiverged).
+	// LearningRate*1e-4 over training. Default 0.025. The pair loss bounds
+	// its updates and bears any rate; should the next-item objective
+	// diverge, Train starts again at half the rate, up to MaxRetries times
+	// (see Retried and ErrDiverged).
 	LearningRate float32
 	// PartSize is the mean length of the random contiguous parts a session
 	// is split into; items pair with the items of their part. Default 10.

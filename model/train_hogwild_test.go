@@ -36,7 +36,7 @@ func TestHogwildTrainLearnsTopics(t *testing.T) {
 // that one of them sees, and that Train retries and fails as with one.
 func TestHogwildTrainDiverges(t *testing.T) {
 	s := newShop(1, 300)
-	_, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 2, Seed: 1, LearningRate: 1e30})
+	_, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 2, Seed: 1, LearningRate: 1e30, NextItem: 1, NextItemOnly: true})
 	require.ErrorIs(t, err, ErrDiverged)
 	require.ErrorContains(t, err, "in epoch 1 of 3")
 }

@@ -9,11 +9,12 @@ import (
 // step is one training worker's scratch: the SGD step of skip-gram with
 // negative sampling, in the form of word2vec.c, over encoded item vectors.
 type step struct {
-	t    *trainer
-	rng  *rand.Rand
-	v, g []float32 // the centre item's In encoding and its accumulated gradient
-	o    []float32 // a context item's Ctx encoding
-	buf  []Event
+	t     *trainer
+	rng   *rand.Rand
+	v, g  []float32 // the centre item's In encoding and its accumulated gradient
+	vNorm float32   // |v|
+	o     []float32 // a context item's Ctx encoding
+	buf   []Event
 
 	// The next-item objective's scratch: the last prefix mean and its
 	// gradient, and per session (see next) the encodings of its items and
@@ -86,6 +87,7 @@ func (s *step) part(p []Event, lr float32) int64 {
 	for i, c := range p {
 		f := &t.feats[c.Item]
 		t.m.encode(&t.m.In, f, s.v)
+		s.vNorm = Norm(s.v)
 		clear(s.g)
 		n := 0
 		for j, o := range p {
@@ -100,7 +102,7 @@ func (s *step) part(p []Event, lr float32) int64 {
 			n++
 		}
 		if n > 0 {
-			t.m.scatter(&t.m.In, f, 1, s.g)
+			t.m.scatter(&t.m.In, f, clipScale(Norm(s.g)), s.g)
 			pairs += int64(n)
 		}
 	}
@@ -129,8 +131,29 @@ func (s *step) update(target int32, label, alpha float32) {
 	if gco == 0 {
 		return
 	}
+	if a := float32(math.Abs(float64(gco))) * s.vNorm; a > maxStep {
+		gco *= maxStep / a
+	}
 	Axpy(gco, s.o, s.g)
 	m.scatter(&m.Ctx, f, gco, s.v)
+}
+
+// maxStep bounds the norm of every update an encoding takes: a context
+// item's (gco times the centre's vector) and a centre's (its gradient
+// summed over the pairs of its part). Healthy updates are far smaller; the
+// bound only binds when a rate too high for the data would otherwise feed
+// on itself (a shared category or brand row pulled by many pairs at once
+// growing each step), so that the parameters stay finite whatever the
+// rate: training is stable by construction, and the retry at half the rate
+// (Train) is a second line that a stable training never reaches.
+const maxStep = 1
+
+// clipScale is the factor that brings an update of norm n within maxStep.
+func clipScale(n float32) float32 {
+	if n > maxStep {
+		return maxStep / n
+	}
+	return 1
 }
 
 const (

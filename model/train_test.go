@@ -186,7 +186,10 @@ func TestTrainRetriesDivergence(t *testing.T) {
 	t.Logf("seed %d", seed)
 	s := newShop(seed, 300)
 	var retried []Retry
-	cfg := TrainConfig{Epochs: 3, Workers: 1, Seed: seed, LearningRate: 1, Retried: func(r Retry) { retried = append(retried, r) }}
+	// The pair loss is stable by construction (maxStep); the next-item
+	// objective is not, and diverges at rates above 0.125 here.
+	cfg := TrainConfig{Epochs: 3, Workers: 1, Seed: seed, LearningRate: 1, NextItem: 1, NextItemOnly: true,
+		Retried: func(r Retry) { retried = append(retried, r) }}
 	m, err := Train(s.corpus, cfg)
 	require.NoError(t, err)
 	var rates []float32
@@ -198,7 +201,7 @@ func TestTrainRetriesDivergence(t *testing.T) {
 	require.Equal(t, float32(0.125), m.Info.LearningRate, "Info has the rate that trained")
 	require.True(t, m.finite())
 
-	direct, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 1, Seed: seed, LearningRate: 0.125})
+	direct, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 1, Seed: seed, LearningRate: 0.125, NextItem: 1, NextItemOnly: true})
 	require.NoError(t, err)
 	require.Equal(t, direct, m)
 }
@@ -210,11 +213,27 @@ func TestTrainDivergesAfterRetries(t *testing.T) {
 	t.Logf("seed %d", seed)
 	s := newShop(seed, 300)
 	var retried int
-	_, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 1, Seed: seed, LearningRate: 1e30, Retried: func(Retry) { retried++ }})
+	_, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 1, Seed: seed, LearningRate: 1e30, NextItem: 1, NextItemOnly: true,
+		Retried: func(Retry) { retried++ }})
 	require.ErrorIs(t, err, ErrDiverged)
 	require.ErrorContains(t, err, "halving it 4 times: 1e+30 (non-finite parameters in epoch 1 of 3), 5e+29 (")
 	require.ErrorContains(t, err, ", 6.25e+28 (non-finite parameters in epoch 1 of 3); start lower")
 	require.Equal(t, MaxRetries, retried, "no call after the last training, which is not retried")
+}
+
+// TestTrainPairLossStaysFinite: the pair loss bounds every update
+// (maxStep), so that no rate, however absurd, makes a parameter
+// non-finite on a catalogue with shared category, brand and price rows,
+// and nothing is retried.
+func TestTrainPairLossStaysFinite(t *testing.T) {
+	s := newShop(1, 300)
+	for _, lr := range []float32{0.2, 1, 1e30} {
+		m, err := Train(s.corpus, TrainConfig{Epochs: 3, Workers: 1, Seed: 1, LearningRate: lr,
+			Retried: func(r Retry) { t.Errorf("lr %v: retried: %+v", lr, r) }})
+		require.NoError(t, err, "lr %v", lr)
+		require.True(t, m.finite(), "lr %v", lr)
+		require.Equal(t, lr, m.Info.LearningRate)
+	}
 }
 
 func TestTrainProgress(t *testing.T) {

@@ -78,7 +78,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		nbWeight = fs.Float64("neighbours", model.DefaultNeighbours, "weight in [0, 1] of the neighbourhood term in the model methods' score (0: the vectors alone)")
 	)
 	df.register(fs, dataset.Yoochoose)
-	mf.register(fs, true, 100, 0.2)
+	mf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -77,13 +77,14 @@ func TestEvalJSON(t *testing.T) {
 }
 
 // TestEvalReportsRetries runs eval at its default rate (0.2) on the
-// cosmetics data, whose shared category, brand and price rows diverge at
-// 0.2 and 0.1 in the first epoch (one worker, seed 1): the model trains at
-// 0.05 and the JSON says so.
+// cosmetics data with the next-item objective alone, which does not bound
+// its updates and diverges at 0.2, 0.1 and 0.05 in the first epoch (one
+// worker, seed 1): the model trains at 0.025 and the JSON says so. At the
+// defaults (the pair loss) nothing diverges.
 func TestEvalReportsRetries(t *testing.T) {
 	var out, errOut bytes.Buffer
 	err := run(t.Context(), []string{"eval", "--data", dataDirForTest(t), "--dataset", "rees46-cosmetics",
-		"--methods", "sknn,model-mean", "--epochs", "3", "--workers", "1", "--json"}, &out, &errOut)
+		"--methods", "sknn,model-mean", "--epochs", "3", "--workers", "1", "--next-item", "1", "--next-item-only", "--json"}, &out, &errOut)
 	require.NoError(t, err, errOut.String())
 	var rep struct {
 		LearningRate float32 `json:"learning_rate"`
@@ -93,9 +94,9 @@ func TestEvalReportsRetries(t *testing.T) {
 		} `json:"lr_retries"`
 	}
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
-	require.Equal(t, float32(0.05), rep.LearningRate)
-	require.Len(t, rep.LRRetries, 2, out.String())
-	for i, lr := range []float32{0.2, 0.1} {
+	require.Equal(t, float32(0.025), rep.LearningRate)
+	require.Len(t, rep.LRRetries, 3, out.String())
+	for i, lr := range []float32{0.2, 0.1, 0.05} {
 		require.Equal(t, lr, rep.LRRetries[i].LR)
 		require.Equal(t, "non-finite parameters in epoch 1 of 3", rep.LRRetries[i].Reason)
 	}
@@ -103,20 +104,33 @@ func TestEvalReportsRetries(t *testing.T) {
 	out.Reset()
 	errOut.Reset()
 	err = run(t.Context(), []string{"eval", "--data", dataDirForTest(t), "--dataset", "rees46-cosmetics",
-		"--methods", "model-mean", "--epochs", "3", "--workers", "1"}, &out, &errOut)
+		"--methods", "model-mean", "--epochs", "3", "--workers", "1", "--next-item", "1", "--next-item-only"}, &out, &errOut)
 	require.NoError(t, err, errOut.String())
 	require.Contains(t, errOut.String(), "training diverged at learning rate 0.2 (non-finite parameters in epoch 1 of 3); training again from the start at 0.1\n")
-	require.Contains(t, out.String(), "\nmodel-mean trained at learning rate 0.05 after 2 retries: 0.2 diverged (")
+	require.Contains(t, out.String(), "\nmodel-mean trained at learning rate 0.025 after 3 retries: 0.2 diverged (")
+
+	// At the defaults the pair loss bounds its updates: the same data
+	// trains at 0.2, nothing retried.
+	out.Reset()
+	errOut.Reset()
+	err = run(t.Context(), []string{"eval", "--data", dataDirForTest(t), "--dataset", "rees46-cosmetics",
+		"--methods", "model-mean", "--epochs", "3", "--workers", "1", "--json"}, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	rep.LRRetries = nil
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.Equal(t, float32(0.2), rep.LearningRate)
+	require.Empty(t, rep.LRRetries)
 }
 
-// TestTrainReportsRetries trains on the cosmetics data at a rate it
+// TestTrainReportsRetries trains the next-item objective alone (the one
+// that does not bound its updates) on the cosmetics data at a rate it
 // cannot bear: each retry is a line on stderr, the report on stdout says
 // which rate trained, and so does the artefact.
 func TestTrainReportsRetries(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "model.bin")
 	var out, errOut bytes.Buffer
 	err := run(t.Context(), []string{"train", "--data", dataDirForTest(t), "--dataset", "rees46-cosmetics",
-		"--keep-all", "--lr", "0.2", "--epochs", "3", "--workers", "1", "--out", path}, &out, &errOut)
+		"--keep-all", "--lr", "0.2", "--epochs", "3", "--workers", "1", "--next-item", "1", "--next-item-only", "--out", path}, &out, &errOut)
 	require.NoError(t, err, errOut.String())
 	require.Contains(t, errOut.String(), "training diverged at learning rate 0.1 (non-finite parameters in epoch 1 of 3); training again from the start at 0.05\n")
 	require.Contains(t, errOut.String(), "epoch 3/3 100.0%", "the bar starts again and ends")
@@ -158,7 +172,7 @@ func TestCommandErrors(t *testing.T) {
 		{"bad dims", []string{"eval", "--data", "DATA", "--dims", "1,2"}, "-dims"},
 		{"bad flag", []string{"train", "--epochs", "x"}, "invalid value"},
 		{"diverges at every rate", []string{"eval", "--data", "DATA", "--dataset", "rees46-cosmetics", "--methods", "model-mean",
-			"--lr", "1e30", "--epochs", "1", "--workers", "1"}, "training diverged (non-finite parameters) at every learning rate tried, halving it 4 times: 1e+30 ("},
+			"--lr", "1e30", "--epochs", "1", "--workers", "1", "--next-item", "1", "--next-item-only"}, "training diverged (non-finite parameters) at every learning rate tried, halving it 4 times: 1e+30 ("},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

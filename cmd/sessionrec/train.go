@@ -49,7 +49,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.out, "out", "model.bin", "where to write the model artefact")
 	fs.StringVar(&f.version, "version", "", "the model's version (default: its digest, m-<16 hex digits>)")
 	f.df.register(fs, dataset.Diginetica)
-	f.mf.register(fs, false, 0, 0)
+	f.mf.register(fs)
 	fs.IntVar(&f.nbSessions, "neighbour-sessions", defaultNeighbourSessions, "keep this many of the most recent training sessions in the model for the neighbourhood term of the ranking (0: none, which turns the term off)")
 	before := map[string]bool{}
 	fs.VisitAll(func(fl *flag.Flag) { before[fl.Name] = true })
