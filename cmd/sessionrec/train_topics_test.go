@@ -164,8 +164,10 @@ func testTrainFromTopics(t *testing.T, brokers []string) {
 	require.Less(t, all.kept, all.sessions, "some sessions have no purchase")
 	path := filepath.Join(t.TempDir(), "model.bin")
 	var out, errOut bytes.Buffer
+	// --keep-all=false: only the sessions with a purchase train (the
+	// default keeps them all, purchases weighted up).
 	args := append([]string{"train", "--brokers", strings.Join(brokers, ","), "--since", "720h", "--out", path,
-		"--publish", "--keep-models", "2", "--workers", "1", "--epochs", "3"}, topicFlagsOf(names)...)
+		"--publish", "--keep-models", "2", "--workers", "1", "--epochs", "3", "--keep-all=false"}, topicFlagsOf(names)...)
 	require.NoError(t, run(t.Context(), args, &out, &errOut), "stdout %s\nstderr %s", out.String(), errOut.String())
 	t.Logf("stdout:\n%sstderr:\n%s", out.String(), errOut.String())
 	artefact, err := os.ReadFile(path)
@@ -221,7 +223,7 @@ func testTrainFromTopics(t *testing.T, brokers []string) {
 	path2 := filepath.Join(t.TempDir(), "first.bin")
 	out.Reset()
 	args = append([]string{"train", "--brokers", strings.Join(brokers, ","), "--from", firstOnly.from.Add(-time.Hour).Format(time.RFC3339),
-		"--until", now.Add(-48 * time.Hour).Format(time.RFC3339), "--out", path2, "--workers", "1", "--epochs", "3", "--version", "first-set"},
+		"--until", now.Add(-48 * time.Hour).Format(time.RFC3339), "--out", path2, "--workers", "1", "--epochs", "3", "--version", "first-set", "--keep-all=false"},
 		topicFlagsOf(names)...)
 	require.NoError(t, run(t.Context(), args, &out, &errOut), "stdout %s\nstderr %s", out.String(), errOut.String())
 	m2, err := readModel(path2)
