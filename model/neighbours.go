@@ -267,29 +267,38 @@ func (sc *NeighbourScratch) push(s nbScored, k int) {
 }
 
 // candidates collects into sc.cands the Sample most recent sessions
-// holding an item of sc.items, by merging their posting lists from the end.
+// holding an item of sc.items.
 func (n *Neighbours) candidates(sc *NeighbourScratch) {
-	limit := n.cfg.Sample
-	sc.cursor = sc.cursor[:0]
-	for _, x := range sc.items {
-		sc.cursor = append(sc.cursor, n.itemOff[x+1]-1)
+	sc.cands, sc.cursor = RecentSessions(n.itemOff, n.itemSess, sc.items, n.cfg.Sample, sc.cands[:0], sc.cursor)
+}
+
+// RecentSessions appends to dst the limit (all, when negative) most recent
+// sessions, most recent first, that hold one of items, for posting lists
+// in compressed rows: the sessions of item x are sess[off[x]:off[x+1]], in
+// increasing (time) order. It merges the items' lists from their ends;
+// cursor is scratch, returned for reuse.
+func RecentSessions(off, sess, items []int32, limit int, dst, cursor []int32) ([]int32, []int32) {
+	cursor = cursor[:0]
+	for _, x := range items {
+		cursor = append(cursor, off[x+1]-1)
 	}
-	sc.cands = sc.cands[:0]
-	for limit < 0 || len(sc.cands) < limit {
+	for taken := 0; limit < 0 || taken < limit; taken++ {
+		// The most recent session not yet taken, over all lists.
 		best := int32(-1)
-		for k, x := range sc.items {
-			if p := sc.cursor[k]; p >= n.itemOff[x] && n.itemSess[p] > best {
-				best = n.itemSess[p]
+		for k, x := range items {
+			if p := cursor[k]; p >= off[x] && sess[p] > best {
+				best = sess[p]
 			}
 		}
 		if best < 0 {
-			return
+			break
 		}
-		sc.cands = append(sc.cands, best)
-		for k, x := range sc.items {
-			if p := sc.cursor[k]; p >= n.itemOff[x] && n.itemSess[p] == best {
-				sc.cursor[k]--
+		dst = append(dst, best)
+		for k, x := range items {
+			if p := cursor[k]; p >= off[x] && sess[p] == best {
+				cursor[k]--
 			}
 		}
 	}
+	return dst, cursor
 }

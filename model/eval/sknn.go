@@ -3,6 +3,8 @@ package eval
 import (
 	"fmt"
 	"math"
+
+	"github.com/sessionrec/sessionrec/model"
 )
 
 // SKNNConfig tunes [SKNN]. Zero fields take the settings of the reference
@@ -139,32 +141,8 @@ func (s *sknnScorer) Score(prefix []int32, dst []float32) {
 }
 
 // candidates collects into s.cands the SampleSize most recent sessions
-// containing a prefix item, most recent first, by merging the prefix
-// items' posting lists from their ends.
+// containing a prefix item, most recent first.
 func (s *sknnScorer) candidates() {
 	m := s.m
-	limit := m.cfg.SampleSize
-	s.cursor = s.cursor[:0]
-	for _, x := range s.items {
-		s.cursor = append(s.cursor, m.itemOff[x+1]-1)
-	}
-	s.cands = s.cands[:0]
-	for limit < 0 || len(s.cands) < limit {
-		// The most recent session not yet taken, over all lists.
-		best := int32(-1)
-		for k, x := range s.items {
-			if p := s.cursor[k]; p >= m.itemOff[x] && m.itemSess[p] > best {
-				best = m.itemSess[p]
-			}
-		}
-		if best < 0 {
-			return
-		}
-		s.cands = append(s.cands, best)
-		for k, x := range s.items {
-			if p := s.cursor[k]; p >= m.itemOff[x] && m.itemSess[p] == best {
-				s.cursor[k]--
-			}
-		}
-	}
+	s.cands, s.cursor = model.RecentSessions(m.itemOff, m.itemSess, s.items, m.cfg.SampleSize, s.cands[:0], s.cursor)
 }
