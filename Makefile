@@ -55,6 +55,9 @@ TEST_NORACE = $(GO) test -count=1 -run 'Hogwild|DoesNotAllocate' ./model/
 # data race by design) and the allocation tests (the detector makes
 # sync.Pool drop items on purpose).
 #
+# deploy/tools.sh installs Debian's chromium and prometheus when they are
+# missing: the browser test and the Prometheus scrape test drive them.
+#
 # The go test steps run in one shell that starts the broker first and whose
 # EXIT trap always stops it, also when a step fails or make is interrupted,
 # and then exits with the tests' status. The broker starts only after the
@@ -63,6 +66,7 @@ test:
 	@$(FMTCHECK)
 	$(GO) vet ./...
 	$(LINT)
+	deploy/tools.sh
 	@trap 'st=$$?; $(KAFKA) stop; exit $$st' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	echo '$(KAFKA) start'; \

@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -191,28 +189,8 @@ func TestCommandErrors(t *testing.T) {
 }
 
 func TestDemoPrintsRecommendationsAndServesTheAPI(t *testing.T) {
-	var out, errOut lockedBuffer
-	done := make(chan error, 1)
-	// The demo trains its model first, which under -race on a busy
-	// machine takes a while: it gets a minute, and is stopped once
-	// checked.
-	ctx, stop := context.WithCancel(t.Context())
-	defer stop()
-	go func() {
-		done <- run(ctx, []string{"demo", "--duration", "60s", "--http", "127.0.0.1:0"}, &out, &errOut)
-	}()
-
-	// The demo says where its API is and names a user to ask about.
-	addrLine := regexp.MustCompile(`query API on (http://[^,]+), e\.g\. curl '[^']*/v1/users/([^/]+)/recommendations`)
-	var base, user string
-	require.Eventually(t, func() bool {
-		m := addrLine.FindStringSubmatch(errOut.String())
-		if m == nil {
-			return false
-		}
-		base, user = m[1], m[2]
-		return true
-	}, 50*time.Second, 20*time.Millisecond, "the demo prints its API address")
+	d := startDemo(t, "--duration", "60s")
+	base, user, out, errOut := d.base, d.user, d.out, d.errOut
 	get := func(path string) (int, []byte) {
 		resp, err := http.Get(base + path)
 		require.NoError(t, err)
@@ -241,8 +219,8 @@ func TestDemoPrintsRecommendationsAndServesTheAPI(t *testing.T) {
 
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "\n") }, 30*time.Second, 20*time.Millisecond,
 		"the demo prints recommendation lines")
-	stop()
-	require.NoError(t, <-done, errOut.String())
+	d.stop()
+	require.NoError(t, d.wait(), errOut.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.NotEmpty(t, lines[0], "the demo prints recommendation lines; stderr:\n%s", errOut.String())
 	for _, l := range lines {
