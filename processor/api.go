@@ -24,6 +24,12 @@ import (
 //	                                    user's current state, with knobs
 //	GET /v1/users/{id}/session          the current session and intents
 //	GET /v1/items/{id}/similar          the items closest to one item
+//	GET /v1/items/{id}                  one catalogue item's features
+//	GET /v1/users                       the users recently active here
+//	GET /v1/embedding                   the catalogue's map (embedding.go)
+//	GET /v1/stream                      server-sent events of what the
+//	                                    workers apply and publish
+//	                                    (stream.go)
 //
 // Every answer is JSON; an error is {"error": "..."} with its status: 400
 // for a bad parameter (the message names it) or a ranking above the work
@@ -274,6 +280,10 @@ type queryAPI struct {
 	owned func(part int32) (store.Checkpoint, bool)
 	// ownerOf returns the advertised API address of a partition's owner.
 	ownerOf func(part int32) string
+	// live is the feed of what the workers apply and publish.
+	live *liveFeed
+	// embedding caches the serving engine's catalogue map.
+	embedding embeddingCache
 }
 
 // routeAPI adds the query API's routes to mux, each request admitted by
@@ -309,6 +319,15 @@ func (qa *queryAPI) routeAPI(mux *http.ServeMux, lim *apiLimits, observe func(ro
 	})
 	handle("GET /v1/users/{id}/session", func(_ context.Context, r *http.Request) (any, error) { return qa.apiSession(r) })
 	handle("GET /v1/items/{id}/similar", qa.apiSimilar)
+	handle("GET /v1/items/{id}", func(_ context.Context, r *http.Request) (any, error) { return qa.apiItem(r) })
+	handle("GET /v1/users", func(_ context.Context, r *http.Request) (any, error) { return qa.apiUsers(r) })
+	handle("GET /v1/embedding", qa.apiEmbedding)
+	// The stream is no request like the others: it holds no slot in
+	// flight and has no deadline (it is bounded by maxStreamClients).
+	mux.HandleFunc("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		observe("GET /v1/stream", qa.live.serveStream(w, r), time.Since(start))
+	})
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -463,6 +482,40 @@ func (qa *queryAPI) apiSimilar(ctx context.Context, r *http.Request) (any, error
 	out := SimilarResponse{ItemID: id, ModelVersion: e.version, Items: make([]SimilarItem, 0, len(rk.Items))}
 	for _, it := range rk.Items {
 		out.Items = append(out.Items, SimilarItem{ItemID: it.ItemID, Score: float64(it.Score)})
+	}
+	return out, nil
+}
+
+// ItemResponse is the answer of GET /v1/items/{id}: what the catalogue
+// knows of an item.
+type ItemResponse struct {
+	ItemID   string `json:"item_id"`
+	Name     string `json:"name"`
+	Category string `json:"category"`
+	Brand    string `json:"brand"`
+	// Price is null when unknown.
+	Price *float64 `json:"price"`
+}
+
+func (qa *queryAPI) apiItem(r *http.Request) (any, error) {
+	q := &query{v: r.URL.Query()}
+	if q.checkKnown(nil); q.err != nil {
+		return nil, q.err
+	}
+	e := qa.engine()
+	if e == nil {
+		return nil, unavailable("no model loaded")
+	}
+	id := r.PathValue("id")
+	// A withdrawn item keeps its row: sessions may hold it.
+	row, ok := e.catalog.Row(id)
+	if !ok {
+		return nil, notFound("item %q is not in the catalogue", id)
+	}
+	it := e.catalog.Item(row)
+	out := ItemResponse{ItemID: it.ID, Name: it.Name, Category: it.Category, Brand: it.Brand}
+	if it.Price > 0 && !math.IsInf(it.Price, 0) {
+		out.Price = &it.Price
 	}
 	return out, nil
 }

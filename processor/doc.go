@@ -157,4 +157,13 @@
 // (503), and a cap on the ranking work one request may ask for (400). A
 // ranking holds the catalogue's lock only to take a view of it, so item
 // updates never wait for one (model.Catalog).
+//
+// For a live page, the API also tells what the workers do as they do it:
+// GET /v1/stream (stream.go) sends server-sent events of every event
+// applied and every recommendation record published, from a hub the
+// workers hand each committed batch to without ever waiting (a client
+// that falls behind by its buffer is dropped); GET /v1/users lists the
+// users recently active, GET /v1/items/{id} describes an item, and GET
+// /v1/embedding (embedding.go) is a map of the catalogue: the item
+// vectors on their top two principal components, fitted once per model.
 package processor

@@ -47,6 +47,8 @@ type Metrics struct {
 	fenced       prometheus.Counter
 	changelogPut prometheus.Histogram
 	standbys     prometheus.Gauge
+	streams      prometheus.Gauge
+	streamDrops  prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -164,11 +166,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		standbys: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sessionrec_standby_partitions", Help: "Partitions whose changelog this instance follows as a standby replica (--standby).",
 		}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionrec_stream_clients", Help: "Clients of the live stream (GET /v1/stream) connected.",
+		}),
+		streamDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_stream_dropped_total", Help: "Live stream clients dropped because their buffer of waiting messages was full (too slow).",
+		}),
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts, m.lost,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
 		m.rollouts, m.rolling, m.rolloutTime, m.rejected, m.cut, m.storeErrors, m.brokerErrors, m.brokerUp, m.unwritable,
-		m.restoreTime, m.restoredRecs, m.restoredSize, m.restoring, m.fenced, m.changelogPut, m.standbys)
+		m.restoreTime, m.restoredRecs, m.restoredSize, m.restoring, m.fenced, m.changelogPut, m.standbys,
+		m.streams, m.streamDrops)
 	m.brokerUp.Set(1)
 	return m
 }
@@ -389,4 +398,18 @@ func (m *Metrics) standbyPartitions(d int) {
 		return
 	}
 	m.standbys.Add(float64(d))
+}
+
+// streamClients sets the number of live stream clients.
+func (m *Metrics) streamClients(n int) {
+	if m != nil {
+		m.streams.Set(float64(n))
+	}
+}
+
+// streamDropped counts a live stream client dropped for being too slow.
+func (m *Metrics) streamDropped() {
+	if m != nil {
+		m.streamDrops.Inc()
+	}
 }

@@ -159,9 +159,12 @@ type pending struct {
 	users []userRecord
 	recs  []topics.Recommendation
 	dead  []topics.DeadLetter
-	batch *store.Batch
-	cp    store.Checkpoint
-	stats batchStats
+	// applied are the events applied, in order, for the live feed
+	// (stream.go).
+	applied []appliedEvent
+	batch   *store.Batch
+	cp      store.Checkpoint
+	stats   batchStats
 	// backlog: the watermark ended more sessions than one batch closes;
 	// the rest close in the next batches.
 	backlog bool
@@ -244,6 +247,7 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 			continue
 		}
 		pd.stats.applied++
+		pd.applied = append(pd.applied, appliedEvent{user: e.UserID, item: e.ItemID, purchase: e.Kind == topics.KindPurchase, at: e.Time})
 		pd.stats.results[topicResult{r.Topic, "applied"}]++
 		maxEvent = max(maxEvent, ms)
 		u.publish = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/segmentio/kafka-go"
 
@@ -18,6 +19,17 @@ type publisher struct {
 	cfg       *Config
 	recs, dlq *kafka.Writer
 	brokers   *outage
+
+	// feed tells the query API's live stream what the workers apply and
+	// publish (stream.go); made on first use.
+	feedOnce sync.Once
+	feed     *liveFeed
+}
+
+// live returns the live feed of the batches the workers commit.
+func (o *publisher) live() *liveFeed {
+	o.feedOnce.Do(func() { o.feed = newLiveFeed(o.cfg) })
+	return o.feed
 }
 
 // publish writes a batch's recommendations and dead letters and waits for

@@ -574,6 +574,7 @@ func (w *worker) step(ctx context.Context, batch []Record, idleMs int64) error {
 		return err
 	}
 	cfg.Metrics.batch(w.part.id, pd, readAt, start, cfg.Now())
+	w.p.out.live().batch(pd)
 	cfg.Metrics.open(w.part.id, w.part.open)
 	w.p.own(w.part.id, pd.cp)
 	if len(batch) > 0 {
