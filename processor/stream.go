@@ -35,6 +35,10 @@ const streamBuffer = 256
 // batch size of 500.
 func streamBufferFor(batchSize int) int { return max(streamBuffer, 2*batchSize) }
 
+// streamBurst is how many queued messages a stream writes before it
+// flushes.
+const streamBurst = 256
+
 // maxStreamClients bounds the streams served at once; one more answers
 // 503.
 const maxStreamClients = 64
@@ -233,12 +237,24 @@ func (f *liveFeed) serveStream(w http.ResponseWriter, r *http.Request) int {
 				return http.StatusOK
 			}
 		case m, ok := <-c.ch:
-			if !ok {
-				b, _ := json.Marshal(StreamDropped{Reason: fmt.Sprintf("too slow: more than %d messages waiting", f.buffer)})
-				_ = write("event: dropped\ndata: %s\n\n", b) // best effort: the client is not reading
-				return http.StatusOK
+			// The message and those queued behind it go out in one
+			// flush: a flush per message would make a client that
+			// reads as fast as it can fall behind a burst.
+			for n := 0; ; n++ {
+				if !ok {
+					b, _ := json.Marshal(StreamDropped{Reason: fmt.Sprintf("too slow: more than %d messages waiting", f.buffer)})
+					_ = write("event: dropped\ndata: %s\n\n", b) // best effort: the client is not reading
+					return http.StatusOK
+				}
+				if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", m.event, m.data); err != nil {
+					return http.StatusOK
+				}
+				if n == streamBurst || len(c.ch) == 0 {
+					break
+				}
+				m, ok = <-c.ch
 			}
-			if write("event: %s\ndata: %s\n\n", m.event, m.data) != nil {
+			if write("") != nil {
 				return http.StatusOK
 			}
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -14,7 +15,9 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,6 +53,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of both phases to this file (go tool pprof)")
 		apiRate    = fs.Int("api-rate", 200, "query API requests/s during the latency phase (0: none)")
 		apiFor     = fs.Duration("api-duration", 10*time.Second, "how long the query API is asked, during the latency phase (from its third second)")
+		streamers  = fs.Int("stream-clients", 0, "clients that follow /v1/stream (every user's events and records) through the throughput phase, to measure what the fan-out costs (0: none)")
 		apiFlood   = fs.Int("api-flood", 0, "clients that flood the query API with expensive requests (k=50, diversity=1) back to back while it is asked (0: none)")
 		sec        securityFlags
 	)
@@ -160,6 +164,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	const loadRate = 10_000
 	loadStart := time.Now().Add(-time.Minute - time.Duration(*events)*time.Second/loadRate)
 	load := liveEvents(shop, *users, *events, loadStart, 5*time.Second, loadRate)
+	// With --stream-clients, they follow every event and record of both
+	// phases, connecting again when dropped, as a browser's EventSource
+	// does; the line about them comes last.
+	if *streamers > 0 {
+		srv := httptest.NewServer(proc.Handler(reg))
+		sctx, sstop := context.WithCancel(ctx)
+		res := followStreams(sctx, srv.URL, *streamers)
+		defer func() {
+			sstop()
+			srv.Close()
+			r := <-res
+			fmt.Fprintf(stdout, "stream: %d clients received %d messages; dropped as too slow %d times, and connected again\n",
+				*streamers, r.messages, r.dropped)
+		}()
+	}
 	start = time.Now()
 	cpu0 := cpuTime()
 	if _, err := topics.Replay(ctx, prod, load, topics.ReplayConfig{}); err != nil {
@@ -290,6 +309,59 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 // floodAPI sends expensive recommendation requests (k=50, diversity=1)
 // back to back from clients goroutines for d: the flood the query API's
 // limits must keep from the stream.
+// streamResult is what the stream clients of --stream-clients received.
+type streamResult struct {
+	messages, dropped int64
+}
+
+// followStreams connects clients to base's /v1/stream and reads until ctx
+// ends, connecting again after a drop; the result comes once every client
+// has stopped. It waits for all of them to be connected before it
+// returns.
+func followStreams(ctx context.Context, base string, clients int) <-chan streamResult {
+	var (
+		messages, dropped atomic.Int64
+		connected         sync.WaitGroup
+		wg                sync.WaitGroup
+	)
+	connected.Add(clients)
+	for range clients {
+		wg.Go(func() {
+			once := sync.OnceFunc(connected.Done)
+			defer once()
+			for ctx.Err() == nil {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/stream", nil)
+				if err != nil {
+					return
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				once()
+				sc := bufio.NewScanner(resp.Body)
+				sc.Buffer(make([]byte, 64<<10), 4<<20)
+				for sc.Scan() {
+					switch line := sc.Text(); {
+					case strings.HasPrefix(line, "event: dropped"):
+						dropped.Add(1)
+					case strings.HasPrefix(line, "data: "):
+						messages.Add(1)
+					}
+				}
+				_ = resp.Body.Close()
+			}
+		})
+	}
+	connected.Wait()
+	out := make(chan streamResult, 1)
+	go func() {
+		wg.Wait()
+		out <- streamResult{messages: messages.Load(), dropped: dropped.Load()}
+	}()
+	return out
+}
+
 func floodAPI(ctx context.Context, base string, users []string, clients int, d time.Duration) apiResult {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
