@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sessionrec/sessionrec/processor/web"
 )
 
 // openAPI describes the query API (see api.go); a test keeps it true.
@@ -84,11 +86,15 @@ func (p *Processor) Handler(gatherer prometheus.Gatherer) http.Handler {
 	return Combine(p.OpsHandler(gatherer), api)
 }
 
-// Combine serves api (APIHandler) on the paths under /v1/ and ops
-// (OpsHandler) on every other path: both on one address.
+// Combine serves api (APIHandler) on the paths under /v1/, the live page
+// (package web) at / and /static/, and ops (OpsHandler) on every other
+// path: all on one address.
 func Combine(ops, api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api)
+	page := web.Handler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /static/", page)
 	mux.Handle("/", ops)
 	return mux
 }
