@@ -47,7 +47,7 @@ KAFKA_SECURE_PORT = 19094
 TEST_RACE = $(GO) test -count=1 -race ./...
 TEST_NORACE = $(GO) test -count=1 -run 'Hogwild|DoesNotAllocate' ./model/
 
-.PHONY: test lint bench fmt fmtcheck kafka-start kafka-stop
+.PHONY: test lint bench fmt fmtcheck kafka-start kafka-stop screenshot
 
 # Every check, in order. Two kinds of test live in `//go:build !race` files,
 # so the -race run does not compile them, and the last step runs them
@@ -105,3 +105,9 @@ kafka-start:
 
 kafka-stop:
 	$(KAFKA) stop
+
+# The README's picture of the live page: the browser test against a demo,
+# writing its screenshot there.
+screenshot:
+	deploy/tools.sh
+	SESSIONREC_SCREENSHOT=$(CURDIR)/processor/web/doc/page.png $(GO) test -count=1 -run TestBrowserPage ./cmd/sessionrec/

@@ -114,6 +114,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		// The address, and a user whose recommendations to ask for, on
 		// stderr: stdout holds only the records.
 		u := shop.Sessions(*seed+1, synth.SessionConfig{Users: *users, Sessions: 1})[0][0].UserID
+		fmt.Fprintf(stderr, "live page on http://%s/?user=%s (open it in a browser)\n", addr, u)
 		fmt.Fprintf(stderr, "query API on http://%s, e.g. curl 'http://%s/v1/users/%s/recommendations?k=5&diversity=0.5'\n", addr, addr, u)
 	}
 

@@ -486,7 +486,7 @@
 
   function eventList(events) {
     const sorted = events.slice().sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts));
-    return el('ol', { class: 'events' }, sorted.map((e) => el('li', { class: `ev ${e.kind}` },
+    return el('ol', { class: 'events' }, sorted.map((e) => el('li', { class: `ev ${e.kind}`, 'data-item-id': e.item_id },
       el('time', { datetime: e.ts, text: time(e.ts) }),
       el('span', { class: `kind ${e.kind}`, text: e.kind }),
       itemView(e.item_id))));
