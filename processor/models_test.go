@@ -34,12 +34,7 @@ func TestModelRollout(t *testing.T) {
 
 func testModelRollout(t *testing.T, brokers []string) {
 	names, _, prod, shop, _ := shopOnTopics(t, brokers)
-	m, err := testModel()
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	_, err = m.WriteTo(&buf)
-	require.NoError(t, err)
-	artefact := buf.Bytes()
+	artefact := testArtefact(t)
 
 	dir := t.TempDir()
 	start := func() (*Processor, *prometheus.Registry, func()) {
@@ -70,7 +65,7 @@ func testModelRollout(t *testing.T, brokers []string) {
 	}
 
 	// Version A, then a record carrying it.
-	_, err = topics.PublishModel(t.Context(), brokers, names.Models, "model-a", artefact, nil)
+	_, err := topics.PublishModel(t.Context(), brokers, names.Models, "model-a", artefact, nil)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return serving() == "model-a" }, 30*time.Second, 20*time.Millisecond)
 	click := func(user string, i int) {
@@ -297,30 +292,79 @@ func noise(n int, seed byte) []byte {
 // TestModelFollower feeds the model follower topics without Kafka: what
 // it serves, what it refuses (the metric by reason), and the most bytes of
 // chunks it holds at any point, while catching up and while following.
-func TestModelFollower(t *testing.T) {
+// followCase is a models-topic log fed to a follower, and what the
+// follower must end with.
+type followCase struct {
+	name     string
+	maxBytes int64             // Config.MaxModelBytes
+	key      ed25519.PublicKey // Config.ModelVerifyKey
+	log      func(l *modelLog)
+	// end is where the catch-up ends: the records from it are live; -1
+	// reads the whole log while catching up.
+	end      int
+	serving  string
+	rollouts float64 // models served
+	rejected map[string]float64
+	maxHeld  int64 // the most bytes of chunks held at any point
+}
+
+// run feeds the log to a new follower and checks the model it serves, the
+// rollouts and refusals counted, the most bytes held, and a log line per
+// bad signature.
+func (tc followCase) run(t *testing.T) {
+	var logs bytes.Buffer
+	f, reg := newTestFollowerConfig(t, Config{MaxModelBytes: tc.maxBytes, ModelVerifyKey: tc.key,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	f.v.cat.mu.Lock()
+	f.v.cat.markLoaded() // SetModel builds an engine
+	f.v.cat.mu.Unlock()
+	var l modelLog
+	tc.log(&l)
+	end := tc.end
+	if end < 0 {
+		end = len(l)
+	}
+	var held int64
+	require.NoError(t, feed(f, l, end, func() { held = max(held, heldBytes(f)) }))
+	serving := ""
+	if e := f.v.engine(); e != nil {
+		serving = e.Version()
+	}
+	require.Equal(t, tc.serving, serving, "serving")
+	require.Equal(t, tc.rollouts, counterValues(t, reg, "sessionrec_model_rollouts_total")[""], "models served")
+	want := tc.rejected
+	if want == nil {
+		want = map[string]float64{}
+	}
+	require.Equal(t, want, counterValues(t, reg, "sessionrec_model_rejected_total"), "refused by reason")
+	require.Equal(t, tc.maxHeld, held, "got %d bytes held at most, want %d", held, tc.maxHeld)
+	if n := tc.rejected["bad_signature"]; n > 0 {
+		require.Equal(t, int(n), strings.Count(logs.String(), "reason=bad_signature"), "a log line per refusal:\n%s", logs.String())
+		if tc.end >= 0 { // live: a model serves
+			require.Contains(t, logs.String(), "serving=m-1", "the line names the model that keeps serving")
+		}
+	}
+}
+
+// testArtefact is testModel's artefact.
+func testArtefact(t *testing.T) []byte {
+	t.Helper()
 	m, err := testModel()
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	_, err = m.WriteTo(&buf)
 	require.NoError(t, err)
-	artefact := buf.Bytes()
+	return buf.Bytes()
+}
+
+func TestModelFollower(t *testing.T) {
+	artefact := testArtefact(t)
 	require.Less(t, len(artefact), topics.ModelChunkSize, "the test model is one chunk")
 	const cs = topics.ModelChunkSize
 	big := noise(3*cs+100, 1) // four chunks, no model
 	huge := int64(1) << 50
 
-	for _, tc := range []struct {
-		name     string
-		maxBytes int64
-		log      func(l *modelLog)
-		// end is where the catch-up ends: the records from it are live;
-		// -1 reads the whole log while catching up.
-		end      int
-		serving  string
-		rollouts float64 // models served
-		rejected map[string]float64
-		maxHeld  int64 // the most bytes of chunks held at any point
-	}{
+	for _, tc := range []followCase{
 		{
 			name: "a manifest of 2^50 bytes at start",
 			log: func(l *modelLog) {
@@ -453,33 +497,7 @@ func TestModelFollower(t *testing.T) {
 			end: 2, serving: "m-1", rejected: map[string]float64{"bad_manifest": 2}, rollouts: 1, maxHeld: int64(len(artefact)),
 		},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f, reg := newTestFollower(t, tc.maxBytes)
-			f.v.cat.mu.Lock()
-			f.v.cat.markLoaded() // SetModel builds an engine
-			f.v.cat.mu.Unlock()
-			var l modelLog
-			tc.log(&l)
-			end := tc.end
-			if end < 0 {
-				end = len(l)
-			}
-			var held int64
-			require.NoError(t, feed(f, l, end, func() { held = max(held, heldBytes(f)) }))
-			serving := ""
-			if e := f.v.engine(); e != nil {
-				serving = e.Version()
-			}
-			require.Equal(t, tc.serving, serving, "serving")
-			require.Equal(t, tc.rollouts, counterValues(t, reg, "sessionrec_model_rollouts_total")[""], "models served")
-			got := counterValues(t, reg, "sessionrec_model_rejected_total")
-			want := tc.rejected
-			if want == nil {
-				want = map[string]float64{}
-			}
-			require.Equal(t, want, got, "refused by reason")
-			require.Equal(t, tc.maxHeld, held, "got %d bytes held at most, want %d", held, tc.maxHeld)
-		})
+		t.Run(tc.name, tc.run)
 	}
 }
 
@@ -533,27 +551,13 @@ func (l *modelLog) publishSigned(version string, artefact []byte, key ed25519.Pr
 // keeps serving; a manifest refused so costs no chunk read or held at
 // start. Without a key, every model that checks out serves.
 func TestModelFollowerVerifiesSignatures(t *testing.T) {
-	m, err := testModel()
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	_, err = m.WriteTo(&buf)
-	require.NoError(t, err)
-	artefact := buf.Bytes()
+	artefact := testArtefact(t)
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, ed25519.SeedSize))
 	pub := key.Public().(ed25519.PublicKey)
 	big := noise(2*topics.ModelChunkSize, 9) // what a forger's chunks would cost to hold
 
-	for _, tc := range []struct {
-		name     string
-		key      ed25519.PublicKey
-		log      func(l *modelLog)
-		end      int // where the catch-up ends; -1: the whole log
-		serving  string
-		rollouts float64
-		rejected map[string]float64
-		maxHeld  int64
-	}{
+	for _, tc := range []followCase{
 		{
 			name: "a signed model serves",
 			key:  pub,
@@ -608,39 +612,7 @@ func TestModelFollowerVerifiesSignatures(t *testing.T) {
 			end: 2, serving: "m-2", rollouts: 2, maxHeld: int64(len(artefact)),
 		},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var logs bytes.Buffer
-			f, reg := newTestFollowerConfig(t, Config{ModelVerifyKey: tc.key, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-			f.v.cat.mu.Lock()
-			f.v.cat.markLoaded() // SetModel builds an engine
-			f.v.cat.mu.Unlock()
-			var l modelLog
-			tc.log(&l)
-			end := tc.end
-			if end < 0 {
-				end = len(l)
-			}
-			var held int64
-			require.NoError(t, feed(f, l, end, func() { held = max(held, heldBytes(f)) }))
-			serving := ""
-			if e := f.v.engine(); e != nil {
-				serving = e.Version()
-			}
-			require.Equal(t, tc.serving, serving, "serving")
-			require.Equal(t, tc.rollouts, counterValues(t, reg, "sessionrec_model_rollouts_total")[""], "models served")
-			want := tc.rejected
-			if want == nil {
-				want = map[string]float64{}
-			}
-			require.Equal(t, want, counterValues(t, reg, "sessionrec_model_rejected_total"), "refused by reason")
-			require.Equal(t, tc.maxHeld, held, "got %d bytes held at most, want %d", held, tc.maxHeld)
-			if n := tc.rejected["bad_signature"]; n > 0 {
-				require.Equal(t, int(n), strings.Count(logs.String(), "reason=bad_signature"), "a log line per refusal:\n%s", logs.String())
-				if tc.end >= 0 { // live: a model serves
-					require.Contains(t, logs.String(), "serving=m-1", "the line names the model that keeps serving")
-				}
-			}
-		})
+		t.Run(tc.name, tc.run)
 	}
 }
 
@@ -657,12 +629,7 @@ func TestSignedModelRollout(t *testing.T) {
 
 func testSignedModelRollout(t *testing.T, brokers []string) {
 	names, _, _, _, _ := shopOnTopics(t, brokers)
-	m, err := testModel()
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	_, err = m.WriteTo(&buf)
-	require.NoError(t, err)
-	artefact := buf.Bytes()
+	artefact := testArtefact(t)
 	_, key, err := ed25519.GenerateKey(nil)
 	require.NoError(t, err)
 	_, other, err := ed25519.GenerateKey(nil)
