@@ -76,6 +76,25 @@ type Neighbours struct {
 	itemOff, itemSess []int32
 	idf               []float32
 	nItems            int
+	// itemW[d] is the weight of a vote d items from the shared item, for
+	// every d a session allows; prefixW[d] the weight of a session item d
+	// before the last, up to prefixTable (further back is computed).
+	itemW, prefixW []float32
+}
+
+// prefixTable is how far back the session items' weights are tabled.
+const prefixTable = 64
+
+// decayTable returns exp(-d/lambda) for d in [0, n), all 1 for lambda <= 0.
+func decayTable(n int, lambda float64) []float32 {
+	t := make([]float32, n)
+	for d := range t {
+		t[d] = 1
+		if lambda > 0 {
+			t[d] = float32(math.Exp(-float64(d) / lambda))
+		}
+	}
+	return t
 }
 
 // NewNeighbours indexes sessions, given oldest first as item indices in
@@ -125,6 +144,12 @@ func NewNeighbours(sessions [][]int32, nItems int, cfg NeighbourConfig) (*Neighb
 			n.idf[x] = float32(math.Log(total / float64(df)))
 		}
 	}
+	longest := 1
+	for s := range len(n.sessOff) - 1 {
+		longest = max(longest, int(n.sessOff[s+1]-n.sessOff[s]))
+	}
+	n.itemW = decayTable(longest, cfg.ItemDecay)
+	n.prefixW = decayTable(prefixTable, cfg.PrefixDecay)
 	return n, nil
 }
 
@@ -140,10 +165,6 @@ type NeighbourScratch struct {
 	top    []nbScored
 	// Touched lists the items Score gave a vote, in no order.
 	Touched []int32
-	// Sequence is scratch for a session mapped to item indices.
-	Sequence []int32
-	// Scores is scratch for the scores of a catalogue's rows.
-	Scores []float32
 }
 
 type nbScored struct {
@@ -180,9 +201,14 @@ func (n *Neighbours) Score(session []int32, dst []float32, sc *NeighbourScratch)
 			sc.items = append(sc.items, x)
 		}
 		sc.pos[x] = int32(i)
-		w := float32(1)
-		if n.cfg.PrefixDecay > 0 {
-			w = float32(math.Exp(-float64(last-i) / n.cfg.PrefixDecay))
+		var w float32
+		switch d := last - i; {
+		case d < prefixTable:
+			w = n.prefixW[d]
+		case n.cfg.PrefixDecay > 0:
+			w = float32(math.Exp(-float64(d) / n.cfg.PrefixDecay))
+		default:
+			w = 1
 		}
 		sc.weight[x] = w * n.idf[x]
 	}
@@ -209,14 +235,11 @@ func (n *Neighbours) Score(session []int32, dst []float32, sc *NeighbourScratch)
 	for _, nb := range sc.top {
 		items := n.sessItem[n.sessOff[nb.sess]:n.sessOff[nb.sess+1]]
 		for p, y := range items {
-			v := nb.sim
-			if n.cfg.ItemDecay > 0 {
-				d := p - int(nb.match)
-				if d < 0 {
-					d = -d
-				}
-				v *= float32(math.Exp(-float64(d) / n.cfg.ItemDecay))
+			d := p - int(nb.match)
+			if d < 0 {
+				d = -d
 			}
+			v := nb.sim * n.itemW[d]
 			if dst[y] == 0 && v > 0 {
 				sc.Touched = append(sc.Touched, y)
 			}

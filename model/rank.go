@@ -247,27 +247,25 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 			s := in.Weight * h.Score
 			if i, ok := best[h.Row]; ok {
 				if s > cands[i].Score {
-					cands[i].Score, cands[i].Intent = s, in.ID
+					cands[i].Score, cands[i].Vector, cands[i].Intent = s, s, in.ID
 				}
 				continue
 			}
 			best[h.Row] = len(cands)
-			cands = append(cands, Recommendation{ItemID: v.items[h.Row].ID, Score: s, Intent: in.ID})
+			cands = append(cands, Recommendation{ItemID: v.items[h.Row].ID, Score: s, Vector: s, Intent: in.ID})
 			rows = append(rows, h.Row)
 		}
 	}
-	for i := range cands {
-		cands[i].Vector = cands[i].Score
-	}
-	if nbRows, votes := c.neighbourVotes(v, o, intents); nbRows != nil {
-		units := unitCentroids(intents, c.dim)
-		for j, r := range nbRows {
+	if sc := c.neighbourVotes(v, o, intents); sc != nil {
+		defer c.nbPool.Put(sc)
+		votes := sc.out
+		for j, r := range sc.rows {
 			if accept != nil && !accept(r) {
 				continue
 			}
 			i, ok := best[r]
 			if !ok {
-				s, id := bestIntent(intents, units, v.vector(r))
+				s, id := bestIntent(intents, c.dim, v.vector(r))
 				i = len(cands)
 				best[r] = i
 				cands = append(cands, Recommendation{ItemID: v.items[r].ID, Score: s, Vector: s, Intent: id})
@@ -404,13 +402,14 @@ func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float
 			}
 		}
 	}
-	nbRows, votes := c.neighbourVotes(c.view(), o, intents)
-	if nbRows == nil {
+	sc := c.neighbourVotes(c.view(), o, intents)
+	if sc == nil {
 		return nil
 	}
+	defer c.nbPool.Put(sc)
 	clear(tmp)
-	for j, r := range nbRows {
-		tmp[r] = votes[j]
+	for j, r := range sc.rows {
+		tmp[r] = sc.out[j]
 	}
 	top := float32(math.Inf(-1))
 	for _, s := range dst {
@@ -431,66 +430,64 @@ func blend(vec, top, nb, w float32) float32 {
 	return (1-w)*float32(math.Exp(float64((vec-top)/blendTemperature))) + w*nb
 }
 
-// neighbourVotes runs the neighbourhood term for o.Recent and returns the
-// rows of v it votes for, live ones only, with their votes over the best
-// vote. It returns nil when the term is off (o.Neighbours 0 or a model
-// without a SessionLog), when there is no intent to credit an item to, or
-// when no training session shares an item with the session.
-func (c *Catalog) neighbourVotes(v *view, o RankOptions, intents []Intent) ([]int32, []float32) {
-	if c.nb == nil || !(o.Neighbours > 0) || len(o.Recent) == 0 || len(intents) == 0 {
-		return nil, nil
-	}
-	sc, _ := c.nbPool.Get().(*NeighbourScratch)
-	if sc == nil {
-		sc = c.nb.NewScratch()
-		sc.Scores = make([]float32, c.nb.Len())
-	}
-	defer c.nbPool.Put(sc)
-	sc.Sequence = sc.Sequence[:0]
-	for _, id := range o.Recent {
-		if x, ok := c.nbIndex[id]; ok {
-			sc.Sequence = append(sc.Sequence, x)
-		}
-	}
-	top := c.nb.Score(sc.Sequence, sc.Scores, sc)
-	var rows []int32
-	var votes []float32
-	for _, y := range sc.Touched {
-		r := atomic.LoadInt32(&c.nbRow[y])
-		if r >= 0 && int(r) < len(v.items) && !isDead(v.dead, r) && top > 0 {
-			rows = append(rows, r)
-			votes = append(votes, sc.Scores[y]/top)
-		}
-		sc.Scores[y] = 0
-	}
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	return rows, votes
+// nbScratch is what one ranking's neighbourhood term works in, pooled
+// by the catalogue: the term's own scratch, the votes of every item of the
+// session log (zero between uses), the session as log indices, and the
+// rows voted for with their votes.
+type nbScratch struct {
+	nb    *NeighbourScratch
+	votes []float32
+	seq   []int32
+	rows  []int32
+	out   []float32
 }
 
-// unitCentroids returns the intents' centroids scaled to unit length (nil
-// for an intent without a centroid of dim elements).
-func unitCentroids(intents []Intent, dim int) [][]float32 {
-	out := make([][]float32, len(intents))
-	for i, in := range intents {
-		if len(in.Centroid) == dim {
-			out[i] = make([]float32, dim)
-			unitVector(out[i], in.Centroid)
+// neighbourVotes runs the neighbourhood term for o.Recent and returns the
+// rows of v it votes for, live ones only, with their votes over the best
+// vote, in sc; the caller puts sc back into c.nbPool when done with them.
+// It returns a nil sc when the term is off (o.Neighbours 0 or a model
+// without a SessionLog), when there is no intent to credit an item to, or
+// when no training session shares an item with the session.
+func (c *Catalog) neighbourVotes(v *view, o RankOptions, intents []Intent) *nbScratch {
+	if c.nb == nil || !(o.Neighbours > 0) || len(o.Recent) == 0 || len(intents) == 0 {
+		return nil
+	}
+	sc, _ := c.nbPool.Get().(*nbScratch)
+	if sc == nil {
+		sc = &nbScratch{nb: c.nb.NewScratch(), votes: make([]float32, c.nb.Len())}
+	}
+	sc.seq, sc.rows, sc.out = sc.seq[:0], sc.rows[:0], sc.out[:0]
+	for _, id := range o.Recent {
+		if x, ok := c.nbIndex[id]; ok {
+			sc.seq = append(sc.seq, x)
 		}
 	}
-	return out
+	top := c.nb.Score(sc.seq, sc.votes, sc.nb)
+	for _, y := range sc.nb.Touched {
+		r := atomic.LoadInt32(&c.nbRow[y])
+		if r >= 0 && int(r) < len(v.items) && !isDead(v.dead, r) && top > 0 {
+			sc.rows = append(sc.rows, r)
+			sc.out = append(sc.out, sc.votes[y]/top)
+		}
+		sc.votes[y] = 0
+	}
+	if len(sc.rows) == 0 {
+		c.nbPool.Put(sc)
+		return nil
+	}
+	return sc
 }
 
 // bestIntent returns the best weight times cosine of vec (a unit vector)
-// over the intents, and that intent's ID.
-func bestIntent(intents []Intent, units [][]float32, vec []float32) (float32, string) {
+// over the intents whose centroid (unit length, as Detect makes it) has
+// dim elements, and that intent's ID.
+func bestIntent(intents []Intent, dim int, vec []float32) (float32, string) {
 	s, id := float32(math.Inf(-1)), ""
-	for i, in := range intents {
-		if units[i] == nil {
+	for _, in := range intents {
+		if len(in.Centroid) != dim {
 			continue
 		}
-		if x := in.Weight * Dot(units[i], vec); x > s {
+		if x := in.Weight * Dot(in.Centroid, vec); x > s {
 			s, id = x, in.ID
 		}
 	}
