@@ -256,8 +256,8 @@ func trainFromTopics(ctx context.Context, f *trainFlags, onCommandLine map[strin
 }
 
 // defaultNeighbourSessions is how many training sessions a model keeps
-// for its neighbourhood term by default: some 4 MB of artefact for
-// sessions of ten items.
+// for its neighbourhood term by default (diginetica-seq's 63,680 sessions
+// add 2.7 MB to its 31.4 MB artefact).
 const defaultNeighbourSessions = 100_000
 
 // trainWithProgress trains with the progress bar on w, and a line on w for
