@@ -121,9 +121,15 @@ func (f *liveFeed) subscribe(user string) (*streamClient, bool) {
 	}
 	c := &streamClient{user: user, ch: make(chan streamMessage, f.buffer)}
 	f.clients[c] = struct{}{}
+	f.countedLocked()
+	return c, true
+}
+
+// countedLocked publishes the number of clients, to the workers' path
+// and the gauge, after a change. The caller holds f.mu.
+func (f *liveFeed) countedLocked() {
 	f.listening.Store(int32(len(f.clients)))
 	f.cfg.Metrics.streamClients(len(f.clients))
-	return c, true
 }
 
 // unsubscribe removes a client, if the feed has not dropped it already.
@@ -132,8 +138,7 @@ func (f *liveFeed) unsubscribe(c *streamClient) {
 	defer f.mu.Unlock()
 	if _, ok := f.clients[c]; ok {
 		delete(f.clients, c)
-		f.listening.Store(int32(len(f.clients)))
-		f.cfg.Metrics.streamClients(len(f.clients))
+		f.countedLocked()
 	}
 }
 
@@ -184,8 +189,7 @@ func (f *liveFeed) sendLocked(user, event string, encode func() ([]byte, error))
 		default:
 			delete(f.clients, c)
 			close(c.ch)
-			f.listening.Store(int32(len(f.clients)))
-			f.cfg.Metrics.streamClients(len(f.clients))
+			f.countedLocked()
 			f.cfg.Metrics.streamDropped()
 		}
 	}
