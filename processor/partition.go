@@ -74,6 +74,10 @@ type partition struct {
 	z      Sessionizer
 	limits topics.Limits
 	engine func() *Engine // nil when no model is loaded
+	// route gives the engine that serves a user, and the user's arm
+	// ("" without an A/B split), from the batch's engine; nil: the
+	// batch's engine serves every user.
+	route func(eng *Engine, user string) (*Engine, string)
 
 	cp         store.Checkpoint
 	maxEventMs int64 // highest event time applied, for the watermark
@@ -233,7 +237,7 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 		if len(cut) > 0 {
 			// A session at its bound was closed, and the event starts a
 			// new one (Sessionizer.MaxEvents).
-			p.closeSessions(eng, u, cut, &pd.stats)
+			p.closeSessions(p.routed(eng, e.UserID), u, cut, &pd.stats)
 			pd.stats.cut++
 		}
 		switch outcome {
@@ -284,7 +288,7 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 		if err != nil {
 			return nil, err
 		}
-		p.closeSessions(eng, u, p.z.Expire(u.s, id, wm), &pd.stats)
+		p.closeSessions(p.routed(eng, id), u, p.z.Expire(u.s, id, wm), &pd.stats)
 	}
 
 	// Recommendations for the users whose intents changed, and the state.
@@ -300,14 +304,17 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 			// goroutine run (a query API request, another partition's
 			// publish) rather than wait for the scheduler's 10 ms slice.
 			runtime.Gosched()
+			ue, arm := p.serving(eng, id)
 			cur := p.z.Current(u.s)
-			session := eng.Intents(cur, u.s.Past)
+			session := ue.Intents(cur, u.s.Past)
 			if sig := signature(session, u.s.Past); sig != u.s.PublishedSig {
-				r, err := eng.Recommend(u.s, cur, session, time.UnixMilli(max(u.s.LastEventMs, wm)))
+				r, err := ue.Recommend(u.s, cur, session, time.UnixMilli(max(u.s.LastEventMs, wm)))
 				if err != nil {
 					return nil, errors.Join(err, pd.batch.Abort())
 				}
-				pd.recs = append(pd.recs, eng.record(id, u.s, r, u.src, now, eng.knobs, model.Filter{}))
+				rec := ue.record(id, u.s, r, u.src, now, ue.knobs, model.Filter{})
+				rec.Arm = arm
+				pd.recs = append(pd.recs, rec)
 				u.s.PublishedSig = sig
 				pd.stats.published++
 			}
@@ -333,6 +340,25 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 	}
 	pd.prevMaxEventMs, p.maxEventMs = p.maxEventMs, maxEvent
 	return pd, nil
+}
+
+// serving returns the engine that serves user, and the user's arm (see
+// partition.route); eng is the batch's engine, not nil.
+func (p *partition) serving(eng *Engine, user string) (*Engine, string) {
+	if p.route == nil {
+		return eng, ""
+	}
+	return p.route(eng, user)
+}
+
+// routed returns the engine that serves user: eng's routing, nil when eng
+// is nil (no model).
+func (p *partition) routed(eng *Engine, user string) *Engine {
+	if eng == nil {
+		return nil
+	}
+	e, _ := p.serving(eng, user)
+	return e
 }
 
 // closeSessions keeps the intents of a user's closed sessions (newest

@@ -150,6 +150,7 @@ func (w *worker) run(ctx context.Context, ready func()) error {
 		return err
 	}
 	w.part.log = log
+	w.part.route = w.p.routeUser
 	w.ins = []*input{
 		{topic: cfg.Names.Clicks, kind: topics.KindClick},
 		{topic: cfg.Names.Purchases, kind: topics.KindPurchase},

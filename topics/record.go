@@ -36,7 +36,7 @@ import (
 //	  "knobs": {"k": 2, "diversity": 0, "history": 0.3, "half_life_s": 86400,
 //	            "exclude_seen": true, "exclude_purchased": true,
 //	            "category": "", "brand": "", "min_price": 0, "max_price": 0},
-//	  "model_version": "m-20260301-01",
+//	  "model_version": "m-20260301-01", "arm": "",
 //	  "source": {"topic": "clicks", "partition": 3, "offset": 1234,
 //	             "event_time": "2026-03-01T12:00:00.25Z"},
 //	  "produced_at": "2026-03-01T12:00:00.31Z"
@@ -57,6 +57,11 @@ type Recommendation struct {
 	// ModelVersion is the version of the model artefact that computed the
 	// items.
 	ModelVersion string `json:"model_version"`
+	// Arm is the user's arm of an A/B split (run --ab), "" when the
+	// instance serves one model. A user whose arm's model is missing or
+	// refused is served by the other arm's: the record keeps the user's
+	// arm and names the version that computed it.
+	Arm string `json:"arm"`
 	// Source is the input record that produced this one: replays and
 	// idempotent consumers compare its offsets.
 	Source Source `json:"source"`
