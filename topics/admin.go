@@ -114,6 +114,8 @@ type topicSpec struct {
 //
 //   - clicks, purchases: cfg.Partitions each, the broker's default
 //     cleanup (delete after its retention);
+//   - erasures: the partitions of clicks (cfg.Partitions, or an existing
+//     clicks topic's count), the broker's default cleanup;
 //   - recommendations: cfg.Partitions, cleanup.policy=compact;
 //   - dead letters: cfg.Partitions, the broker's default cleanup;
 //   - items, models: [CatalogPartitions], cleanup.policy=compact.
@@ -149,6 +151,18 @@ func (a *Admin) Create(ctx context.Context, names Names, cfg TopicConfig) error 
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	// Erasures with the partition count clicks has, which an existing
+	// clicks topic decides.
+	if err := a.waitReady(ctx, []Topic{names.Clicks}); err != nil {
+		return err
+	}
+	infos, err := a.describe(ctx, []Topic{names.Clicks})
+	if err != nil {
+		return err
+	}
+	if err := a.create(ctx, topicSpec{infos[names.Clicks].Partitions, nil, []Topic{names.Erasures}}, cfg.ReplicationFactor); err != nil {
+		return err
+	}
 	return a.waitReady(ctx, names.All())
 }
 
@@ -179,6 +193,38 @@ func (a *Admin) CreateChangelog(ctx context.Context, group string, partitions in
 	}
 	_, err = a.checkChangelog(ctx, t, partitions)
 	return err
+}
+
+// CreateErasures creates the erasures topic of names when it is missing,
+// with partitions partitions (the input topics' count, [Layout]) and the
+// broker's default cleanup and replication, and checks it: an erasures
+// topic with another partition count is a *[PartitionMismatchError],
+// since a request must reach the partition worker that holds its user.
+// The processor calls it at start, so that a deployment whose topics
+// predate erasures gets the topic.
+func (a *Admin) CreateErasures(ctx context.Context, names Names, partitions int32) error {
+	names = names.WithDefaults()
+	t := names.Erasures
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	if partitions < 1 {
+		return fmt.Errorf("topics: erasures %s: %d partitions: want at least 1", t, partitions)
+	}
+	if err := a.create(ctx, topicSpec{partitions, nil, []Topic{t}}, -1); err != nil {
+		return err
+	}
+	if err := a.waitReady(ctx, []Topic{t}); err != nil {
+		return err
+	}
+	infos, err := a.describe(ctx, []Topic{t})
+	if err != nil {
+		return err
+	}
+	if got := infos[t].Partitions; got != partitions {
+		return &PartitionMismatchError{Topic: t, Partitions: got, Other: names.Clicks, OtherPartitions: partitions}
+	}
+	return nil
 }
 
 // CheckChangelog verifies the changelog topic of the consumer group group

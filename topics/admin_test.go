@@ -123,6 +123,7 @@ func uniqueNames(t *testing.T, a *Admin) (Names, string) {
 		DeadLetters:     Topic(prefix + "-dlq"),
 		Items:           Topic(prefix + "-items"),
 		Models:          Topic(prefix + "-models"),
+		Erasures:        Topic(prefix + "-erasures"),
 	}
 	require.NoError(t, n.Validate())
 	deleteAtCleanup(t, a, n.All()...)
@@ -166,6 +167,7 @@ func TestAdminCreateCheck(t *testing.T) {
 			names.DeadLetters:     {3, false},
 			names.Items:           {CatalogPartitions, true},
 			names.Models:          {CatalogPartitions, true},
+			names.Erasures:        {3, false},
 		}
 		require.Len(t, l.Topics, len(want))
 		for topic, w := range want {
@@ -226,6 +228,13 @@ func TestAdminCheck(t *testing.T) {
 			wantParts: 4,
 		},
 		{
+			name:      "erasures not co-partitioned",
+			pre:       []pre{{"erasures", 3, false}},
+			wantErrs:  []error{ErrPartitionMismatch},
+			wantText:  []string{"clicks has 4 partitions and ", "erasures 3: they must be co-partitioned (same count)"},
+			wantParts: 4,
+		},
+		{
 			name:      "recommendations not compacted",
 			pre:       []pre{{"recommendations", 4, false}},
 			wantErrs:  []error{ErrNotCompacted},
@@ -237,7 +246,7 @@ func TestAdminCheck(t *testing.T) {
 			pre:       []pre{{"clicks", 2, false}, {"recommendations", 2, true}},
 			noCreate:  true,
 			wantErrs:  []error{ErrMissingTopic},
-			wantText:  []string{"-purchases, ", "-dlq, ", "-items, ", "-models do not exist"},
+			wantText:  []string{"-purchases, ", "-dlq, ", "-items, ", "-models, ", "-erasures do not exist"},
 			wantParts: 2,
 		},
 		{
@@ -253,7 +262,7 @@ func TestAdminCheck(t *testing.T) {
 			forEachCluster(t, func(t *testing.T, brokers []string) {
 				a := newTestAdmin(t, brokers)
 				names, _ := uniqueNames(t, a)
-				byRole := map[string]Topic{"clicks": names.Clicks, "purchases": names.Purchases, "recommendations": names.Recommendations}
+				byRole := map[string]Topic{"clicks": names.Clicks, "purchases": names.Purchases, "recommendations": names.Recommendations, "erasures": names.Erasures}
 				for _, p := range tc.pre {
 					var configs map[string]*string
 					if p.compact {
@@ -297,6 +306,24 @@ func TestAdminCheckMismatchError(t *testing.T) {
 		pm, ok := errors.AsType[*PartitionMismatchError](err)
 		require.True(t, ok, "got %v, want a *PartitionMismatchError", err)
 		require.Equal(t, PartitionMismatchError{Topic: names.Clicks, Partitions: 4, Other: names.Purchases, OtherPartitions: 3}, *pm)
+	})
+}
+
+func TestAdminCreateErasures(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, brokers []string) {
+		a := newTestAdmin(t, brokers)
+		names, _ := uniqueNames(t, a)
+		// Missing: created with the count asked, and again is a no-op.
+		require.NoError(t, a.CreateErasures(t.Context(), names, 3))
+		require.NoError(t, a.CreateErasures(t.Context(), names, 3))
+		infos, err := a.describe(t.Context(), []Topic{names.Erasures})
+		require.NoError(t, err)
+		require.Equal(t, int32(3), infos[names.Erasures].Partitions)
+		// Another count than the inputs': refused, never changed.
+		err = a.CreateErasures(t.Context(), names, 4)
+		require.ErrorIs(t, err, ErrPartitionMismatch)
+		require.ErrorContains(t, err, "erasures")
+		require.Error(t, a.CreateErasures(t.Context(), names, 0))
 	})
 }
 

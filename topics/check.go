@@ -59,9 +59,10 @@ func (i TopicInfo) Compacted() bool {
 //
 //   - every topic exists, else a *[MissingTopicsError] naming the missing
 //     ones;
-//   - clicks and purchases have the same partition count, else a
-//     *[PartitionMismatchError]: a user's clicks and purchases must land in
-//     the same partition number to reach the same partition worker;
+//   - clicks, purchases and erasures have the same partition count, else
+//     a *[PartitionMismatchError]: a user's clicks, purchases and erasure
+//     requests must land in the same partition number to reach the same
+//     partition worker;
 //   - recommendations, items and models are compacted, else a
 //     *[NotCompactedError] for each.
 //
@@ -103,6 +104,12 @@ func (a *Admin) check(ctx context.Context, names Names, which []Topic) (Layout, 
 		errs = append(errs, &PartitionMismatchError{
 			Topic: names.Clicks, Partitions: clicks.Partitions,
 			Other: names.Purchases, OtherPartitions: purchases.Partitions,
+		})
+	}
+	if erasures, ok := infos[names.Erasures]; okc && ok && clicks.Partitions != erasures.Partitions {
+		errs = append(errs, &PartitionMismatchError{
+			Topic: names.Clicks, Partitions: clicks.Partitions,
+			Other: names.Erasures, OtherPartitions: erasures.Partitions,
 		})
 	}
 	for _, t := range []Topic{names.Recommendations, names.Items, names.Models} {

@@ -18,15 +18,22 @@ const (
 	KindClick Kind = iota + 1
 	// KindPurchase is a purchase, from the purchases topic.
 	KindPurchase
+	// KindErasure is not an event but a request to forget a user, from
+	// the erasures topic ([Erasure]); the partition workers read it with
+	// the events, in the same order.
+	KindErasure
 )
 
-// String returns "click", "purchase", or "kind(N)" for an invalid kind.
+// String returns "click", "purchase", "erasure", or "kind(N)" for an
+// invalid kind.
 func (k Kind) String() string {
 	switch k {
 	case KindClick:
 		return "click"
 	case KindPurchase:
 		return "purchase"
+	case KindErasure:
+		return "erasure"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -32,6 +32,9 @@ const (
 	// Models is the compacted topic of model artefacts, keyed by model
 	// version.
 	Models Topic = "models"
+	// Erasures carries requests to forget a user, co-partitioned with
+	// Clicks: key user id, value an [Erasure].
+	Erasures Topic = "erasures"
 )
 
 // MaxTopicLength is the longest topic name Kafka accepts, in bytes.
@@ -113,6 +116,9 @@ type Names struct {
 	Items Topic
 	// Models is the compacted model topic. Default [Models].
 	Models Topic
+	// Erasures is the topic of requests to forget a user, co-partitioned
+	// with Clicks. Default [Erasures].
+	Erasures Topic
 }
 
 // DefaultNames returns the default name of every topic.
@@ -124,6 +130,7 @@ func DefaultNames() Names {
 		DeadLetters:     DeadLetters,
 		Items:           Items,
 		Models:          Models,
+		Erasures:        Erasures,
 	}
 }
 
@@ -154,11 +161,12 @@ func (n *Names) fields() []namedField {
 		{"dead letters", &n.DeadLetters},
 		{"items", &n.Items},
 		{"models", &n.Models},
+		{"erasures", &n.Erasures},
 	}
 }
 
-// All returns the six names in the order Clicks, Purchases,
-// Recommendations, DeadLetters, Items, Models. The slice is the caller's.
+// All returns the seven names in the order Clicks, Purchases,
+// Recommendations, DeadLetters, Items, Models, Erasures. The slice is the caller's.
 func (n Names) All() []Topic {
 	fs := n.fields()
 	out := make([]Topic, len(fs))
@@ -214,7 +222,7 @@ func (n Names) KindOf(t Topic) (Kind, bool) {
 // cluster (benchmarks, tests).
 func (n Names) WithSuffix(suffix string) Names {
 	n = n.WithDefaults()
-	for _, t := range []*Topic{&n.Clicks, &n.Purchases, &n.Recommendations, &n.DeadLetters, &n.Items, &n.Models} {
+	for _, t := range []*Topic{&n.Clicks, &n.Purchases, &n.Recommendations, &n.DeadLetters, &n.Items, &n.Models, &n.Erasures} {
 		*t += Topic(suffix)
 	}
 	return n

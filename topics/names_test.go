@@ -91,7 +91,7 @@ func TestNamesWithDefaults(t *testing.T) {
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	if got, want := len(DefaultNames().All()), 6; got != want {
+	if got, want := len(DefaultNames().All()), 7; got != want {
 		t.Errorf("All: got %d names, want %d", got, want)
 	}
 }

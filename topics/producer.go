@@ -90,6 +90,30 @@ func (p *Producer) WithdrawItems(ctx context.Context, ids ...string) error {
 	return nil
 }
 
+// Forget writes an erasure request ([Erasure]) for each user to the
+// erasures topic, keyed by the user id, and waits for the brokers'
+// acknowledgements: the processor that owns a user forgets it. Ids are
+// validated first; an invalid one fails the call before anything is
+// written.
+func (p *Producer) Forget(ctx context.Context, at time.Time, users ...string) error {
+	msgs := make([]kafka.Message, 0, len(users))
+	for _, u := range users {
+		e := Erasure{UserID: u, RequestedAt: at.UTC()}
+		v, err := e.Encode()
+		if err != nil {
+			return err
+		}
+		if _, err := DecodeErasure([]byte(u), v, Limits{}); err != nil {
+			return err
+		}
+		msgs = append(msgs, kafka.Message{Topic: string(p.names.Erasures), Key: []byte(u), Value: v, Time: at})
+	}
+	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("topics: produce %d erasure requests: %w", len(msgs), err)
+	}
+	return nil
+}
+
 // Close flushes and closes the producer.
 func (p *Producer) Close() error {
 	err := p.w.Close()
