@@ -114,6 +114,18 @@
 // generation has its own error channel, and a reader that stalls is
 // replaced without dropping what it delivered.
 //
+// # Erasure
+//
+// The erasures topic (co-partitioned with the inputs, created at start
+// when missing) carries requests to forget a user, keyed by the user. A
+// worker reads it with clicks and purchases, in the same timestamp merge,
+// and applies a request in its batch like an event (exactly once, its
+// offset in the checkpoint): the user's state is deleted from the store
+// with its expiry entry, the changelog gets a tombstone for the user (so
+// no restore brings the state back) and so does the recommendations
+// topic, published before any record the batch makes of the user's later
+// events, which start from nothing. The query API then answers 404.
+//
 // # The catalogue and models
 //
 // Before it joins the group, every instance reads two compacted topics

@@ -49,6 +49,7 @@ type Metrics struct {
 	standbys     prometheus.Gauge
 	streams      prometheus.Gauge
 	streamDrops  prometheus.Counter
+	erased       prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -172,12 +173,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		streamDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_stream_dropped_total", Help: "Live stream clients dropped because their buffer of waiting messages was full (too slow).",
 		}),
+		erased: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionrec_users_erased_total", Help: "Erasure requests applied: users whose state was deleted from the store, with a tombstone on the changelog and the recommendations topic.",
+		}),
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts, m.lost,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
 		m.rollouts, m.rolling, m.rolloutTime, m.rejected, m.cut, m.storeErrors, m.brokerErrors, m.brokerUp, m.unwritable,
 		m.restoreTime, m.restoredRecs, m.restoredSize, m.restoring, m.fenced, m.changelogPut, m.standbys,
-		m.streams, m.streamDrops)
+		m.streams, m.streamDrops, m.erased)
 	m.brokerUp.Set(1)
 	return m
 }
@@ -204,6 +208,7 @@ func (m *Metrics) batch(partition int32, pd *pending, readAt, acked, done time.T
 	m.closed.Add(float64(pd.stats.closed))
 	m.cut.Add(float64(pd.stats.cut))
 	m.published.Add(float64(pd.stats.published))
+	m.erased.Add(float64(pd.stats.erased))
 	for _, r := range pd.recs {
 		m.latency.Observe(acked.Sub(r.Source.EventTime).Seconds())
 	}

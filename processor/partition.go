@@ -147,6 +147,8 @@ type batchStats struct {
 	opened    int
 	dead      map[string]int // by reason
 	published int
+	// erased counts erasure requests applied.
+	erased int
 	// results counts input records by topic and result ("applied",
 	// "duplicate", "dead_letter").
 	results map[topicResult]int
@@ -162,7 +164,12 @@ type pending struct {
 	// users are the changed users' new states, for the changelog.
 	users []userRecord
 	recs  []topics.Recommendation
-	dead  []topics.DeadLetter
+	// erased are the users forgotten by the batch's erasure requests, in
+	// user order: their recommendations get a tombstone, published
+	// before recs (which may hold a new record of a user whose events
+	// came after the request).
+	erased []string
+	dead   []topics.DeadLetter
 	// applied are the events applied, in order, for the live feed
 	// (stream.go).
 	applied []appliedEvent
@@ -183,6 +190,9 @@ type userChange struct {
 	oldExpiry int64
 	publish   bool          // an event was applied: consider publishing
 	src       topics.Source // the last applied event
+	// erased: an erasure request forgot the user in this batch; s is
+	// what the user's events after it made, from nothing.
+	erased bool
 }
 
 // process applies recs (in order) and then closes the sessions the new
@@ -217,6 +227,24 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 			pd.dead = append(pd.dead, dl)
 			pd.stats.dead[dl.Reason]++
 			pd.stats.results[topicResult{r.Topic, "dead_letter"}]++
+		}
+		if r.Kind == topics.KindErasure {
+			er, err := topics.DecodeErasure(r.Key, r.Value, p.limits)
+			if err != nil {
+				dead(err)
+				continue
+			}
+			u, err := get(er.UserID)
+			if err != nil {
+				return nil, err
+			}
+			// Forgotten: whatever the user's later events make starts
+			// from nothing.
+			u.s, u.erased, u.publish = &store.UserState{}, true, false
+			pd.stats.erased++
+			pd.stats.results[topicResult{r.Topic, "applied"}]++
+			pd.applied = append(pd.applied, appliedEvent{user: er.UserID, erased: true})
+			continue
 		}
 		e, err := DecodeRecord(r.Kind, r.Key, r.Value, r.Time, now, p.limits)
 		if err != nil {
@@ -299,6 +327,25 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 	var states []byte
 	for _, id := range ids {
 		u := users[id]
+		if u.erased {
+			pd.erased = append(pd.erased, id)
+			if u.s.Applied == 0 {
+				// Nothing since the request: the user is deleted from the
+				// store, and the changelog gets a tombstone (a nil state).
+				pd.users = append(pd.users, userRecord{id: id})
+				err := pd.batch.DeleteUser(id)
+				if err == nil {
+					err = pd.batch.SetExpiry(id, u.oldExpiry, 0)
+				}
+				if err != nil {
+					return nil, errors.Join(err, pd.batch.Abort())
+				}
+				if u.oldExpiry != 0 {
+					pd.stats.opened--
+				}
+				continue
+			}
+		}
 		if eng != nil && u.publish {
 			// Ranking is the CPU of a batch; between users, let a waiting
 			// goroutine run (a query API request, another partition's

@@ -395,3 +395,85 @@ func TestPartitionResumesPastIntent(t *testing.T) {
 	require.Equal(t, pastID, s.Past[0].ID)
 	require.Subset(t, s.Past[0].Items, []string{shop.Items[topic[3]].ID})
 }
+
+// erasure is the record of an erasure request for user on the erasures
+// topic, after the recorder's other records.
+func (r *recorder) erasure(user, value string) Record {
+	if r.offset == nil {
+		r.offset = map[topics.Topic]int64{}
+	}
+	o := r.offset[topics.Erasures]
+	r.offset[topics.Erasures]++
+	return Record{Kind: topics.KindErasure, Topic: topics.Erasures, Partition: 3, Offset: o, Key: []byte(user), Value: []byte(value), Time: t0}
+}
+
+func TestPartitionErasure(t *testing.T) {
+	p, db := newTestPartition(t, true)
+	var r recorder
+	shop := synth.NewShop(1)
+	food := shop.Items[shop.ByTopic[0][0]].ID
+	toy := shop.Items[shop.ByTopic[1][0]].ID
+
+	// Two users with sessions and published records; u1 has a past
+	// intent too.
+	run(t, p, r.rec(t, topics.KindClick, "u1", food, 0, "e1"), r.rec(t, topics.KindClick, "u2", food, 0, "e2"))
+	run(t, p, r.rec(t, topics.KindClick, "u1", toy, 2*time.Hour, "e3"))
+	before, err := db.User(3, "u1")
+	require.NoError(t, err)
+	require.NotEmpty(t, before.Past, "u1's first session closed with an intent")
+	require.NotZero(t, p.open)
+
+	// u1 forgotten: deleted from the store with its expiry entry, a
+	// changelog tombstone (nil state), a recommendations tombstone, the
+	// offset in the checkpoint. u2 is untouched.
+	openBefore := p.open
+	pd := run(t, p, r.erasure("u1", `{"user_id":"u1","requested_at":"2026-03-01T12:00:00Z"}`))
+	require.Equal(t, 1, pd.stats.erased)
+	require.Equal(t, []string{"u1"}, pd.erased)
+	require.Empty(t, pd.recs)
+	require.Len(t, pd.users, 1)
+	require.Equal(t, "u1", pd.users[0].id)
+	require.Nil(t, pd.users[0].state, "a changelog tombstone")
+	require.Equal(t, int64(1), pd.cp.Offsets[string(topics.Erasures)])
+	_, err = db.User(3, "u1")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.Equal(t, openBefore-1, p.open)
+	require.NoError(t, db.Expiring(3, math.MaxInt64, func(id string, _ int64) bool {
+		require.NotEqual(t, "u1", id, "u1's expiry entry")
+		return true
+	}))
+	require.NoError(t, db.Scan(func(k, v []byte) bool {
+		require.NotContains(t, string(k), "u1", "a key of u1 left in the store")
+		require.NotContains(t, string(v), "u1", "a value naming u1 left in the store")
+		return true
+	}))
+	_, err = db.User(3, "u2")
+	require.NoError(t, err)
+
+	// An erasure and then an event of the same user in one batch: the
+	// event starts from nothing, and its record comes after the
+	// tombstone. An erasure of a user the store never held is applied
+	// all the same (its records may exist elsewhere).
+	pd = run(t, p, r.rec(t, topics.KindClick, "u2", toy, 3*time.Hour, "e4"), r.erasure("u2", ""), r.rec(t, topics.KindClick, "u2", food, 3*time.Hour+time.Minute, "e5"),
+		r.erasure("nobody", ""))
+	require.Equal(t, 2, pd.stats.erased)
+	require.Equal(t, []string{"nobody", "u2"}, pd.erased)
+	require.Len(t, pd.recs, 1)
+	require.Equal(t, "u2", pd.recs[0].UserID)
+	s, err := db.User(3, "u2")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), s.Applied, "only the event after the request")
+	require.Len(t, s.Events, 1)
+	require.Equal(t, food, s.Events[0].ItemID)
+	require.Empty(t, s.Past)
+
+	// Bad requests are dead letters, never a crash.
+	pd = run(t, p, r.erasure("", ""), r.erasure("u2", `{"user_id":"u3"}`), r.erasure("u2", `{"colour":"red"}`), r.erasure("u2", "{not json"), r.erasure("u\x07", ""))
+	require.Zero(t, pd.stats.erased)
+	require.Len(t, pd.dead, 5)
+	for _, d := range pd.dead {
+		require.Equal(t, topics.Erasures, d.Topic, "%+v", d)
+	}
+	_, err = db.User(3, "u2")
+	require.NoError(t, err, "a bad request forgets nobody")
+}

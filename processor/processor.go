@@ -320,6 +320,12 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 	if err := adm.CreateChangelog(ctx, cfg.Group, layout.Partitions); err != nil {
 		return err
 	}
+	// The erasures topic, read with the inputs: created when missing (a
+	// deployment whose topics predate it), refused when not
+	// co-partitioned with them.
+	if err := adm.CreateErasures(ctx, cfg.Names, layout.Partitions); err != nil {
+		return err
+	}
 	ids := make([]int, layout.Partitions)
 	for i := range ids {
 		ids[i] = i

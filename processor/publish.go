@@ -41,8 +41,13 @@ func (o *publisher) live() *liveFeed {
 // (DeadLetter.Stripped), and a record refused even so is logged with its
 // source, counted in sessionrec_records_unwritable_total and dropped.
 func (o *publisher) publish(ctx context.Context, pd *pending) error {
-	if len(pd.recs) > 0 {
-		msgs := make([]kafka.Message, 0, len(pd.recs))
+	if len(pd.recs)+len(pd.erased) > 0 {
+		// The tombstones of users erased first: a user's events after
+		// the request may have a new record in recs, which comes after.
+		msgs := make([]kafka.Message, 0, len(pd.erased)+len(pd.recs))
+		for _, u := range pd.erased {
+			msgs = append(msgs, kafka.Message{Key: []byte(u)})
+		}
 		for _, r := range pd.recs {
 			v, err := r.Encode()
 			if err != nil {
@@ -51,7 +56,12 @@ func (o *publisher) publish(ctx context.Context, pd *pending) error {
 			msgs = append(msgs, kafka.Message{Key: []byte(r.UserID), Value: v})
 		}
 		refused := func(i int, err error) (kafka.Message, bool) {
-			r := pd.recs[i]
+			if i < len(pd.erased) {
+				o.cfg.Logger.Error("recommendations tombstone of an erased user refused by the broker for good: dropped; the user's last record stays on the topic until it is deleted by hand",
+					"user", pd.erased[i], "err", err)
+				return kafka.Message{}, false
+			}
+			r := pd.recs[i-len(pd.erased)]
 			o.cfg.Logger.Error("recommendation refused by the broker for good: dropped", "user", r.UserID,
 				"source", fmt.Sprintf("%s/%d@%d", r.Source.Topic, r.Source.Partition, r.Source.Offset), "bytes", len(msgs[i].Value), "err", err)
 			return kafka.Message{}, false

@@ -73,10 +73,18 @@ type StreamDropped struct {
 	Reason string `json:"reason"`
 }
 
-// appliedEvent is an event a batch applied (pending.applied).
+// StreamErased is the data of an "erased" event of GET /v1/stream: an
+// erasure request forgot the user (and the events before it).
+type StreamErased struct {
+	UserID string `json:"user_id"`
+}
+
+// appliedEvent is an event a batch applied (pending.applied), or, with
+// erased, an erasure request applied to the user.
 type appliedEvent struct {
 	user, item string
 	purchase   bool
+	erased     bool
 	at         time.Time
 }
 
@@ -154,6 +162,10 @@ func (f *liveFeed) batch(pd *pending) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, a := range pd.applied {
+		if a.erased {
+			f.sendLocked(a.user, "erased", func() ([]byte, error) { return json.Marshal(StreamErased{UserID: a.user}) })
+			continue
+		}
 		f.sendLocked(a.user, "applied", func() ([]byte, error) {
 			kind := "click"
 			if a.purchase {
@@ -308,7 +320,7 @@ type recentUser struct {
 	events uint64
 }
 
-// seen records applied events.
+// seen records applied events, and forgets the users erased.
 func (u *recentUsers) seen(evs []appliedEvent) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -316,6 +328,13 @@ func (u *recentUsers) seen(evs []appliedEvent) {
 		u.byID = map[string]*list.Element{}
 	}
 	for _, e := range evs {
+		if e.erased { // forgotten: not listed until its next event
+			if el, ok := u.byID[e.user]; ok {
+				u.order.Remove(el)
+				delete(u.byID, e.user)
+			}
+			continue
+		}
 		if el, ok := u.byID[e.user]; ok {
 			ru := el.Value.(*recentUser)
 			ru.events++

@@ -91,9 +91,9 @@ func (in *input) behind() bool { return len(in.queue) == 0 && in.next < in.hwm }
 
 // worker is a partition worker: it runs one partition number for the
 // length of a generation (or until the partition is taken again, see
-// runPartition). It reads clicks and purchases, merges them, applies them
-// (partition.go), publishes, and commits to the changelog, the store and
-// the group. Its state is the partition's own; the processor gives it the
+// runPartition). It reads clicks, purchases and erasures, merges them,
+// applies them (partition.go), publishes, and commits to the changelog,
+// the store and the group. Its state is the partition's own; the processor gives it the
 // shared services: the table, the engine, the writers, the broker health.
 type worker struct {
 	p         *Processor
@@ -117,18 +117,20 @@ func newWorker(p *Processor, gen *kafka.Generation, id int32, committed map[topi
 
 // run runs the partition for the length of a generation: it takes the
 // partition (claims its changelog and restores the store from it,
-// table.take), reads clicks and purchases from the restored checkpoint's
-// offsets (or the group's committed offsets, or the start policy), and
-// loops: take a poll batch, process it, write it to the changelog with its
-// records published inside the transaction, commit the store batch,
-// commit the group offsets. It returns nil when the
+// table.take), reads clicks, purchases and erasures from the restored
+// checkpoint's offsets (or the group's committed offsets, or the start
+// policy), and loops: take a poll batch, process it, write it to the
+// changelog with its records published inside the transaction, commit
+// the store batch, commit the group offsets. It returns nil when the
 // generation or the processor ends, an error when the partition cannot go
 // on. ready is called once the partition is loaded.
 //
-// The two topics are merged by record timestamp, which producers set to the
+// The topics are merged by record timestamp, which producers set to the
 // event time, as Kafka Streams merges a task's partitions: a batch takes
-// the earliest record at the head of either topic, so that a purchase is not
-// applied before the clicks that preceded it and turn them late. When one
+// the earliest record at the head of any topic, so that a purchase is not
+// applied before the clicks that preceded it and turn them late, and an
+// erasure (stamped when it was requested) forgets the events before it
+// and none after it. When one
 // topic has nothing fetched but the broker holds more of it, the batch
 // waits for it up to InputWait.
 func (w *worker) run(ctx context.Context, ready func()) error {
@@ -154,6 +156,7 @@ func (w *worker) run(ctx context.Context, ready func()) error {
 	w.ins = []*input{
 		{topic: cfg.Names.Clicks, kind: topics.KindClick},
 		{topic: cfg.Names.Purchases, kind: topics.KindPurchase},
+		{topic: cfg.Names.Erasures, kind: topics.KindErasure},
 	}
 	rctx, stop := context.WithCancel(ctx)
 	w.readErr = make(chan error, len(w.ins))
@@ -270,6 +273,8 @@ func (w *worker) run(ctx context.Context, ready func()) error {
 				w.ins[0].push(f)
 			case f := <-w.ins[1].ch:
 				w.ins[1].push(f)
+			case f := <-w.ins[2].ch:
+				w.ins[2].push(f)
 			case <-idleTick.C:
 				if err := w.watchReaders(rctx); err != nil {
 					return err
@@ -575,6 +580,10 @@ func (w *worker) step(ctx context.Context, batch []Record, idleMs int64) error {
 		return err
 	}
 	cfg.Metrics.batch(w.part.id, pd, readAt, start, cfg.Now())
+	if pd.stats.erased > 0 {
+		// Not the users: a log line is no place for whom to forget.
+		cfg.Logger.Info("erasure requests applied", "partition", w.part.id, "users", pd.stats.erased)
+	}
 	w.p.out.live().batch(pd)
 	cfg.Metrics.open(w.part.id, w.part.open)
 	w.p.own(w.part.id, pd.cp)

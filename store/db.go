@@ -460,6 +460,28 @@ func (b *Batch) PutUserEncoded(userID string, v []byte) error {
 // from a stream (a changelog restore commits every few megabytes).
 func (b *Batch) Size() int { return b.b.Len() }
 
+// Scan calls fn with every key and value the store holds, in key order,
+// until fn returns false: all partitions' users, expiry entries and
+// checkpoints, the catalogue copy and the schema version. Key and value
+// are valid only during the call. It is for audits (what does the store
+// still hold of a user?) and tests.
+func (d *DB) Scan(fn func(key, value []byte) bool) (err error) {
+	if err := d.Err(); err != nil {
+		return err
+	}
+	defer d.recoverFatal(&err)
+	it, err := d.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("store: scan: %w", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if !fn(it.Key(), it.Value()) {
+			break
+		}
+	}
+	return it.Close()
+}
+
 // Checkpoints returns the checkpoint of every partition the store holds
 // one of: the partitions whose state it has.
 func (d *DB) Checkpoints() (_ map[int32]Checkpoint, err error) {

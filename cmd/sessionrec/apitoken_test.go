@@ -40,7 +40,7 @@ func TestRunAPIToken(t *testing.T) {
 	go func() {
 		args := append([]string{"run", "--brokers", brokers[0], "--group", "g" + string(names.Clicks), "--data-dir", filepath.Join(dir, "data"),
 			"--http", api[len("http://"):], "--api-token-file", tokenFile, "--model-verify-key", public,
-			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}, topicFlagsOf(names)...)
+			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters), "--erasures-topic", string(names.Erasures)}, topicFlagsOf(names)...)
 		done <- run(ctx, args, io.Discard, &errOut)
 	}()
 	get := func(path, auth string) (int, error) {

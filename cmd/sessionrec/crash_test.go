@@ -82,7 +82,7 @@ func testCrash(t *testing.T, bin string, brokers []string, events []topics.Event
 			"--session-timeout", "6s", "--log-level", "debug", "--model", modelPath,
 			"--clicks-topic", string(names.Clicks), "--purchases-topic", string(names.Purchases),
 			"--items-topic", string(names.Items), "--models-topic", string(names.Models),
-			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters))
+			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters), "--erasures-topic", string(names.Erasures))
 		cmd.Stderr = &bytes.Buffer{}
 		require.NoError(t, cmd.Start())
 		done := make(chan struct{})

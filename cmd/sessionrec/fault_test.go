@@ -160,7 +160,7 @@ func TestFaultSuite(t *testing.T) {
 		"--idle-advance", "-1s", "--batch-size", "50", "--session-timeout", "6s", "--broker-timeout", "3m",
 		"--model", modelPath, "--clicks-topic", string(names.Clicks), "--purchases-topic", string(names.Purchases),
 		"--items-topic", string(names.Items), "--models-topic", string(names.Models),
-		"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}}
+		"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters), "--erasures-topic", string(names.Erasures)}}
 	inst.args = append(inst.args, "--http", inst.api, "--metrics-addr", inst.ops)
 
 	// What the poison must produce: dead letters by topic, reason and

@@ -28,7 +28,7 @@ func TestRunServesOpsApart(t *testing.T) {
 	go func() {
 		args := append([]string{"run", "--brokers", brokers[0], "--group", "g" + string(names.Clicks), "--data-dir", t.TempDir(),
 			"--http", api[len("http://"):], "--metrics-addr", ops[len("http://"):],
-			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}, topicFlagsOf(names)...)
+			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters), "--erasures-topic", string(names.Erasures)}, topicFlagsOf(names)...)
 		done <- run(ctx, args, io.Discard, &errOut)
 	}()
 

@@ -25,6 +25,7 @@ func commands() []command {
 		{"run", "run the stream processor on Kafka", runRun},
 		{"produce", "replay a dataset or a JSON-lines file of events into the topics (also the load generator)", runProduce},
 		{"topics", "create or check the topics (topics create|check)", runTopics},
+		{"forget", "ask the processors to forget users: their state, changelog entry and recommendations", runForget},
 		{"bench", "measure throughput and event-to-publish latency on a synthetic shop", runBench},
 		{"train", "train item embeddings on a dataset and write the model artefact", runTrain},
 		{"eval", "evaluate the model and baselines on a dataset (HR@20, MRR@20)", runEval},

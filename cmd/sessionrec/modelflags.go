@@ -168,16 +168,22 @@ func (f *dataFlags) load() (*dataset.Dataset, error) {
 // registers the flags of the topics it uses; the others keep their
 // default names.
 type topicFlags struct {
-	clicks, purchases, recommendations, deadLetters, items, models string
+	clicks, purchases, recommendations, deadLetters, items, models, erasures string
 }
 
 // register adds the flags of every topic: clicks, purchases, items,
-// models, recommendations and the dead-letter topic.
+// models, recommendations, the dead-letter topic and erasures.
 func (f *topicFlags) register(fs *flag.FlagSet) {
 	d := topics.DefaultNames()
 	f.registerReplay(fs)
 	fs.StringVar(&f.recommendations, "recommendations-topic", string(d.Recommendations), "recommendations topic")
 	fs.StringVar(&f.deadLetters, "dlq-topic", string(d.DeadLetters), "dead-letter topic")
+	f.registerErasures(fs)
+}
+
+// registerErasures adds the flag of the erasures topic.
+func (f *topicFlags) registerErasures(fs *flag.FlagSet) {
+	fs.StringVar(&f.erasures, "erasures-topic", string(topics.Erasures), "erasures topic (requests to forget a user)")
 }
 
 // registerReplay adds the flags of the topics train reads and writes:
@@ -200,7 +206,7 @@ func (f *topicFlags) names() topics.Names {
 	return topics.Names{
 		Clicks: topics.Topic(f.clicks), Purchases: topics.Topic(f.purchases),
 		Recommendations: topics.Topic(f.recommendations), DeadLetters: topics.Topic(f.deadLetters),
-		Items: topics.Topic(f.items), Models: topics.Topic(f.models),
+		Items: topics.Topic(f.items), Models: topics.Topic(f.models), Erasures: topics.Topic(f.erasures),
 	}.WithDefaults()
 }
 

@@ -368,7 +368,7 @@ func groupInstance(t testing.TB, bin string, logs *lockedLogs, brokers []string,
 		"--data-dir", filepath.Join(t.TempDir(), name), "--http", api, "--idle-advance", "-1s", "--session-timeout", "6s",
 		"--clicks-topic", string(names.Clicks), "--purchases-topic", string(names.Purchases),
 		"--items-topic", string(names.Items), "--models-topic", string(names.Models),
-		"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}
+		"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters), "--erasures-topic", string(names.Erasures)}
 	return &faultInstance{t: t, bin: bin, logs: logs, api: api, ops: api, args: append(args, extra...)}
 }
 

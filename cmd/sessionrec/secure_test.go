@@ -49,7 +49,7 @@ func TestSecuredCluster(t *testing.T) {
 	names := topics.DefaultNames().WithSuffix(sfx)
 	group := "sessionrec" + sfx
 	common := append([]string{"--brokers", strings.Join(brokers, ",")}, secFlags...)
-	allTopics := append(topicFlagsOf(names), "--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters))
+	allTopics := append(topicFlagsOf(names), "--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters), "--erasures-topic", string(names.Erasures))
 	cmd := func(args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer

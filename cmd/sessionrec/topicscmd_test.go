@@ -35,7 +35,7 @@ func testTopicsChangelog(t *testing.T, brokers []string) {
 	topicsCmd := func(action, group string) (string, error) {
 		t.Helper()
 		args := append([]string{action, "--brokers", strings.Join(brokers, ","), "--partitions", "3",
-			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters)}, topicFlagsOf(names)...)
+			"--recommendations-topic", string(names.Recommendations), "--dlq-topic", string(names.DeadLetters), "--erasures-topic", string(names.Erasures)}, topicFlagsOf(names)...)
 		if group != "" {
 			args = append(args, "--group", group)
 		}
