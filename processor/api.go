@@ -85,7 +85,10 @@ type RecommendationsResponse struct {
 	Items        []topics.RecommendedItem `json:"items"`
 	Knobs        topics.Knobs             `json:"knobs"`
 	ModelVersion string                   `json:"model_version"`
-	ProducedAt   time.Time                `json:"produced_at"`
+	// Arm is the user's arm of an A/B split, "" without one; ModelVersion
+	// is the other arm's while the user's arm falls back.
+	Arm        string    `json:"arm"`
+	ProducedAt time.Time `json:"produced_at"`
 }
 
 // SessionResponse is the answer of GET /v1/users/{id}/session.
@@ -103,7 +106,12 @@ type SessionResponse struct {
 	Applied uint64 `json:"applied"`
 	// SessionsClosed counts the user's sessions closed.
 	SessionsClosed uint64 `json:"sessions_closed"`
-	ModelVersion   string `json:"model_version"`
+	// ModelVersion is the version that found the intents, "" without a
+	// model.
+	ModelVersion string `json:"model_version"`
+	// Arm is the user's arm of an A/B split, "" without one (or without a
+	// model).
+	Arm string `json:"arm"`
 }
 
 // SessionEvent is one event of a session.
@@ -416,14 +424,15 @@ func (qa *queryAPI) apiRecommendations(ctx context.Context, r *http.Request, lim
 	// partition's clock is its watermark, or the user's last event when
 	// that is later.
 	cur := qa.cfg.Sessions.Current(s)
-	rk, err := e.rank(ctx, s, cur, e.Intents(cur, s.Past), time.UnixMilli(max(s.LastEventMs, wm)), k, f)
+	ue, arm := userEngine(e, id) // the user's arm's, with an A/B split
+	rk, err := ue.rank(ctx, s, cur, ue.Intents(cur, s.Past), time.UnixMilli(max(s.LastEventMs, wm)), k, f)
 	if err != nil {
 		return nil, err
 	}
 	now := qa.cfg.Now()
-	rec := e.record(id, s, rk, topics.Source{}, now, k, f)
+	rec := ue.record(id, s, rk, topics.Source{}, now, k, f)
 	return RecommendationsResponse{UserID: rec.UserID, SessionID: rec.SessionID, Intents: nonNil(rec.Intents),
-		Items: nonNil(rec.Items), Knobs: rec.Knobs, ModelVersion: rec.ModelVersion, ProducedAt: now.UTC()}, nil
+		Items: nonNil(rec.Items), Knobs: rec.Knobs, ModelVersion: rec.ModelVersion, Arm: arm, ProducedAt: now.UTC()}, nil
 }
 
 func (qa *queryAPI) apiSession(r *http.Request) (any, error) {
@@ -447,8 +456,9 @@ func (qa *queryAPI) apiSession(r *http.Request) (any, error) {
 		out.Events = append(out.Events, SessionEvent{ItemID: ev.ItemID, Kind: kind, Time: time.UnixMilli(ev.TimeMs).UTC()})
 	}
 	if e := qa.engine(); e != nil {
-		out.ModelVersion = e.version
-		for _, in := range e.Intents(cur, s.Past) {
+		ue, arm := userEngine(e, id)
+		out.ModelVersion, out.Arm = ue.version, arm
+		for _, in := range ue.Intents(cur, s.Past) {
 			out.Intents = append(out.Intents, topicIntent(in))
 		}
 	}

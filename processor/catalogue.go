@@ -17,23 +17,34 @@ import (
 )
 
 // catalogue is the instance's copy of the items topic: every item, kept
-// in memory and in the store, applied to the serving engine as it changes.
+// in memory and in the store, applied to the serving engine (each arm's
+// with an A/B split) as it changes.
 // It is the one place engines are built from, so that a model swap and an
 // item change never miss each other: both hold mu.
 type catalogue struct {
 	mu    sync.Mutex
 	items map[string]model.Item
-	// model is the model the next engine is built with; nil until one is
-	// set.
-	model *model.Model
+	// models are the models the engines are built with, by slot: one
+	// without an A/B split, one per arm with one (Config.Split, in its
+	// order); nil until set. engines are the engines built of them.
+	models  []*model.Model
+	engines []*Engine
+	// fellBack says, by arm, whether the arm's users were last reported
+	// served by the other arm's version (reportArmsLocked); armsReported
+	// whether reports have begun (views.armsCaughtUp).
+	fellBack     [2]bool
+	armsReported bool
 	// loaded is closed once the store's copy and the topic up to its end
 	// offsets at start are read.
 	loaded     chan struct{}
 	loadedOnce sync.Once
 }
 
-func newCatalogue(seed []model.Item) *catalogue {
-	c := &catalogue{items: make(map[string]model.Item, len(seed)), loaded: make(chan struct{})}
+// newCatalogue returns a catalogue of the seed items, with slots engine
+// slots (one, or one per arm of an A/B split).
+func newCatalogue(seed []model.Item, slots int) *catalogue {
+	c := &catalogue{items: make(map[string]model.Item, len(seed)), loaded: make(chan struct{}),
+		models: make([]*model.Model, slots), engines: make([]*Engine, slots)}
 	for _, it := range seed {
 		c.items[it.ID] = it
 	}
@@ -58,34 +69,56 @@ func ModelItem(it topics.Item) model.Item {
 
 // setModel is Processor.SetModel.
 func (v *views) setModel(m *model.Model) error {
+	i, err := v.slot(m.Info.Version)
+	if err != nil {
+		return err
+	}
 	c := v.cat
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.model = m
+	c.models[i] = m
 	if !c.isLoaded() {
 		return nil
 	}
-	return v.buildEngineLocked()
+	return v.buildSlotLocked(i)
 }
 
-// buildEngineLocked builds the engine of the catalogue's model over its
-// items and serves it. The caller holds v.cat.mu.
+// buildEngineLocked builds the engine of every slot's model over the
+// catalogue's items and serves them. The caller holds v.cat.mu.
 func (v *views) buildEngineLocked() error {
+	var errs []error
+	for i := range v.cat.models {
+		errs = append(errs, v.buildSlotLocked(i))
+	}
+	return errors.Join(errs...)
+}
+
+// buildSlotLocked builds the engine of slot i's model over the
+// catalogue's items and serves it: as the engine without an A/B split,
+// as its arm's with one (publishArmsLocked). The caller holds v.cat.mu.
+func (v *views) buildSlotLocked(i int) error {
 	c := v.cat
-	if c.model == nil {
+	m := c.models[i]
+	if m == nil {
 		return nil
 	}
 	items := slices.SortedFunc(maps.Values(c.items), func(a, b model.Item) int { return strings.Compare(a.ID, b.ID) })
 	if len(items) == 0 {
-		items = c.model.IDItems()
+		items = m.IDItems()
 	}
 	start := v.cfg.Now()
-	e, err := NewEngine(c.model, items, v.cfg.Engine.Index, v.cfg.Engine.Intents, v.cfg.Engine.Knobs)
+	e, err := NewEngine(m, items, v.cfg.Engine.Index, v.cfg.Engine.Intents, v.cfg.Engine.Knobs)
 	if err != nil {
-		return fmt.Errorf("processor: build the engine of model %s: %w", c.model.Info.Version, err)
+		return fmt.Errorf("processor: build the engine of model %s: %w", m.Info.Version, err)
 	}
-	v.setEngine(e)
-	v.cfg.Logger.Info("model serving", "version", e.Version(), "items", len(items), "took", v.cfg.Now().Sub(start))
+	c.engines[i] = e
+	if len(v.cfg.Split) == 0 {
+		v.setEngine(e)
+		v.cfg.Logger.Info("model serving", "version", e.Version(), "items", len(items), "took", v.cfg.Now().Sub(start))
+		return nil
+	}
+	v.publishArmsLocked()
+	v.cfg.Logger.Info("model serving", "arm", armNames[i], "version", e.Version(), "items", len(items), "took", v.cfg.Now().Sub(start))
 	return nil
 }
 
@@ -161,8 +194,14 @@ func (v *views) applyItem(ctx context.Context, m kafka.Message) error {
 			c.mu.Unlock()
 			return errors.Join(err, b.Abort())
 		}
-		if eng != nil && eng.catalog.Remove(id) {
-			v.cfg.Logger.Debug("item withdrawn", "item", clip(id))
+		if eng != nil {
+			removed := false
+			for _, e := range eng.engines() {
+				removed = e.catalog.Remove(id) || removed
+			}
+			if removed {
+				v.cfg.Logger.Debug("item withdrawn", "item", clip(id))
+			}
 		}
 	} else if it, err := topics.DecodeItem(m.Key, m.Value, v.cfg.Limits); err != nil {
 		dl := topics.NewDeadLetter(v.cfg.Names.Items, int32(m.Partition), m.Offset, m.Key, m.Value, m.Time, err)
@@ -175,9 +214,11 @@ func (v *views) applyItem(ctx context.Context, m kafka.Message) error {
 			return errors.Join(err, b.Abort())
 		}
 		if eng != nil {
-			if err := eng.catalog.Put(mi); err != nil {
-				c.mu.Unlock()
-				return errors.Join(err, b.Abort())
+			for _, e := range eng.engines() {
+				if err := e.catalog.Put(mi); err != nil {
+					c.mu.Unlock()
+					return errors.Join(err, b.Abort())
+				}
 			}
 			v.cfg.Metrics.coldItem()
 		}
@@ -185,13 +226,19 @@ func (v *views) applyItem(ctx context.Context, m kafka.Message) error {
 	n := len(c.items)
 	c.mu.Unlock()
 	// New items are scanned exactly until the index is rebuilt over them;
-	// this goroutine (the follower's, not the events') does it.
-	if eng != nil && eng.catalog.NeedsRebuild() {
-		start := v.cfg.Now()
-		if err := eng.catalog.Rebuild(); err != nil {
-			v.cfg.Logger.Error("catalogue index not rebuilt; new items are still scanned exactly", "err", err)
-		} else {
-			v.cfg.Logger.Info("catalogue index rebuilt", "items", eng.catalog.Len(), "took", v.cfg.Now().Sub(start))
+	// this goroutine (the follower's, not the events') does it, for each
+	// engine (each arm's with an A/B split).
+	if eng != nil {
+		for _, e := range eng.engines() {
+			if !e.catalog.NeedsRebuild() {
+				continue
+			}
+			start := v.cfg.Now()
+			if err := e.catalog.Rebuild(); err != nil {
+				v.cfg.Logger.Error("catalogue index not rebuilt; new items are still scanned exactly", "version", e.Version(), "err", err)
+			} else {
+				v.cfg.Logger.Info("catalogue index rebuilt", "version", e.Version(), "items", e.catalog.Len(), "took", v.cfg.Now().Sub(start))
+			}
 		}
 	}
 	if dead != nil {

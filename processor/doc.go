@@ -50,8 +50,8 @@
 // publishes (publish.go) and commits. The partition table (table.go,
 // restore.go, standby.go, changelog.go) holds the partitions' state: the
 // store and the changelog, claims and restores, standby replicas. The
-// views (views.go, follow.go, catalogue.go, models.go) follow the items
-// and models topics and build the engines (engine.go). The query API
+// views (views.go, follow.go, catalogue.go, models.go, ab.go) follow the
+// items and models topics and build the engines (engine.go). The query API
 // (api.go, http.go, apilimits.go) answers from the store.
 //
 // # A poll batch
@@ -146,6 +146,20 @@
 // first pass keeps only the manifests, a second the chunks of the newest
 // model alone (of the next newest when it is refused); live, the chunks
 // that wait for their manifest are at most MaxModelBytes in all.
+//
+// # A/B splits
+//
+// With Config.Split (ab.go), the instance serves two versions of the
+// models topic and no other: at start the newest manifest of each, read
+// one after the other; live, a manifest of either serves its arm. Each arm
+// has its engine, and items reach both. The engine served (Engine) is arm
+// A's, carrying both arms' engines, so that a batch routes every user with
+// the set it started with: a user's arm is AssignArm of its id (a hash of
+// the id alone, the same on every instance and across restarts), and its
+// records say the arm and the version that ranked them. While an arm's
+// version is missing or refused, its users are ranked by the other arm's
+// engine, which counts each such ranking (sessionrec_ab_fallback_total),
+// and a warning marks when the arm starts and stops falling back.
 //
 // # Training replays
 //

@@ -66,6 +66,13 @@ type Engine struct {
 	catalog  *model.Catalog
 	detector *model.IntentDetector
 	knobs    Knobs
+	// arms, on the engine served with an A/B split, are the arms'
+	// engines (ab.go); nil without one.
+	arms *armEngines
+	// fallback, on the copy of an arm's engine that serves the other
+	// arm's users while that arm has none, counts each ranking as that
+	// arm's fallback; nil on every other engine.
+	fallback func()
 }
 
 // NewEngine encodes the catalogue items with m and builds the engine. An
@@ -132,6 +139,9 @@ func (e *Engine) Recommend(s *store.UserState, cur []store.Event, session []mode
 // current session that k excludes (seen, or purchased). It stops with
 // ctx's error when ctx ends (model.Catalog.RankContext).
 func (e *Engine) rank(ctx context.Context, s *store.UserState, cur []store.Event, session []model.Intent, now time.Time, k Knobs, f model.Filter) (model.Ranking, error) {
+	if e.fallback != nil {
+		e.fallback()
+	}
 	for _, ev := range cur {
 		if k.ExcludeSeen || (ev.Kind == store.Purchase && !k.KeepPurchased) {
 			f.Exclude = append(f.Exclude, ev.ItemID)

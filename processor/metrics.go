@@ -49,6 +49,7 @@ type Metrics struct {
 	standbys     prometheus.Gauge
 	streams      prometheus.Gauge
 	streamDrops  prometheus.Counter
+	abFallbacks  *prometheus.CounterVec
 	erased       prometheus.Counter
 }
 
@@ -105,7 +106,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"route"}),
 		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sessionrec_model_info", Help: "1 for the model version serving, by version; absent when no model is loaded.",
+			Name: "sessionrec_model_info", Help: "1 for the model version serving (each arm's with an A/B split), by version; absent when no model is loaded.",
 		}, []string{"version"}),
 		modelLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sessionrec_model_loaded_timestamp_seconds", Help: "When the serving model was loaded, Unix seconds.",
@@ -173,6 +174,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		streamDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_stream_dropped_total", Help: "Live stream clients dropped because their buffer of waiting messages was full (too slow).",
 		}),
+		abFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_ab_fallback_total", Help: "Rankings (published records and query API answers) of an A/B arm's users by the other arm's model version, while the arm's own is missing from the models topic or was refused, by arm.",
+		}, []string{"arm"}),
 		erased: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_users_erased_total", Help: "Erasure requests applied: users whose state was deleted from the store, with a tombstone on the changelog and the recommendations topic.",
 		}),
@@ -181,7 +185,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
 		m.rollouts, m.rolling, m.rolloutTime, m.rejected, m.cut, m.storeErrors, m.brokerErrors, m.brokerUp, m.unwritable,
 		m.restoreTime, m.restoredRecs, m.restoredSize, m.restoring, m.fenced, m.changelogPut, m.standbys,
-		m.streams, m.streamDrops, m.erased)
+		m.streams, m.streamDrops, m.abFallbacks, m.erased)
 	m.brokerUp.Set(1)
 	return m
 }
@@ -268,7 +272,9 @@ func (m *Metrics) model(e *Engine, at time.Time) {
 		m.catalogItems.Set(0)
 		return
 	}
-	m.modelInfo.WithLabelValues(e.Version()).Set(1)
+	for _, x := range e.engines() { // both arms' with an A/B split
+		m.modelInfo.WithLabelValues(x.Version()).Set(1)
+	}
 	m.modelLoaded.Set(float64(at.UnixNano()) / 1e9)
 	m.catalogItems.Set(float64(e.catalog.Len()))
 }
@@ -416,5 +422,13 @@ func (m *Metrics) streamClients(n int) {
 func (m *Metrics) streamDropped() {
 	if m != nil {
 		m.streamDrops.Inc()
+	}
+}
+
+// abFallback counts a ranking of an A/B arm's user by the other arm's
+// model version.
+func (m *Metrics) abFallback(arm string) {
+	if m != nil {
+		m.abFallbacks.WithLabelValues(arm).Inc()
 	}
 }

@@ -52,12 +52,20 @@ const (
 // holds the chunks of versions without a manifest until the manifest
 // comes. A manifest read again that way was decided by the catch-up, and
 // is not served again.
+//
+// With an A/B split it considers only the two versions of the split: the
+// catch-up reads and serves the chunks of each in turn (still one model's
+// chunks at a time), and the records of other versions are passed over.
 type modelFollower struct {
 	v        *views
 	maxBytes int64
 	// verifyKey, when set, must have signed every manifest served
 	// (Config.ModelVerifyKey).
 	verifyKey ed25519.PublicKey
+	// split are the versions of an A/B split (Config.Split), by arm; nil
+	// without one. With one, only they are served, and the records of
+	// other versions are passed over: no chunk of theirs is held.
+	split []string
 	// pending holds the chunks of versions whose manifest has not come
 	// yet, in arrival order of versions: at most maxPendingVersions
 	// versions and maxBytes bytes in all, the oldest version dropped
@@ -102,7 +110,24 @@ func (vc *versionChunks) drop(i int) {
 }
 
 func newModelFollower(v *views) *modelFollower {
-	return &modelFollower{v: v, maxBytes: v.cfg.MaxModelBytes, verifyKey: v.cfg.ModelVerifyKey, read: map[int32]int64{}, loaded: make(chan struct{})}
+	return &modelFollower{v: v, maxBytes: v.cfg.MaxModelBytes, verifyKey: v.cfg.ModelVerifyKey, split: armVersions(v.cfg.Split),
+		read: map[int32]int64{}, loaded: make(chan struct{})}
+}
+
+// ignores reports whether version is passed over: an A/B split is served
+// and version is in neither arm.
+func (f *modelFollower) ignores(version string) bool {
+	return f.split != nil && !slices.Contains(f.split, version)
+}
+
+// markLoaded closes loaded, once: the models topic was read up to its end
+// at start, and its model (its arms' models with an A/B split) served or
+// refused.
+func (f *modelFollower) markLoaded() {
+	f.loadedOnce.Do(func() {
+		f.v.armsCaughtUp()
+		close(f.loaded)
+	})
 }
 
 // followModels reads the models topic whole, outside the group, and
@@ -110,7 +135,9 @@ func newModelFollower(v *views) *modelFollower {
 // manifest's signature (with Config.ModelVerifyKey), chunk count, size and
 // SHA-256 against the manifest, then the artefact's own checksum and
 // format version. A model that fails any of these is refused with a
-// log line and a metric, and the model serving keeps serving.
+// log line and a metric, and the model serving keeps serving. With an
+// A/B split, a model of either arm's version serves that arm, and other
+// versions are not served (an Info line each).
 func (v *views) followModels(ctx context.Context, f *modelFollower) error {
 	topic := v.cfg.Names.Models
 	firsts, ends, err := v.offsetRange(ctx, topic)
@@ -141,7 +168,7 @@ func (v *views) followModels(ctx context.Context, f *modelFollower) error {
 		o, ok := ends[part] // nothing pending there: from where the catch-up ended
 		return o, ok, nil
 	}
-	return v.follow(ctx, topic, from, f.apply, func() { f.loadedOnce.Do(func() { close(f.loaded) }) })
+	return v.follow(ctx, topic, from, f.apply, f.markLoaded)
 }
 
 // candidate is a manifest a starting instance found, and where.
@@ -168,7 +195,9 @@ type chunkStart struct {
 }
 
 // catchUp serves the newest model of the records the topic held at start
-// in parts, which read passes to fn. It returns, for the partitions that hold the first chunk
+// in parts, which read passes to fn; with an A/B split, the newest
+// manifest of each arm's version, and no other. It returns, for the
+// partitions that hold the first chunk
 // of a version whose manifest did not come (at most maxPendingVersions of
 // them, as apply holds), the offset from which to follow the topic live,
 // so that those chunks are read again and held until their manifest
@@ -177,6 +206,10 @@ type chunkStart struct {
 func (f *modelFollower) catchUp(parts []int32, read rangeReader) (map[int32]int64, error) {
 	var cands []candidate
 	var starts []chunkStart
+	// Manifests of versions not in the A/B split, for one log line: how
+	// many, and the first few versions.
+	var ignored int
+	var ignoredVersions []string
 	forget := func(version string) {
 		starts = slices.DeleteFunc(starts, func(s chunkStart) bool { return s.version == version })
 	}
@@ -190,6 +223,13 @@ func (f *modelFollower) catchUp(parts []int32, read rangeReader) (map[int32]int6
 			forget(version)
 			if chunk < 0 {
 				cands = slices.DeleteFunc(cands, func(c candidate) bool { return c.manifest.Version == version })
+			}
+		case f.ignores(version):
+			if chunk < 0 {
+				ignored++
+				if len(ignoredVersions) < maxPendingVersions {
+					ignoredVersions = append(ignoredVersions, clip(version))
+				}
 			}
 		case chunk >= 0:
 			if !slices.ContainsFunc(starts, func(s chunkStart) bool { return s.version == version }) {
@@ -221,13 +261,29 @@ func (f *modelFollower) catchUp(parts []int32, read rangeReader) (map[int32]int6
 			return nil, err
 		}
 	}
-	for i := len(cands) - 1; i >= 0; i-- {
-		ok, err := f.readAndServe(cands[i], read)
-		if err != nil {
-			return nil, err
+	if ignored > 0 {
+		f.v.cfg.Logger.Info("models on the topic not served: not in the A/B split", "manifests", ignored, "first_versions", ignoredVersions, "split", f.split)
+	}
+	if f.split != nil {
+		// Each arm's version, A first: one model's chunks held at a time.
+		for _, version := range f.split {
+			i := slices.IndexFunc(cands, func(c candidate) bool { return c.manifest.Version == version })
+			if i < 0 {
+				continue // missing: its arm falls back (reportArmsLocked)
+			}
+			if _, err := f.readAndServe(cands[i], read); err != nil {
+				return nil, err
+			}
 		}
-		if ok {
-			break
+	} else {
+		for i := len(cands) - 1; i >= 0; i-- {
+			ok, err := f.readAndServe(cands[i], read)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				break
+			}
 		}
 	}
 	resume := map[int32]int64{}
@@ -290,6 +346,10 @@ func (f *modelFollower) apply(m kafka.Message) error {
 		}
 	case m.Value == nil: // a tombstone withdraws a version's record
 		f.dropPending(version)
+	case f.ignores(version):
+		if chunk < 0 && !caughtUp {
+			f.v.cfg.Logger.Info("model not served: not in the A/B split", "version", clip(version), "split", f.split)
+		}
 	case chunk >= 0:
 		f.addChunk(version, chunk, m.Value)
 	default:
@@ -389,6 +449,10 @@ func (f *modelFollower) serve(manifest topics.ModelManifest, chunks map[int][]by
 		return false
 	}
 	vw.cfg.Metrics.rollout(vw.cfg.Now().Sub(start))
+	if i := armOf(vw.cfg.Split, v); i >= 0 {
+		vw.cfg.Logger.Info("model rolled out from the models topic", "version", v, "arm", armNames[i], "bytes", len(b), "took", vw.cfg.Now().Sub(start))
+		return true
+	}
 	vw.cfg.Logger.Info("model rolled out from the models topic", "version", v, "bytes", len(b), "took", vw.cfg.Now().Sub(start))
 	return true
 }

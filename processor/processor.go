@@ -94,6 +94,14 @@ type Config struct {
 	// (topics.ModelManifest.Verify). Default nil: models are not verified,
 	// and anyone who can write to the topic can roll out a model.
 	ModelVerifyKey ed25519.PublicKey
+	// Split, when set, runs an A/B test (ab.go): exactly two arms, named
+	// ArmA and ArmB in this order, each a model version from the models
+	// topic and a share of the users; New normalises the shares to sum to
+	// 1 (90 and 10 are 0.9 and 0.1) in its copy, never in the caller's
+	// slice. Each user is served by the version of its arm (AssignArm),
+	// and by the other arm's while its own is missing or refused; no
+	// other version is served. Default nil: one model, the newest.
+	Split []Arm
 	// Catalog seeds the catalogue (e.g. from a file); the items topic's
 	// records replace or withdraw these items.
 	Catalog []model.Item
@@ -174,6 +182,11 @@ func (c *Config) fill() error {
 	if c.ModelVerifyKey != nil && len(c.ModelVerifyKey) != ed25519.PublicKeySize {
 		return fmt.Errorf("processor: model verify key: %d bytes, want %d", len(c.ModelVerifyKey), ed25519.PublicKeySize)
 	}
+	split, err := normaliseSplit(c.Split)
+	if err != nil {
+		return err
+	}
+	c.Split = split
 	c.Sessions.fill()
 	return c.Names.Validate()
 }
@@ -246,7 +259,7 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 		}
 	}
 	p := &Processor{cfg: cfg, db: db, transport: tr, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
-		owned: map[int32]store.Checkpoint{}, cat: newCatalogue(cfg.Catalog)}
+		owned: map[int32]store.Checkpoint{}, cat: newCatalogue(cfg.Catalog, max(1, len(cfg.Split)))}
 	p.out = &publisher{cfg: &p.cfg, recs: p.recs, dlq: p.dlq, brokers: &p.brokers}
 	p.views = &views{cfg: &p.cfg, db: db, brokers: &p.brokers, out: p.out, cat: p.cat, engine: p.Engine, setEngine: p.SetEngine}
 	p.table = &table{cfg: &p.cfg, db: db, brokers: &p.brokers, topic: topics.Changelog(cfg.Group)}
@@ -257,12 +270,17 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 
 // SetEngine makes e the model of every event handled from now on; nil
 // unloads the model. An event is handled by one engine from start to end.
+// With an A/B split, e serves every user, with no arm, until the next
+// model of an arm is served.
 func (p *Processor) SetEngine(e *Engine) {
 	p.engine.Store(e)
 	p.cfg.Metrics.model(e, p.cfg.Now())
 }
 
-// Engine returns the current engine, nil when no model is loaded.
+// Engine returns the current engine, nil when no model is loaded. With an
+// A/B split it is arm A's (B's while A has none), and carries both: it
+// serves the catalogue and the item endpoints, and finds each user's
+// arm's engine for the records and the query API.
 func (p *Processor) Engine() *Engine { return p.engine.Load() }
 
 // Ready reports whether the processor is in a consumer group generation
@@ -375,6 +393,7 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 			return err
 		}
 		cfg.Logger.Warn("no models topic: no live model rollout", "topic", cfg.Names.Models)
+		p.views.armsCaughtUp()
 	} else {
 		mf := newModelFollower(p.views)
 		follower.Go(func() {
