@@ -376,9 +376,9 @@ func clickUsers(t *testing.T, prod *topics.Producer, items []string, users []str
 	}
 }
 
-// latestRecords reads the recommendations topic until every user has
+// armRecords reads the recommendations topic until every user has
 // want records, and returns each user's latest.
-func latestRecords(t *testing.T, brokers []string, names topics.Names, users []string, want int) map[string]topics.Recommendation {
+func armRecords(t *testing.T, brokers []string, names topics.Names, users []string, want int) map[string]topics.Recommendation {
 	t.Helper()
 	var out map[string]topics.Recommendation
 	readAll(t, brokers, names.Recommendations, 2, 60*time.Second, func(ms []kafka.Message) bool {
@@ -429,7 +429,7 @@ func testABSplit(t *testing.T, brokers []string) {
 		items = append(items, shop.Items[i].ID)
 	}
 	clickUsers(t, prod, items, users, 0)
-	recs := latestRecords(t, brokers, names, users, 1)
+	recs := armRecords(t, brokers, names, users, 1)
 	for _, u := range users {
 		arm := AssignArm(u, 0.3)
 		require.Equal(t, arm, recs[u].Arm, "user %s: the record's arm", u)
@@ -528,7 +528,7 @@ func testABFallback(t *testing.T, brokers []string) {
 		items = append(items, shop.Items[i].ID)
 	}
 	clickUsers(t, prod, items, users, 0)
-	recs := latestRecords(t, brokers, names, users, 1)
+	recs := armRecords(t, brokers, names, users, 1)
 	for _, u := range users {
 		arm := AssignArm(u, 0.5)
 		require.Equal(t, arm, recs[u].Arm, "user %s: the record keeps the user's arm", u)
@@ -545,7 +545,7 @@ func testABFallback(t *testing.T, brokers []string) {
 	}, 30*time.Second, 20*time.Millisecond)
 	require.Contains(t, logs.String(), "msg=\"A/B split: an arm is served by its own model version again\" arm=B version=model-b")
 	clickUsers(t, prod, items, users, 1)
-	recs = latestRecords(t, brokers, names, users, 2)
+	recs = armRecords(t, brokers, names, users, 2)
 	for _, u := range users {
 		arm := AssignArm(u, 0.5)
 		require.Equal(t, arm, recs[u].Arm, "user %s", u)
