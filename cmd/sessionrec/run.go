@@ -66,7 +66,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		index         = fs.String("index", "auto", "similarity index: exact, ivf, or auto (ivf above 20,000 items)")
 		tf            topicFlags
 		sec           securityFlags
+		ab            abFlag
 	)
+	fs.Var(&ab, "ab", "an A/B test: `VERSION_A=SHARE,VERSION_B=SHARE` (e.g. m-1=90,m-2=10), two model versions from the models topic each serving its share of the users, by a stable hash of the user id; records and the query API say the arm (empty: no split, the newest model serves)")
 	tf.register(fs)
 	sec.register(fs)
 	if err := parseWithEnv(fs, args); err != nil {
@@ -125,7 +127,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		Catalog:       seed,
 		Advertise:     advertiseAddr(*advertise, *httpAddr),
 		Standby:       *standby,
-		MaxModelBytes: *maxModelBytes, ModelVerifyKey: modelKey,
+		MaxModelBytes: *maxModelBytes, ModelVerifyKey: modelKey, Split: ab,
 	}, db)
 	if err != nil {
 		return err
