@@ -178,7 +178,10 @@ func Open(dir string, o Options) (*DB, error) {
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	d := &DB{failed: make(chan struct{}), onError: o.OnError}
-	po := &pebble.Options{FS: o.FS, Cache: cache, Logger: fatalLogger{d}, EventListener: &pebble.EventListener{
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	po := &pebble.Options{FS: walWatch{FS: o.FS, d: d}, Cache: cache, Logger: fatalLogger{d}, EventListener: &pebble.EventListener{
 		BackgroundError: func(err error) { d.fail("background", err) },
 		DiskSlow: func(info pebble.DiskSlowInfo) {
 			if info.Duration >= slowDisk {

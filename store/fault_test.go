@@ -155,3 +155,36 @@ func TestStoreFailsOnDiskErrorConcurrently(t *testing.T) {
 	fault.Off()
 	require.ErrorIs(t, d.Close(), ErrFailed)
 }
+
+// Commits that do not sync write the log in the background: a failed
+// write there fails the store at once, so the next commit returns
+// ErrFailed. Before the store watched the log itself, Pebble found the
+// error only when it rotated the log to a new file, by a panic that ends
+// the process (it unlocks a mutex twice): commits big enough to fill the
+// memtable (4 MiB) again and again reach that rotation within this loop.
+func TestStoreFailsOnUnsyncedLogWrite(t *testing.T) {
+	fault := walWrites()
+	d, err := Open("db", Options{FS: errorfs.Wrap(vfs.NewMem(), fault)})
+	require.NoError(t, err)
+	defer func() { require.ErrorIs(t, d.Close(), ErrFailed) }()
+	big := &UserState{Events: make([]Event, 2000)}
+	for i := range big.Events {
+		big.Events[i] = Event{ItemID: strings.Repeat("x", 200), TimeMs: int64(i)}
+	}
+	commit := func(n int) error {
+		b := d.NewBatch(0)
+		require.NoError(t, b.PutUser(fmt.Sprint("u", n), big))
+		return b.Commit(false)
+	}
+	require.NoError(t, commit(0))
+	fault.On()
+	for n := 1; ; n++ {
+		err := commit(n)
+		if err != nil {
+			require.ErrorIs(t, err, ErrFailed)
+			break
+		}
+		require.Less(t, n, 100, "commits still succeed after the log's writes fail")
+	}
+	require.ErrorIs(t, d.Err(), ErrFailed)
+}
