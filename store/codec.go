@@ -15,11 +15,12 @@ var ErrCorrupt = errors.New("store: corrupt value")
 // versions they do not know. Integers are varints, strings and lists carry
 // a uvarint length, floats are 4-byte little-endian IEEE 754.
 //
-// User states: version 1 ends after Sessions; version 2 (written now) adds
-// ClosedIDs. Both decode.
+// User states: version 1 ends after Sessions; version 2 adds ClosedIDs;
+// version 3 (written now) adds Exposures. All decode.
 const (
 	userStateV1  = 1
 	userStateV2  = 2
+	userStateV3  = 3
 	checkpointV1 = 1
 )
 
@@ -32,7 +33,7 @@ const (
 // AppendUserState appends the encoding of s to dst and returns it. It is
 // also the format of the changelog's values.
 func AppendUserState(dst []byte, s *UserState) []byte {
-	dst = append(dst, userStateV2)
+	dst = append(dst, userStateV3)
 	dst = appendString(dst, s.SessionID)
 	dst = binary.AppendVarint(dst, s.LastEventMs)
 	dst = binary.AppendUvarint(dst, uint64(len(s.Events)))
@@ -65,6 +66,16 @@ func AppendUserState(dst []byte, s *UserState) []byte {
 		dst = appendString(dst, c.ID)
 		dst = binary.AppendVarint(dst, c.TimeMs)
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(s.Exposures)))
+	for _, x := range s.Exposures {
+		dst = binary.AppendVarint(dst, x.AtMs)
+		dst = appendString(dst, x.Version)
+		dst = appendString(dst, x.Arm)
+		dst = binary.AppendUvarint(dst, uint64(len(x.Items)))
+		for _, it := range x.Items {
+			dst = appendString(dst, it)
+		}
+	}
 	return dst
 }
 
@@ -73,8 +84,8 @@ func AppendUserState(dst []byte, s *UserState) []byte {
 func DecodeUserState(b []byte) (*UserState, error) {
 	d := decoder{b: b}
 	version := d.byte()
-	if d.err == nil && version != userStateV1 && version != userStateV2 {
-		return nil, fmt.Errorf("%w: user state version %d, want %d or %d", ErrCorrupt, version, userStateV1, userStateV2)
+	if d.err == nil && (version < userStateV1 || version > userStateV3) {
+		return nil, fmt.Errorf("%w: user state version %d, want %d to %d", ErrCorrupt, version, userStateV1, userStateV3)
 	}
 	s := &UserState{}
 	s.SessionID = d.string()
@@ -122,6 +133,23 @@ func DecodeUserState(b []byte) (*UserState, error) {
 			s.ClosedIDs = make([]ClosedID, n)
 			for i := range s.ClosedIDs {
 				s.ClosedIDs[i] = ClosedID{ID: d.string(), TimeMs: d.varint()}
+			}
+		}
+	}
+	if version >= userStateV3 {
+		if n := d.count(); n > 0 {
+			s.Exposures = make([]Exposure, n)
+			for i := range s.Exposures {
+				x := &s.Exposures[i]
+				x.AtMs = d.varint()
+				x.Version = d.string()
+				x.Arm = d.string()
+				if m := d.count(); m > 0 {
+					x.Items = make([]string, m)
+					for j := range x.Items {
+						x.Items[j] = d.string()
+					}
+				}
 			}
 		}
 	}

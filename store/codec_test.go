@@ -29,6 +29,10 @@ func sampleState() *UserState {
 		Applied:      17,
 		Sessions:     4,
 		ClosedIDs:    []ClosedID{{ID: "e0", TimeMs: 1_699_999_000_000}, {ID: "e1", TimeMs: 1_699_999_100_000}},
+		Exposures: []Exposure{
+			{AtMs: 1_700_000_060_000, Version: "m-2", Arm: "B", Items: []string{"cat-food-3", "cat-toy-2"}},
+			{AtMs: 1_700_000_000_000, Version: "m-1", Items: []string{"cat-food-2"}},
+		},
 	}
 }
 
@@ -56,7 +60,7 @@ func TestGolden(t *testing.T) {
 		file string
 		b    []byte
 	}{
-		{"user-state-v2.golden", AppendUserState(nil, sampleState())},
+		{"user-state-v3.golden", AppendUserState(nil, sampleState())},
 		{"checkpoint-v1.golden", AppendCheckpoint(nil, Checkpoint{Offsets: map[string]int64{"clicks": 42, "purchases": 7}, WatermarkMs: 1_700_000_000_000, Changelog: 3})},
 	} {
 		path := filepath.Join("testdata", g.file)
@@ -78,7 +82,18 @@ func TestDecodeUserStateV1(t *testing.T) {
 	got, err := DecodeUserState(b)
 	require.NoError(t, err)
 	want := sampleState()
-	want.ClosedIDs = nil
+	want.ClosedIDs, want.Exposures = nil, nil
+	require.Equal(t, want, got)
+}
+
+// A state written by version 2 (without Exposures) still decodes.
+func TestDecodeUserStateV2(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "user-state-v2.golden"))
+	require.NoError(t, err)
+	got, err := DecodeUserState(b)
+	require.NoError(t, err)
+	want := sampleState()
+	want.Exposures = nil
 	require.Equal(t, want, got)
 }
 

@@ -25,6 +25,23 @@ type UserState struct {
 	// event sent again after its session closed (the sessionizer bounds
 	// it by count and age).
 	ClosedIDs []ClosedID
+	// Exposures are the user's latest published recommendations, newest
+	// first, for the attribution of the user's later events: at most
+	// MaxExposedItems items in all (the processor bounds them).
+	Exposures []Exposure
+}
+
+// MaxExposedItems bounds the items of a user's Exposures.
+const MaxExposedItems = 64
+
+// Exposure is one published recommendation record of a user: its items,
+// the event time it was published at (of the event that caused it), and
+// the model version and A/B arm that made it.
+type Exposure struct {
+	AtMs    int64
+	Version string
+	Arm     string
+	Items   []string
 }
 
 // ClosedID is the event ID of an event of a closed session, and its time.
