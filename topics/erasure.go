@@ -2,8 +2,8 @@ package topics
 
 import (
 	"bytes"
-	"errors"
 	"encoding/json"
+	"errors"
 	"time"
 	"unicode/utf8"
 )

@@ -33,10 +33,6 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	)
 	tf.registerErasures(fs)
 	sec.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sessionrec forget [flags] USER...   (or - to read user ids from stdin, one a line)")
-		fs.PrintDefaults()
-	}
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -54,8 +50,7 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 		}
 	}
 	if len(users) == 0 {
-		fs.Usage()
-		return errors.New("forget: give the user ids to forget")
+		return errors.New("forget: give the user ids to forget: sessionrec forget [flags] USER... (or - to read them from stdin, one a line)")
 	}
 	now := time.Now()
 	for _, u := range users {
