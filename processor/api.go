@@ -290,6 +290,8 @@ type queryAPI struct {
 	ownerOf func(part int32) string
 	// live is the feed of what the workers apply and publish.
 	live *liveFeed
+	// attr are the attribution counts (attribution.go).
+	attr *attribution
 	// embedding caches the serving engine's catalogue map.
 	embedding embeddingCache
 }
@@ -330,6 +332,7 @@ func (qa *queryAPI) routeAPI(mux *http.ServeMux, lim *apiLimits, observe func(ro
 	handle("GET /v1/items/{id}", func(_ context.Context, r *http.Request) (any, error) { return qa.apiItem(r) })
 	handle("GET /v1/users", func(_ context.Context, r *http.Request) (any, error) { return qa.apiUsers(r) })
 	handle("GET /v1/embedding", qa.apiEmbedding)
+	handle("GET /v1/attribution", func(_ context.Context, r *http.Request) (any, error) { return qa.apiAttribution(r) })
 	// The stream is no request like the others: it holds no slot in
 	// flight and has no deadline (it is bounded by maxStreamClients).
 	mux.HandleFunc("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) {

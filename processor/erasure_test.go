@@ -60,7 +60,7 @@ func testErasure(t *testing.T, brokers []string) {
 		s, err2 := inst.p.db.User(partitionOf(other, 2), other)
 		return err1 == nil && err2 == nil && s.Applied == 6
 	})
-	latest := latestRecords(t, brokers, names.Recommendations, 2, func(m map[string][]byte) bool { return m[victim] != nil && m[other] != nil })
+	latest := latestByKey(t, brokers, names.Recommendations, 2, func(m map[string][]byte) bool { return m[victim] != nil && m[other] != nil })
 	require.NotNil(t, latest[victim], "the victim's recommendations were published")
 
 	// Forget the victim.
@@ -97,7 +97,7 @@ func testErasure(t *testing.T, brokers []string) {
 	for _, topic := range []topics.Topic{names.Recommendations, topics.Changelog(group)} {
 		// Nothing of the victim is written after the erasure (its next
 		// event comes later), so a tombstone read is its latest record.
-		latest := latestRecords(t, brokers, topic, 2, func(m map[string][]byte) bool {
+		latest := latestByKey(t, brokers, topic, 2, func(m map[string][]byte) bool {
 			v, ok := m[victim]
 			return ok && v == nil && m[other] != nil
 		})
@@ -164,11 +164,11 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// latestRecords reads every partition of a compacted topic from the
+// latestByKey reads every partition of a compacted topic from the
 // start, committed records only (the changelog is transactional), and
 // returns the latest value of each key (nil for a tombstone), once done
 // holds of them or after 20 s.
-func latestRecords(t *testing.T, brokers []string, topic topics.Topic, partitions int, done func(map[string][]byte) bool) map[string][]byte {
+func latestByKey(t *testing.T, brokers []string, topic topics.Topic, partitions int, done func(map[string][]byte) bool) map[string][]byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()

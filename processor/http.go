@@ -65,7 +65,7 @@ func (p *Processor) apiHandler(cfg APIConfig, holding func(context.Context)) (ht
 		return nil, err
 	}
 	q := &queryAPI{cfg: &p.cfg, db: p.db, engine: p.Engine, partitions: p.partitionIDs.Load, owned: p.ownedCheckpoint, ownerOf: p.ownerOf,
-		live: p.out.live()}
+		live: p.out.live(), attr: p.attr}
 	observe := func(route string, status int, took time.Duration) { p.cfg.Metrics.request(route, status, took) }
 	mux := http.NewServeMux()
 	q.routeAPI(mux, lim, observe)

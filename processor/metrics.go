@@ -51,6 +51,10 @@ type Metrics struct {
 	streamDrops  prometheus.Counter
 	abFallbacks  *prometheus.CounterVec
 	erased       prometheus.Counter
+	exposed      *prometheus.CounterVec
+	followed     *prometheus.CounterVec
+	revenue      *prometheus.CounterVec
+	eligible     *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -180,12 +184,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		erased: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_users_erased_total", Help: "Erasure requests applied: users whose state was deleted from the store, with a tombstone on the changelog and the recommendations topic.",
 		}),
+		exposed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_recommendations_exposed_total", Help: "Recommendation records published, by the model version that made them (attribution's exposures).",
+		}, []string{"model_version"}),
+		followed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_recommendations_followed_total", Help: "Clicks and purchases of an item recommended to the user within --attribution-window before, by the recommending model version and kind (click, purchase).",
+		}, []string{"model_version", "kind"}),
+		revenue: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_recommendations_followed_revenue_total", Help: "Price times quantity of the followed purchases, by model version.",
+		}, []string{"model_version"}),
+		eligible: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_attribution_events_total", Help: "Clicks and purchases of users shown recommendations within --attribution-window before, by model version and kind: the follow rates' denominators.",
+		}, []string{"model_version", "kind"}),
 	}
 	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts, m.lost,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
 		m.rollouts, m.rolling, m.rolloutTime, m.rejected, m.cut, m.storeErrors, m.brokerErrors, m.brokerUp, m.unwritable,
 		m.restoreTime, m.restoredRecs, m.restoredSize, m.restoring, m.fenced, m.changelogPut, m.standbys,
-		m.streams, m.streamDrops, m.abFallbacks, m.erased)
+		m.streams, m.streamDrops, m.abFallbacks, m.erased,
+		m.exposed, m.followed, m.revenue, m.eligible)
 	m.brokerUp.Set(1)
 	return m
 }
@@ -213,6 +230,23 @@ func (m *Metrics) batch(partition int32, pd *pending, readAt, acked, done time.T
 	m.cut.Add(float64(pd.stats.cut))
 	m.published.Add(float64(pd.stats.published))
 	m.erased.Add(float64(pd.stats.erased))
+	for k, c := range pd.stats.attr {
+		if c.exposed > 0 {
+			m.exposed.WithLabelValues(k.version).Add(float64(c.exposed))
+		}
+		for _, kc := range []struct {
+			kind          string
+			all, followed uint64
+		}{{"click", c.clicks, c.clicksFollowed}, {"purchase", c.purchases, c.purchasesFollowed}} {
+			if kc.all > 0 {
+				m.eligible.WithLabelValues(k.version, kc.kind).Add(float64(kc.all))
+				m.followed.WithLabelValues(k.version, kc.kind).Add(float64(kc.followed))
+			}
+		}
+		if c.revenue > 0 {
+			m.revenue.WithLabelValues(k.version).Add(c.revenue)
+		}
+	}
 	for _, r := range pd.recs {
 		m.latency.Observe(acked.Sub(r.Source.EventTime).Seconds())
 	}

@@ -88,6 +88,10 @@ type partition struct {
 	// maxExpiries); the worker runs another batch without waiting.
 	backlog bool
 
+	// attrWindowMs is Config.AttributionWindow in milliseconds, 0 when
+	// attribution is off.
+	attrWindowMs int64
+
 	// commitGroup hands offsets to the group committer; it never blocks.
 	commitGroup func(map[string]int64)
 	// log writes the partition's changelog.
@@ -149,6 +153,8 @@ type batchStats struct {
 	published int
 	// erased counts erasure requests applied.
 	erased int
+	// attr are the attribution counts of the batch.
+	attr attrBatch
 	// results counts input records by topic and result ("applied",
 	// "duplicate", "dead_letter").
 	results map[topicResult]int
@@ -279,6 +285,9 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 			continue
 		}
 		pd.stats.applied++
+		if p.attrWindowMs > 0 {
+			attribute(u.s, e, p.attrWindowMs, &pd.stats.attr)
+		}
 		pd.applied = append(pd.applied, appliedEvent{user: e.UserID, item: e.ItemID, purchase: e.Kind == topics.KindPurchase, at: e.Time})
 		pd.stats.results[topicResult{r.Topic, "applied"}]++
 		maxEvent = max(maxEvent, ms)
@@ -361,6 +370,9 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 				}
 				rec := ue.record(id, u.s, r, u.src, now, ue.knobs, model.Filter{})
 				rec.Arm = arm
+				if p.attrWindowMs > 0 {
+					expose(u.s, &rec, p.attrWindowMs, &pd.stats.attr)
+				}
 				pd.recs = append(pd.recs, rec)
 				u.s.PublishedSig = sig
 				pd.stats.published++

@@ -110,6 +110,11 @@ type Config struct {
 	// owner crashed) restores only the changelog's tail (standby.go).
 	// Default 0: none.
 	Standby int
+	// AttributionWindow is how long after a published recommendation, in
+	// event time, a click or purchase of one of its items counts as
+	// followed (attribution.go). Default 30 minutes; negative turns
+	// attribution off (no exposures are kept, nothing is counted).
+	AttributionWindow time.Duration
 	// Advertise is the address of this instance's query API as other
 	// instances should give it to clients (host:port). It travels with
 	// the group membership, so that an instance asked about a user whose
@@ -170,6 +175,9 @@ func (c *Config) fill() error {
 	if c.BrokerTimeout == 0 {
 		c.BrokerTimeout = 5 * time.Minute
 	}
+	if c.AttributionWindow == 0 {
+		c.AttributionWindow = 30 * time.Minute
+	}
 	if c.MaxModelBytes == 0 {
 		c.MaxModelBytes = topics.DefaultMaxModelBytes
 	}
@@ -228,6 +236,8 @@ type Processor struct {
 	out *publisher
 	// views follow the items and models topics.
 	views *views
+	// attr sums the attribution counts of the committed batches.
+	attr *attribution
 
 	// owners caches which member's API owns each partition (ownerOf).
 	ownersMu sync.Mutex
@@ -259,7 +269,7 @@ func New(cfg Config, db *store.DB) (*Processor, error) {
 		}
 	}
 	p := &Processor{cfg: cfg, db: db, transport: tr, recs: w(cfg.Names.Recommendations), dlq: w(cfg.Names.DeadLetters),
-		owned: map[int32]store.Checkpoint{}, cat: newCatalogue(cfg.Catalog, max(1, len(cfg.Split)))}
+		owned: map[int32]store.Checkpoint{}, attr: newAttribution(cfg.Now()), cat: newCatalogue(cfg.Catalog, max(1, len(cfg.Split)))}
 	p.out = &publisher{cfg: &p.cfg, recs: p.recs, dlq: p.dlq, brokers: &p.brokers}
 	p.views = &views{cfg: &p.cfg, db: db, brokers: &p.brokers, out: p.out, cat: p.cat, engine: p.Engine, setEngine: p.SetEngine}
 	p.table = &table{cfg: &p.cfg, db: db, brokers: &p.brokers, topic: topics.Changelog(cfg.Group)}

@@ -153,6 +153,7 @@ func (w *worker) run(ctx context.Context, ready func()) error {
 	}
 	w.part.log = log
 	w.part.route = w.p.routeUser
+	w.part.attrWindowMs = max(cfg.AttributionWindow.Milliseconds(), 0)
 	w.ins = []*input{
 		{topic: cfg.Names.Clicks, kind: topics.KindClick},
 		{topic: cfg.Names.Purchases, kind: topics.KindPurchase},
@@ -580,6 +581,7 @@ func (w *worker) step(ctx context.Context, batch []Record, idleMs int64) error {
 		return err
 	}
 	cfg.Metrics.batch(w.part.id, pd, readAt, start, cfg.Now())
+	w.p.attr.add(pd.stats.attr)
 	if pd.stats.erased > 0 {
 		// Not the users: a log line is no place for whom to forget.
 		cfg.Logger.Info("erasure requests applied", "partition", w.part.id, "users", pd.stats.erased)

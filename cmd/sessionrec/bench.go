@@ -55,6 +55,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		apiFor     = fs.Duration("api-duration", 10*time.Second, "how long the query API is asked, during the latency phase (from its third second)")
 		streamers  = fs.Int("stream-clients", 0, "clients that follow /v1/stream (every user's events and records) through the throughput phase, to measure what the fan-out costs (0: none)")
 		apiFlood   = fs.Int("api-flood", 0, "clients that flood the query API with expensive requests (k=50, diversity=1) back to back while it is asked (0: none)")
+		attrWindow = fs.Duration("attribution-window", 30*time.Minute, "the processor's --attribution-window (negative: attribution off, to measure what it costs)")
 		sec        securityFlags
 	)
 	sec.register(fs)
@@ -112,7 +113,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	defer func() { err = errors.Join(err, closeStore()) }()
 	reg := prometheus.NewRegistry()
 	proc, err := processor.New(processor.Config{Brokers: bl, Security: security, Group: "bench" + sfx, Names: names, IdleAdvance: -1,
-		Logger: log, Metrics: processor.NewMetrics(reg), SessionTimeout: 6 * time.Second}, db)
+		Logger: log, Metrics: processor.NewMetrics(reg), SessionTimeout: 6 * time.Second, AttributionWindow: *attrWindow}, db)
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		sessTimeout   = fs.Duration("session-timeout", 10*time.Second, "consumer group session timeout: how soon a dead instance's partitions move")
 		standby       = fs.Int("standby", 0, "partitions of other instances whose changelog this one follows, so that taking one over after a crash restores only the changelog's tail")
 		index         = fs.String("index", "auto", "similarity index: exact, ivf, or auto (ivf above 20,000 items)")
+		attrWindow    = fs.Duration("attribution-window", 30*time.Minute, "how long after a published recommendation (event time) a click or purchase of one of its items counts as followed (GET /v1/attribution, sessionrec_recommendations_followed_total); negative: attribution off")
 		tf            topicFlags
 		sec           securityFlags
 		ab            abFlag
@@ -128,6 +129,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		Advertise:     advertiseAddr(*advertise, *httpAddr),
 		Standby:       *standby,
 		MaxModelBytes: *maxModelBytes, ModelVerifyKey: modelKey, Split: ab,
+		AttributionWindow: *attrWindow,
 	}, db)
 	if err != nil {
 		return err
