@@ -126,6 +126,18 @@
 // topic, published before any record the batch makes of the user's later
 // events, which start from nothing. The query API then answers 404.
 //
+// # Attribution
+//
+// Every published record is an exposure of its items, kept in the user's
+// state (attribution.go): the newest 64 items, stamped with the event time
+// of the event that caused the record, its model version and the user's
+// arm. A later click or purchase of the user within
+// Config.AttributionWindow (event time) after an exposure is eligible, and
+// followed when the exposure holds its item. The batch that applies the
+// event counts it, and the counts are added to the metrics and to GET
+// /v1/attribution's sums (by version and arm, with Wilson intervals) once
+// the batch commits, so a batch read again is counted once.
+//
 // # The catalogue and models
 //
 // Before it joins the group, every instance reads two compacted topics
