@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,21 +23,46 @@ import (
 	"github.com/sessionrec/sessionrec/topics"
 )
 
-const demoPartitions = 4
+const (
+	demoPartitions = 4
+	demoGroup      = "sessionrec-demo"
+)
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return demo(ctx, args, stdout, stderr, nil)
+}
+
+// demo is runDemo; with --follow, it calls settled (when not nil) with the
+// demo's count of the clicks once every live event is sent and the
+// processor has handled them all, while the query API still serves.
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer, settled func(followCount)) (err error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		duration = fs.Duration("duration", 20*time.Second, "how long to run")
 		users    = fs.Int("users", 200, "shoppers in the synthetic shop")
-		speed    = fs.Float64("speed", 30, "how many times faster than real time the shop's events are sent")
+		speed    = fs.Float64("speed", 30, "how many times faster than real time the shop's events are sent (0: as fast as possible)")
 		seed     = fs.Uint64("seed", 1, "seed of the synthetic shop")
+		sessions = fs.Int("sessions", 20000, "live sessions of the shop to send (a second apart, each shopper's an hour apart)")
+		follow   = fs.Float64("follow", 0, "probability, from 0 to 1, that a shopper clicks one of their current recommendations at a click: a ground truth for GET /v1/attribution (0: clicks as planned)")
+		window   = fs.Duration("attribution-window", 30*time.Minute, "how long after a published recommendation (event time) a click or purchase of one of its items counts as followed (GET /v1/attribution); negative: attribution off")
 		httpAddr = fs.String("http", "localhost:8080", "address of the query API, /metrics, /healthz and /readyz (empty: none)")
 		opsAddr  = fs.String("metrics-addr", "", "address of /metrics, /healthz and /readyz apart from the query API (empty: on the --http address)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !(*follow >= 0 && *follow <= 1) {
+		return fmt.Errorf("--follow %v: want 0 to 1", *follow)
+	}
+	if *follow > 0 && *window <= 0 {
+		return fmt.Errorf("--follow %v needs attribution: --attribution-window %v, want more than 0", *follow, *window)
+	}
+	if *sessions < 1 {
+		return fmt.Errorf("--sessions %d: want at least 1", *sessions)
+	}
+	if *speed < 0 {
+		return fmt.Errorf("--speed %v: want 0 (as fast as possible) or more", *speed)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, cancel := context.WithTimeout(ctx, *duration)
@@ -54,9 +80,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err != nil {
 		return err
 	}
-	err = adm.Create(ctx, names, topics.TopicConfig{Partitions: demoPartitions})
-	adm.Close()
-	if err != nil {
+	defer adm.Close()
+	if err := adm.Create(ctx, names, topics.TopicConfig{Partitions: demoPartitions}); err != nil {
 		return err
 	}
 	log.Info("broker up, topics created", "brokers", brokers, "partitions", demoPartitions)
@@ -85,8 +110,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	defer func() { err = errors.Join(err, closeStore()) }()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	proc, err := processor.New(processor.Config{Brokers: brokers, Group: "sessionrec-demo", Names: names, IdleAdvance: -1, Logger: log,
-		Metrics: processor.NewMetrics(reg), Engine: processor.EngineConfig{Knobs: demoKnobs()}}, db)
+	proc, err := processor.New(processor.Config{Brokers: brokers, Group: demoGroup, Names: names, IdleAdvance: -1, Logger: log,
+		Metrics: processor.NewMetrics(reg), Engine: processor.EngineConfig{Knobs: demoKnobs()}, AttributionWindow: *window}, db)
 	if err != nil {
 		return err
 	}
@@ -123,11 +148,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	// clock; the processor refuses events more than a few minutes in the
 	// future (topics.Limits.MaxFuture), so the stream is stamped to start
 	// in the past by as much as it gains: its last event is due when it is
-	// sent.
-	live := synth.Stream(shop.Sessions(*seed+1, synth.SessionConfig{Users: *users, Sessions: 20000, Spacing: time.Second, Start: time.Now().Truncate(time.Second)}))
-	if len(live) > 0 && *speed > 1 {
+	// sent. The shift is whole milliseconds, as event times on the wire
+	// are, so that the times --follow judges by are the processor's.
+	live := synth.Stream(shop.Sessions(*seed+1, synth.SessionConfig{Users: *users, Sessions: *sessions, Spacing: time.Second, Start: time.Now().Truncate(time.Second)}))
+	if len(live) > 0 && (*speed > 1 || *speed == 0) {
 		span := live[len(live)-1].Time.Sub(live[0].Time)
-		shift := span - time.Duration(float64(span) / *speed)
+		shift := span // unpaced: all of it is sent at once
+		if *speed > 0 {
+			shift -= time.Duration(float64(span) / *speed)
+		}
+		shift = shift.Truncate(time.Millisecond)
 		for i := range live {
 			live[i].Time = live[i].Time.Add(-shift)
 		}
@@ -138,6 +168,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		if e.Purchase {
 			events[i].Kind, events[i].Quantity = topics.KindPurchase, 1
 		}
+	}
+
+	// With --follow, the shoppers decide their clicks on the records they
+	// read, and the events are sent chunk by chunk once the processor has
+	// handled the previous ones (sendFollowing).
+	var f *follower
+	settle := &demoSettler{adm: adm, group: demoGroup, names: names, read: make([]atomic.Int64, demoPartitions)}
+	if *follow > 0 {
+		f = newFollower(*follow, *window, shop, *seed)
 	}
 
 	var out sync.Mutex
@@ -154,8 +193,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
-		log.Info("sending the shop's events", "events", len(events), "speed", *speed)
-		_, err = topics.Replay(gctx, prod, events, topics.ReplayConfig{Speed: *speed})
+		log.Info("sending the shop's events", "events", len(events), "speed", *speed, "follow", *follow)
+		if f == nil {
+			_, err = topics.Replay(gctx, prod, events, topics.ReplayConfig{Speed: *speed})
+			return err
+		}
+		err = sendFollowing(gctx, prod, events, *speed, f, settle.wait)
+		c := f.count()
+		log.Info("shoppers followed recommendations", "follow", *follow, "eligible_clicks", c.Eligible,
+			"followed_clicks", c.Followed, "rate", c.Rate(), "all_sent_and_handled", err == nil)
+		if err == nil && settled != nil {
+			settled(c)
+		}
 		return err
 	})
 	for p := range demoPartitions {
@@ -167,6 +216,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 					// The demo's end: the reader is cut off by the deadline.
 					return r.Close()
 				}
+				if f != nil {
+					if err := f.read(msg); err != nil {
+						return errors.Join(err, r.Close())
+					}
+				}
+				settle.read[p].Store(msg.Offset + 1)
 				out.Lock()
 				fmt.Fprintf(stdout, "%s\n", msg.Value)
 				printed++

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"regexp"
 	"sync"
 	"testing"
@@ -29,12 +30,19 @@ var demoAddrLine = regexp.MustCompile(`query API on (http://[^,]+), e\.g\. curl 
 // while: it gets 50 seconds to come up.
 func startDemo(t *testing.T, args ...string) *demoInstance {
 	t.Helper()
+	return startDemoWith(t, runDemo, args...)
+}
+
+// startDemoWith is startDemo with the function that runs the demo: runDemo,
+// or demo with a callback.
+func startDemoWith(t *testing.T, runner func(ctx context.Context, args []string, stdout, stderr io.Writer) error, args ...string) *demoInstance {
+	t.Helper()
 	d := &demoInstance{out: &lockedBuffer{}, errOut: &lockedBuffer{}}
 	ctx, stop := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	d.stop, d.wait = stop, sync.OnceValue(func() error { return <-done })
 	go func() {
-		done <- run(ctx, append([]string{"demo", "--http", "127.0.0.1:0"}, args...), d.out, d.errOut)
+		done <- runner(ctx, append([]string{"--http", "127.0.0.1:0"}, args...), d.out, d.errOut)
 	}()
 	t.Cleanup(func() {
 		stop()
