@@ -1,11 +1,13 @@
 package processor
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionrec/sessionrec/model/synth"
@@ -85,45 +87,42 @@ func TestPartitionAttribution(t *testing.T) {
 	require.Empty(t, s.Exposures)
 }
 
-// expose keeps the newest exposures within the window, at most
-// store.MaxExposedItems items.
-func TestExposeBounds(t *testing.T) {
+// expose keeps the latest record's exposure alone, its first
+// store.MaxExposedItems items, and leaves it for a record without a
+// source event; every record is counted.
+func TestExposeLatest(t *testing.T) {
 	s := &store.UserState{}
 	var b attrBatch
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	rec := func(at time.Time, n int, version string) *topics.Recommendation {
 		r := &topics.Recommendation{ModelVersion: version, Source: topics.Source{EventTime: at}}
 		for i := range n {
-			r.Items = append(r.Items, topics.RecommendedItem{ItemID: version + "-" + string(rune('a'+i))})
+			r.Items = append(r.Items, topics.RecommendedItem{ItemID: fmt.Sprint(version, "-", i)})
 		}
 		return r
 	}
-	for i := range 10 {
-		expose(s, rec(at.Add(time.Duration(i)*time.Minute), 10, string(rune('0'+i))), (30 * time.Minute).Milliseconds(), &b)
-	}
-	items := 0
-	for _, x := range s.Exposures {
-		items += len(x.Items)
-	}
-	require.Equal(t, store.MaxExposedItems, items)
-	require.Equal(t, "9", s.Exposures[0].Version, "newest first")
-	require.Len(t, s.Exposures, 7)
-	require.Len(t, s.Exposures[6].Items, 4, "the oldest kept is cut")
-	require.Equal(t, uint64(10), func() uint64 {
-		var n uint64
-		for _, c := range b {
-			n += c.exposed
-		}
-		return n
-	}())
+	expose(s, rec(at, 10, "m-1"), &b)
+	expose(s, rec(at.Add(time.Minute), 100, "m-2"), &b)
+	require.Len(t, s.Exposures, 1)
+	x := s.Exposures[0]
+	require.Equal(t, "m-2", x.Version)
+	require.Equal(t, at.Add(time.Minute).UnixMilli(), x.AtMs)
+	require.Len(t, x.Items, store.MaxExposedItems)
+	require.Equal(t, "m-2-0", x.Items[0])
 
-	// An hour later, the older ones are out of the window and dropped.
-	expose(s, rec(at.Add(time.Hour), 3, "x"), (30 * time.Minute).Milliseconds(), &b)
-	require.Len(t, s.Exposures, 1)
 	// A record without a source event exposes nothing, but is counted.
-	expose(s, rec(time.Time{}, 3, "y"), (30 * time.Minute).Milliseconds(), &b)
-	require.Len(t, s.Exposures, 1)
+	expose(s, rec(time.Time{}, 3, "y"), &b)
+	require.Equal(t, "m-2", s.Exposures[0].Version)
 	require.Equal(t, uint64(1), b[attrKey{"y", ""}].exposed)
+	require.Equal(t, uint64(1), b[attrKey{"m-1", ""}].exposed)
+	require.Equal(t, uint64(1), b[attrKey{"m-2", ""}].exposed)
+
+	// Attribution goes by the latest exposure: the earlier record's items
+	// are no longer followed.
+	var c attrBatch
+	attribute(s, topics.Event{Kind: topics.KindClick, ItemID: "m-1-0", Time: at.Add(2 * time.Minute)}, (30 * time.Minute).Milliseconds(), &c)
+	attribute(s, topics.Event{Kind: topics.KindClick, ItemID: "m-2-5", Time: at.Add(3 * time.Minute)}, (30 * time.Minute).Milliseconds(), &c)
+	require.Equal(t, &attrCounts{clicks: 2, clicksFollowed: 1}, c[attrKey{"m-2", ""}])
 }
 
 func TestWilson(t *testing.T) {
@@ -163,4 +162,58 @@ func TestAttributionSummary(t *testing.T) {
 	require.InDelta(t, 0.2189, b.ClickFollowCI[0], 1e-4)
 	require.Equal(t, [2]float64{0, 1}, b.PurchaseFollowCI, "nothing eligible")
 	require.Equal(t, 0.0, a.summary(-1).WindowSeconds, "off")
+}
+
+// BenchmarkPartitionAttribution is a partition applying the synthetic
+// shop's events, 500 a batch, with attribution on (the default 30m
+// window) and off: what keeping the exposures and counting costs per
+// event, apart from the broker.
+func BenchmarkPartitionAttribution(b *testing.B) {
+	shop := synth.NewShop(1)
+	evs := synth.Stream(shop.Sessions(5, synth.SessionConfig{Users: 500, Sessions: 4000}))
+	for _, c := range []struct {
+		name   string
+		window time.Duration
+	}{{"off", 0}, {"on", 30 * time.Minute}} {
+		b.Run(c.name, func(b *testing.B) {
+			db, err := store.Open("db", store.Options{FS: vfs.NewMem()})
+			require.NoError(b, err)
+			defer func() { require.NoError(b, db.Close()) }()
+			e, err := testEngine()
+			require.NoError(b, err)
+			p, err := newPartition(3, db, Sessionizer{}, topics.Limits{}, func() *Engine { return e })
+			require.NoError(b, err)
+			p.attrWindowMs = c.window.Milliseconds()
+			recs := make([]Record, len(evs))
+			for i, ev := range evs {
+				te := topics.Event{Kind: topics.KindClick, UserID: ev.UserID, ItemID: ev.ItemID, Time: ev.Time}
+				topic := topics.Clicks
+				if ev.Purchase {
+					te.Kind, te.Quantity, te.Price, topic = topics.KindPurchase, 1, 9.99, topics.Purchases
+				}
+				v, err := te.Encode()
+				require.NoError(b, err)
+				recs[i] = Record{Kind: te.Kind, Topic: topic, Partition: 3, Offset: int64(i), Key: []byte(ev.UserID), Value: v, Time: ev.Time}
+			}
+			now := evs[len(evs)-1].Time.Add(time.Hour)
+			b.ResetTimer()
+			n := 0
+			for b.Loop() {
+				if n+500 > len(recs) {
+					b.StopTimer()
+					require.NoError(b, db.DropPartition(3))
+					p, err = newPartition(3, db, Sessionizer{}, topics.Limits{}, func() *Engine { return e })
+					require.NoError(b, err)
+					p.attrWindowMs = c.window.Milliseconds()
+					n = 0
+					b.StartTimer()
+				}
+				pd, err := p.process(recs[n:n+500], 0, now)
+				require.NoError(b, err)
+				require.NoError(b, p.commit(pd, false))
+				n += 500
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/event")
+		})
+	}
 }

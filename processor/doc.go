@@ -129,9 +129,9 @@
 // # Attribution
 //
 // Every published record is an exposure of its items, kept in the user's
-// state (attribution.go): the newest 64 items, stamped with the event time
-// of the event that caused the record, its model version and the user's
-// arm. A later click or purchase of the user within
+// state (attribution.go), the latest in place of the one before: its
+// items, the event time of the event that caused the record, its model
+// version and the user's arm. A later click or purchase of the user within
 // Config.AttributionWindow (event time) after an exposure is eligible, and
 // followed when the exposure holds its item. The batch that applies the
 // event counts it, and the counts are added to the metrics and to GET

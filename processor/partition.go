@@ -371,7 +371,7 @@ func (p *partition) process(recs []Record, idleMs int64, now time.Time) (*pendin
 				rec := ue.record(id, u.s, r, u.src, now, ue.knobs, model.Filter{})
 				rec.Arm = arm
 				if p.attrWindowMs > 0 {
-					expose(u.s, &rec, p.attrWindowMs, &pd.stats.attr)
+					expose(u.s, &rec, &pd.stats.attr)
 				}
 				pd.recs = append(pd.recs, rec)
 				u.s.PublishedSig = sig

@@ -26,12 +26,12 @@ type UserState struct {
 	// it by count and age).
 	ClosedIDs []ClosedID
 	// Exposures are the user's latest published recommendations, newest
-	// first, for the attribution of the user's later events: at most
-	// MaxExposedItems items in all (the processor bounds them).
+	// first, for the attribution of the user's later events: the
+	// processor keeps the latest alone, of at most MaxExposedItems items.
 	Exposures []Exposure
 }
 
-// MaxExposedItems bounds the items of a user's Exposures.
+// MaxExposedItems bounds the items of an Exposure.
 const MaxExposedItems = 64
 
 // Exposure is one published recommendation record of a user: its items,

@@ -71,7 +71,7 @@ type follower struct {
 
 	mu     sync.Mutex
 	rng    *rand.Rand
-	users  map[string][]shown // newest first
+	users  map[string][]shown // the latest record shown, as the processor keeps it
 	counts followCount
 }
 
@@ -106,20 +106,10 @@ func (f *follower) read(msg kafka.Message) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	// As the processor keeps them: none older than the window before
-	// the newest, at most store.MaxExposedItems items. A shopper of the
-	// synthetic shop is shown at most 50 within a window (10 events a
-	// session, 5 items a record, sessions an hour apart), so the bound
-	// never decides what counts.
-	xs, n := append([]shown{x}, f.users[user]...), 0
-	for i := range xs {
-		if x.at.Sub(xs[i].at) > f.window || n+len(xs[i].items) > store.MaxExposedItems {
-			xs = xs[:i]
-			break
-		}
-		n += len(xs[i].items)
-	}
-	f.users[user] = xs
+	// As the processor keeps them: the latest record alone, its first
+	// store.MaxExposedItems items.
+	x.items = x.items[:min(len(x.items), store.MaxExposedItems)]
+	f.users[user] = []shown{x}
 	return nil
 }
 
