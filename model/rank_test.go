@@ -109,6 +109,60 @@ func TestRankMatchesScores(t *testing.T) {
 	}
 }
 
+// Repeat raises the session's items: the latest above every other item,
+// each earlier one (once, however often seen) by Repeat, with Repeat
+// saying so; the filter still excludes them. Rank and Scores agree.
+func TestRankRepeat(t *testing.T) {
+	_, c := plantedCatalog(t, 40)
+	recent := []string{"a-1", "a-2", "b-7", "a-1", "a-3"}
+	session := sessionIntents(t, c, recent...)
+	plain, err := c.Rank(session, nil, RankOptions{K: 200, Recent: recent})
+	require.NoError(t, err)
+	o := RankOptions{K: 200, Recent: recent, Repeat: 0.03}
+	r, err := c.Rank(session, nil, o)
+	require.NoError(t, err)
+	require.Equal(t, "a-3", r.Items[0].ItemID, "the latest first")
+	require.Equal(t, float32(1), r.Items[0].Repeat)
+	before := map[string]float32{}
+	for _, it := range plain.Items {
+		before[it.ItemID] = it.Score
+	}
+	for _, it := range r.Items {
+		switch it.ItemID {
+		case "a-3":
+		case "a-1", "a-2", "b-7":
+			require.Equal(t, float32(0.03), it.Repeat, it.ItemID)
+			if s, ok := before[it.ItemID]; ok {
+				require.InDelta(t, s+0.03, it.Score, 1e-6, it.ItemID)
+			}
+		default:
+			require.Zero(t, it.Repeat, it.ItemID)
+			require.InDelta(t, before[it.ItemID], it.Score, 1e-6, it.ItemID)
+		}
+	}
+	// An item of the session that no intent's search proposes is ranked
+	// all the same.
+	far, err := c.Rank(sessionIntents(t, c, "a-1", "a-2"), nil, RankOptions{K: 5, Recent: []string{"a-1", "a-2", "e-9"}, Repeat: 0.03})
+	require.NoError(t, err)
+	require.Equal(t, "e-9", far.Items[0].ItemID)
+	require.Equal(t, float32(1), far.Items[0].Repeat)
+
+	dst, tmp := make([]float32, c.Len()), make([]float32, c.Len())
+	require.NoError(t, c.Scores(session, nil, o, dst, tmp))
+	for _, it := range r.Items {
+		row, _ := c.Row(it.ItemID)
+		require.InDelta(t, dst[row], it.Score, 1e-6, it.ItemID)
+	}
+
+	o.Filter = Filter{Exclude: recent}
+	r, err = c.Rank(session, nil, o)
+	require.NoError(t, err)
+	for _, it := range r.Items {
+		require.NotContains(t, recent, it.ItemID, "excluded")
+		require.Zero(t, it.Repeat)
+	}
+}
+
 func TestRankFilters(t *testing.T) {
 	_, c := plantedCatalog(t, 40)
 	session := sessionIntents(t, c, "a-1", "a-2", "a-3")
@@ -144,7 +198,7 @@ func TestRankInvalidKnobs(t *testing.T) {
 	_, c := plantedCatalog(t, 5)
 	for _, o := range []RankOptions{
 		{K: -1}, {K: MaxK + 1}, {Diversity: -0.1}, {Diversity: 1.5}, {Diversity: float32(math.NaN())},
-		{History: -1}, {History: 2}, {HalfLife: -time.Hour},
+		{History: -1}, {History: 2}, {HalfLife: -time.Hour}, {Repeat: -0.1}, {Repeat: 1.5}, {Repeat: float32(math.NaN())},
 		{Filter: Filter{MinPrice: -1}}, {Filter: Filter{MinPrice: 5, MaxPrice: 2}}, {Filter: Filter{MaxPrice: math.NaN()}},
 	} {
 		_, err := c.Rank(nil, nil, o)

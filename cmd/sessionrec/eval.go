@@ -76,6 +76,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		mf       modelFlags
 		df       dataFlags
 		nbWeight = fs.Float64("neighbours", model.DefaultNeighbours, "weight in [0, 1] of the neighbourhood term in the model methods' score (0: the vectors alone)")
+		repeat   = fs.Float64("repeat", model.DefaultRepeat, "in [0, 1]: the model methods raise the prefix's latest item by 1 and its earlier items by this (model.RankOptions.Repeat; 0: not at all)")
 	)
 	df.register(fs, dataset.Yoochoose)
 	mf.register(fs)
@@ -95,6 +96,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	split := evalSplit(d)
+	if !(*repeat >= 0 && *repeat <= 1) {
+		return fmt.Errorf("--repeat %v: want 0 to 1", *repeat)
+	}
 	if !(*coldFrac >= 0 && *coldFrac < 1) {
 		return fmt.Errorf("--cold-items %v: want a fraction from 0 to below 1", *coldFrac)
 	}
@@ -131,7 +135,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			m = eval.NewNeighbours()
 		case "model-mean", "model-intents":
 			mc := eval.ModelConfig{Name: name, Train: tc, Intents: base == "model-intents", Intent: mf.intentConfig(), Items: modelItems(d),
-				Neighbours: float32(nbw)}
+				Neighbours: float32(nbw), Repeat: float32(*repeat)}
 			if mean != nil {
 				mc.Trained = mean.Trained()
 			}

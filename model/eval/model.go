@@ -28,6 +28,8 @@ type ModelConfig struct {
 	// Neighbours is the weight of the model's neighbourhood term
 	// (model.RankOptions.Neighbours): 0 ranks by the vectors alone.
 	Neighbours float32
+	// Repeat raises the items of the prefix (model.RankOptions.Repeat).
+	Repeat float32
 }
 
 // Model is the sessionrec model as a [Method]: it trains item embeddings on
@@ -127,7 +129,7 @@ func (s *modelScorer) Score(prefix []int32, dst []float32) {
 	} else if in, ok := model.MeanIntent(s.items); ok {
 		intents = []model.Intent{in}
 	}
-	opt := model.RankOptions{K: DefaultK, Neighbours: m.cfg.Neighbours, Recent: s.ids}
+	opt := model.RankOptions{K: DefaultK, Neighbours: m.cfg.Neighbours, Repeat: m.cfg.Repeat, Recent: s.ids}
 	if err := m.catalog.Scores(intents, nil, opt, dst, s.tmp); err != nil {
 		panic(err) // fixed, valid options: an error is a broken invariant
 	}
