@@ -66,6 +66,8 @@ type Catalog struct {
 	nbIndex map[string]int32
 	nbRow   []int32
 	nbPool  sync.Pool
+	// seq are the followers of each SessionLog item (sequence.go).
+	seq [][]follower
 }
 
 // NewCatalog encodes items with m, normalises their vectors and builds the
@@ -108,6 +110,7 @@ func NewCatalog(m *Model, items []Item, build IndexBuilder) (*Catalog, error) {
 		if c.nb, err = NewNeighbours(l.Sessions, len(l.Items), NeighbourConfig{}); err != nil {
 			return nil, err
 		}
+		c.seq = newSequence(l.Sessions, len(l.Items))
 		c.nbIndex = make(map[string]int32, len(l.Items))
 		c.nbRow = make([]int32, len(l.Items))
 		for i, id := range l.Items {

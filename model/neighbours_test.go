@@ -185,3 +185,49 @@ func mustRow(t *testing.T, c *Catalog, id string) int32 {
 	require.True(t, ok, id)
 	return r
 }
+
+// The sequential rules raise what the sessions went on to right after the
+// session's latest item, by Sequence times its weight over the best
+// follower's, even when neither the vectors nor the neighbours propose it;
+// Rank and Scores agree.
+func TestRankSequence(t *testing.T) {
+	_, plain := plantedCatalog(t, 40)
+	// After a-1: c-7 right after (twice), e-3 two steps after (once).
+	c := withSessions(t, plain, []string{"a-1", "c-7"}, []string{"a-1", "c-7", "e-3"}, []string{"b-1", "a-1"})
+	session := sessionIntents(t, c, "a-2", "a-1")
+	recent := []string{"a-2", "a-1"}
+	o := RankOptions{K: 200, Recent: recent, Sequence: 0.5}
+	r, err := c.Rank(session, nil, o)
+	require.NoError(t, err)
+	off, err := c.Rank(session, nil, RankOptions{K: 200, Recent: recent})
+	require.NoError(t, err)
+	before := map[string]float32{}
+	for _, it := range off.Items {
+		before[it.ItemID] = it.Score
+	}
+	weights := map[string]float32{"c-7": 1, "e-3": 0.5 / 2}
+	for _, it := range r.Items {
+		w := weights[it.ItemID]
+		require.InDelta(t, w, it.Sequence, 1e-6, it.ItemID)
+		require.InDelta(t, before[it.ItemID]+0.5*w, it.Score, 1e-6, it.ItemID)
+	}
+	dst, tmp := make([]float32, c.Len()), make([]float32, c.Len())
+	require.NoError(t, c.Scores(session, nil, o, dst, tmp))
+	for _, it := range r.Items {
+		row, _ := c.Row(it.ItemID)
+		require.InDelta(t, dst[row], it.Score, 1e-6, it.ItemID)
+	}
+	// With K small, the follower the vectors never propose comes first.
+	top, err := c.Rank(session, nil, RankOptions{K: 3, Recent: recent, Sequence: 1})
+	require.NoError(t, err)
+	require.Equal(t, "c-7", top.Items[0].ItemID)
+	// b-1 came before a-1, never after: no weight.
+	require.Zero(t, func() float32 {
+		for _, it := range r.Items {
+			if it.ItemID == "b-1" {
+				return it.Sequence
+			}
+		}
+		return 0
+	}())
+}

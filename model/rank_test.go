@@ -198,7 +198,7 @@ func TestRankInvalidKnobs(t *testing.T) {
 	_, c := plantedCatalog(t, 5)
 	for _, o := range []RankOptions{
 		{K: -1}, {K: MaxK + 1}, {Diversity: -0.1}, {Diversity: 1.5}, {Diversity: float32(math.NaN())},
-		{History: -1}, {History: 2}, {HalfLife: -time.Hour}, {Repeat: -0.1}, {Repeat: 1.5}, {Repeat: float32(math.NaN())},
+		{History: -1}, {History: 2}, {HalfLife: -time.Hour}, {Repeat: -0.1}, {Repeat: 1.5}, {Repeat: float32(math.NaN())}, {Sequence: -1}, {Sequence: 2},
 		{Filter: Filter{MinPrice: -1}}, {Filter: Filter{MinPrice: 5, MaxPrice: 2}}, {Filter: Filter{MaxPrice: math.NaN()}},
 	} {
 		_, err := c.Rank(nil, nil, o)

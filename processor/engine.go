@@ -111,7 +111,7 @@ func (e *Engine) Knows(itemID string) bool { return e.catalog.Live(itemID) }
 
 func (k Knobs) rankOptions(now time.Time, exclude []string) model.RankOptions {
 	return model.RankOptions{K: k.K, Diversity: float32(k.Diversity), History: float32(k.History), HalfLife: k.HalfLife, Now: now,
-		Neighbours: float32(k.Neighbours), Repeat: model.DefaultRepeat, Filter: model.Filter{Exclude: exclude}}
+		Neighbours: float32(k.Neighbours), Repeat: model.DefaultRepeat, Sequence: model.DefaultSequence, Filter: model.Filter{Exclude: exclude}}
 }
 
 // Intents returns the intents of a user's session: its events cur, and the
@@ -219,7 +219,7 @@ func (e *Engine) record(userID string, s *store.UserState, r model.Ranking, src 
 	}
 	for _, it := range r.Items {
 		rec.Items = append(rec.Items, topics.RecommendedItem{ItemID: it.ItemID, Score: float64(it.Score), Intent: it.Intent,
-			Vector: float64(it.Vector), Neighbours: float64(it.Neighbours), Repeat: float64(it.Repeat)})
+			Vector: float64(it.Vector), Neighbours: float64(it.Neighbours), Sequence: float64(it.Sequence), Repeat: float64(it.Repeat)})
 	}
 	return rec
 }

@@ -99,7 +99,7 @@ type RecommendedItem struct {
 	// neighbourhood term is off (Knobs.Neighbours 0, or a model without
 	// training sessions), else (1-w)·exp((Vector-best)/0.05) + w·Neighbours
 	// for w = Knobs.Neighbours and best the highest Vector of the list's
-	// candidates; plus Repeat.
+	// candidates; plus 0.03·Sequence, plus Repeat.
 	Score float64 `json:"score"`
 	// Intent is the ID of the intent that produced the item: the one whose
 	// centroid the item is closest to, weight for weight.
@@ -111,6 +111,11 @@ type RecommendedItem struct {
 	// the training sessions most like this one went on to the item, over
 	// the strongest item's (1 for it; 0 for an item none of them holds).
 	Neighbours float64 `json:"neighbours"`
+	// Sequence is the evidence of the sequential rules: how strongly the
+	// training sessions went on to the item right after the session's
+	// latest item, over the strongest follower's (0 for an item that never
+	// followed it).
+	Sequence float64 `json:"sequence"`
 	// Repeat is what the item gained for being in the user's current
 	// session (seen items are excluded unless Knobs.ExcludeSeen is off):
 	// 1 for the latest, 0.03 for an earlier one, 0 for any other item.

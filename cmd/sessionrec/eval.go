@@ -76,6 +76,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		mf       modelFlags
 		df       dataFlags
 		nbWeight = fs.Float64("neighbours", model.DefaultNeighbours, "weight in [0, 1] of the neighbourhood term in the model methods' score (0: the vectors alone)")
+		sequence = fs.Float64("sequence", model.DefaultSequence, "in [0, 1]: the model methods raise the items training sessions went on to right after the prefix's latest item by this times their weight (model.RankOptions.Sequence; 0: not at all)")
 		repeat   = fs.Float64("repeat", model.DefaultRepeat, "in [0, 1]: the model methods raise the prefix's latest item by 1 and its earlier items by this (model.RankOptions.Repeat; 0: not at all)")
 	)
 	df.register(fs, dataset.Yoochoose)
@@ -96,6 +97,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	split := evalSplit(d)
+	if !(*sequence >= 0 && *sequence <= 1) {
+		return fmt.Errorf("--sequence %v: want 0 to 1", *sequence)
+	}
 	if !(*repeat >= 0 && *repeat <= 1) {
 		return fmt.Errorf("--repeat %v: want 0 to 1", *repeat)
 	}
@@ -135,7 +139,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			m = eval.NewNeighbours()
 		case "model-mean", "model-intents":
 			mc := eval.ModelConfig{Name: name, Train: tc, Intents: base == "model-intents", Intent: mf.intentConfig(), Items: modelItems(d),
-				Neighbours: float32(nbw), Repeat: float32(*repeat)}
+				Neighbours: float32(nbw), Repeat: float32(*repeat), Sequence: float32(*sequence)}
 			if mean != nil {
 				mc.Trained = mean.Trained()
 			}

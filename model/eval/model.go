@@ -30,6 +30,9 @@ type ModelConfig struct {
 	Neighbours float32
 	// Repeat raises the items of the prefix (model.RankOptions.Repeat).
 	Repeat float32
+	// Sequence raises the followers of the prefix's latest item
+	// (model.RankOptions.Sequence).
+	Sequence float32
 }
 
 // Model is the sessionrec model as a [Method]: it trains item embeddings on
@@ -129,7 +132,7 @@ func (s *modelScorer) Score(prefix []int32, dst []float32) {
 	} else if in, ok := model.MeanIntent(s.items); ok {
 		intents = []model.Intent{in}
 	}
-	opt := model.RankOptions{K: DefaultK, Neighbours: m.cfg.Neighbours, Repeat: m.cfg.Repeat, Recent: s.ids}
+	opt := model.RankOptions{K: DefaultK, Neighbours: m.cfg.Neighbours, Repeat: m.cfg.Repeat, Sequence: m.cfg.Sequence, Recent: s.ids}
 	if err := m.catalog.Scores(intents, nil, opt, dst, s.tmp); err != nil {
 		panic(err) // fixed, valid options: an error is a broken invariant
 	}
