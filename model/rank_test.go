@@ -358,6 +358,17 @@ func BenchmarkRank(b *testing.B) {
 				}
 			}
 		})
+		// As the processor ranks: the neighbourhood term, the sequential
+		// rules and repeat (excluded seen items leave repeat nothing).
+		b.Run("n=100k/"+ix.name+"/processor", func(b *testing.B) {
+			for b.Loop() {
+				intents := det.Detect(ncat.SessionItems(ids, nil), nil)
+				o := RankOptions{K: 20, Neighbours: DefaultNeighbours, Sequence: DefaultSequence, Repeat: DefaultRepeat, Recent: ids, Filter: Filter{Exclude: ids}}
+				if _, err := ncat.Rank(intents, nil, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		// With diversity, at the query API's default work cap (K 50).
 		b.Run("n=100k/"+ix.name+"/diversity", func(b *testing.B) {
 			for b.Loop() {
