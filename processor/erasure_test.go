@@ -56,8 +56,8 @@ func testErasure(t *testing.T, brokers []string) {
 	produce := eventProducer(t, brokers, names)
 	produce(evs)
 	waitFor(t, 30*time.Second, "both users' states", func() bool {
-		_, err1 := inst.p.db.User(partitionOf(victim, 2), victim)
-		s, err2 := inst.p.db.User(partitionOf(other, 2), other)
+		_, err1 := inst.p.db.User(partitionOf(victim), victim)
+		s, err2 := inst.p.db.User(partitionOf(other), other)
 		return err1 == nil && err2 == nil && s.Applied == 6
 	})
 	latest := latestByKey(t, brokers, names.Recommendations, 2, func(m map[string][]byte) bool { return m[victim] != nil && m[other] != nil })
@@ -78,7 +78,7 @@ func testErasure(t *testing.T, brokers []string) {
 			require.False(t, bytes.Contains(v, []byte(victim)), "a value naming the victim is left in the store under %q", k)
 			return true
 		}))
-		_, err := db.User(partitionOf(other, 2), other)
+		_, err := db.User(partitionOf(other), other)
 		require.NoError(t, err, "the bystander is kept")
 	}
 	noneInStore(inst.p.db)
@@ -118,7 +118,7 @@ func testErasure(t *testing.T, brokers []string) {
 	inst = startInstance(t, brokers, names, t.TempDir(), Config{Group: group}, setup)
 	defer inst.stop()
 	noneInStore(inst.p.db)
-	cp, err := inst.p.db.Checkpoint(partitionOf(victim, 2))
+	cp, err := inst.p.db.Checkpoint(partitionOf(victim))
 	require.NoError(t, err)
 	require.Equal(t, int64(1), cp.Offsets[string(names.Erasures)])
 
@@ -127,7 +127,7 @@ func testErasure(t *testing.T, brokers []string) {
 	produce([]synth.Event{{UserID: victim, ItemID: item, Time: time.Now().Truncate(time.Millisecond)}})
 	var s *store.UserState
 	waitFor(t, 30*time.Second, "the victim's new state", func() bool {
-		s, err = inst.p.db.User(partitionOf(victim, 2), victim)
+		s, err = inst.p.db.User(partitionOf(victim), victim)
 		return err == nil
 	})
 	require.Equal(t, uint64(1), s.Applied)
@@ -137,18 +137,10 @@ func testErasure(t *testing.T, brokers []string) {
 	require.Zero(t, s.Sessions)
 }
 
-// partitionOf is the partition of a user's records among n, as the
-// producers' murmur2 balancer places them.
-func partitionOf(user string, n int) int32 {
-	return int32((&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(user)}, seq(n)...))
-}
-
-func seq(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
+// partitionOf is the partition of a user's records among the test's two,
+// as the producers (and the query API, murmur2) place them.
+func partitionOf(user string) int32 {
+	return int32(murmur2.Balance(kafka.Message{Key: []byte(user)}, 0, 1))
 }
 
 // waitFor polls cond every 20ms until it holds, failing the test after
