@@ -2,9 +2,12 @@ package processor
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionrec/sessionrec/topics"
@@ -47,7 +50,8 @@ func takeFixture(batchSize int, wait time.Duration, clicks, purchases []time.Tim
 		return in
 	}
 	c, p := queue("clicks", clicks), queue("purchases", purchases)
-	w := &worker{cfg: &Config{BatchSize: batchSize, InputWait: wait}, ins: []*input{c, p}}
+	w := &worker{cfg: &Config{BatchSize: batchSize, InputWait: wait, Logger: slog.New(slog.DiscardHandler),
+		Metrics: NewMetrics(prometheus.NewRegistry())}, ins: []*input{c, p}}
 	w.ends = func(_ context.Context, topic topics.Topic) (map[int32]int64, error) {
 		for _, in := range w.ins {
 			if in.topic == topic {
@@ -105,10 +109,36 @@ func TestTakeWaitsForAnInputBehind(t *testing.T) {
 		go func() { p.ch <- fetched{rec: Record{Topic: "purchases", Offset: 0, Time: at}, hwm: 1} }()
 		require.Equal(t, []topics.Topic{"purchases", "clicks"}, topicsOf(w.take(t.Context(), nil)))
 	})
+	t.Run("it comes slowly", func(t *testing.T) {
+		// Three records 800 ms apart: 2.4 s in all, more than InputWait,
+		// but the reader is never silent for InputWait, so the batch
+		// waits for every one of them (a wait bounded by the batch took
+		// the click before the third).
+		w, _, p := takeFixture(10, 2*time.Second, []time.Time{at.Add(time.Minute)}, nil)
+		p.hwm = 3
+		go func() {
+			for i := range 3 {
+				time.Sleep(800 * time.Millisecond)
+				p.ch <- fetched{rec: Record{Topic: "purchases", Offset: int64(i), Time: at.Add(time.Duration(i) * time.Second)}, hwm: 3}
+			}
+		}()
+		require.Equal(t, []topics.Topic{"purchases", "purchases", "purchases", "clicks"}, topicsOf(w.take(t.Context(), nil)))
+		require.Zero(t, mergeSkips(t, w))
+	})
 	t.Run("it does not", func(t *testing.T) {
-		w, _, p := takeFixture(10, 50*time.Millisecond, []time.Time{at.Add(time.Minute)}, nil)
+		w, c, p := takeFixture(10, 50*time.Millisecond, []time.Time{at.Add(time.Minute)}, nil)
 		p.hwm = 1
 		require.Equal(t, []topics.Topic{"clicks"}, topicsOf(w.take(t.Context(), nil)))
+		require.Equal(t, 1.0, mergeSkips(t, w))
+		// The next batch does not wait for it again, nor count it again,
+		// until it delivers.
+		c.queue = append(c.queue, Record{Topic: "clicks", Offset: 1, Time: at.Add(2 * time.Minute)})
+		c.next, c.hwm = 2, 2
+		require.Equal(t, []topics.Topic{"clicks"}, topicsOf(w.take(t.Context(), nil)))
+		require.Equal(t, 1.0, mergeSkips(t, w))
+		p.push(fetched{rec: Record{Topic: "purchases", Offset: 0, Time: at.Add(3 * time.Minute)}, hwm: 2})
+		require.False(t, p.skipped, "a delivery ends the skip")
+		require.Equal(t, []topics.Topic{"purchases"}, topicsOf(w.take(t.Context(), nil)))
 	})
 	t.Run("ctx ends", func(t *testing.T) {
 		w, _, p := takeFixture(10, time.Minute, []time.Time{at.Add(time.Minute)}, nil)
@@ -117,4 +147,12 @@ func TestTakeWaitsForAnInputBehind(t *testing.T) {
 		cancel()
 		require.Empty(t, w.take(ctx, nil))
 	})
+}
+
+// mergeSkips is w's count of batches that went on without purchases.
+func mergeSkips(t *testing.T, w *worker) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, w.cfg.Metrics.mergeSkips.WithLabelValues("purchases").Write(&m))
+	return m.GetCounter().GetValue()
 }

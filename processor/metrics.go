@@ -23,6 +23,7 @@ type Metrics struct {
 	watermark    *prometheus.GaugeVec
 	restarts     prometheus.Counter
 	lost         *prometheus.CounterVec
+	mergeSkips   *prometheus.CounterVec
 	sessionsOpen *prometheus.GaugeVec
 	lag          *prometheus.GaugeVec
 	requests     *prometheus.CounterVec
@@ -93,6 +94,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionrec_reader_restarts_total", Help: "Partition readers reopened after delivering nothing while records waited.",
 		}),
+		mergeSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionrec_merge_skips_total",
+			Help: "Times a batch went on without an input topic whose records waited on the broker and whose reader delivered nothing for InputWait, by topic: its records older than the watermark then reached are late.",
+		}, []string{"topic"}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessionrec_records_lost_total", Help: "Input records deleted by the broker's retention before they were read, by topic.",
 		}, []string{"topic"}),
@@ -197,7 +202,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sessionrec_attribution_events_total", Help: "Clicks and purchases of users shown recommendations within --attribution-window before, by model version and kind: the follow rates' denominators.",
 		}, []string{"model_version", "kind"}),
 	}
-	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts, m.lost,
+	reg.MustRegister(m.events, m.deadLetters, m.closed, m.published, m.latency, m.batchTime, m.commit, m.noModelCount, m.watermark, m.restarts, m.lost, m.mergeSkips,
 		m.sessionsOpen, m.lag, m.requests, m.requestTime, m.modelInfo, m.modelLoaded, m.catalogItems, m.coldItems,
 		m.rollouts, m.rolling, m.rolloutTime, m.rejected, m.cut, m.storeErrors, m.brokerErrors, m.brokerUp, m.unwritable,
 		m.restoreTime, m.restoredRecs, m.restoredSize, m.restoring, m.fenced, m.changelogPut, m.standbys,
@@ -357,6 +362,13 @@ func (m *Metrics) rolloutStarted() func() {
 	}
 	m.rolling.Set(1)
 	return func() { m.rolling.Set(0) }
+}
+
+// mergeSkip counts a batch that went on without topic's waiting records.
+func (m *Metrics) mergeSkip(topic topics.Topic) {
+	if m != nil {
+		m.mergeSkips.WithLabelValues(string(topic)).Inc()
+	}
 }
 
 // lostRecords counts input records deleted before they were read.

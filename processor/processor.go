@@ -39,16 +39,18 @@ type Config struct {
 	IdleAdvance time.Duration
 	// BatchSize bounds the records of one poll batch. Default 500.
 	BatchSize int
-	// InputWait is how long a batch waits for an input topic that has
-	// records on the broker but none fetched yet, to merge the topics in
-	// timestamp order; past it, the batch goes on without that input, and
-	// its records older than the watermark then reached are late. Default
-	// 2s: a fetch on a busy machine can take hundreds of milliseconds, and
-	// 200ms made minutes of clicks late behind a burst of purchases. (A
-	// topic written by transactional producers ends with a commit marker
-	// no reader delivers, so an input read to its end still looks behind:
-	// set it lower for those.) A reader that has not delivered since it
-	// started is waited for up to 30s.
+	// InputWait bounds the silence of an input topic's reader while the
+	// broker holds records of it that none fetched: a batch waits for them,
+	// to merge the topics in timestamp order, as long as the reader
+	// delivers a record within InputWait of the last. Past it, batches go
+	// on without that input (sessionrec_merge_skips_total, and a log line)
+	// until it delivers again, and its records older than the watermark
+	// then reached are late. Default 2s: a fetch on a busy machine can take
+	// hundreds of milliseconds. (A topic written by transactional producers
+	// ends with a commit marker no reader delivers, so an input read to its
+	// end still looks behind once after each transaction: set it lower for
+	// those.) A reader that has not delivered since it started is waited
+	// for up to 30s.
 	InputWait time.Duration
 	// StartOffset is where a partition with no stored checkpoint and no
 	// committed group offset starts: kafka.FirstOffset (default) or

@@ -31,6 +31,11 @@ type input struct {
 	// it has delivered a record since.
 	started   time.Time
 	delivered bool
+	// waitFrom is when a batch began to wait for records of in that the
+	// broker holds, zero when none waits on it; skipped reports that a
+	// batch went on without them. Both are reset when the reader delivers.
+	waitFrom time.Time
+	skipped  bool
 	// stop ends the current reader goroutine, which closes done when it
 	// will send no more to ch. Each reader has its own ch: a replaced
 	// reader's late delivery can never be mistaken for its successor's.
@@ -75,6 +80,7 @@ type fetched struct {
 func (in *input) push(f fetched) {
 	in.last = time.Now()
 	in.delivered = true
+	in.waitFrom, in.skipped = time.Time{}, false
 	if f.rec.Offset < in.next {
 		return
 	}
@@ -130,9 +136,9 @@ func newWorker(p *Processor, gen *kafka.Generation, id int32, committed map[topi
 // the earliest record at the head of any topic, so that a purchase is not
 // applied before the clicks that preceded it and turn them late, and an
 // erasure (stamped when it was requested) forgets the events before it
-// and none after it. When one
-// topic has nothing fetched but the broker holds more of it, the batch
-// waits for it up to InputWait.
+// and none after it. When one topic has nothing fetched but the broker
+// holds more of it, the batch waits for it while its reader delivers (see
+// take).
 func (w *worker) run(ctx context.Context, ready func()) error {
 	readyOnce := sync.OnceFunc(ready)
 	defer readyOnce()
@@ -470,8 +476,17 @@ func drain(ins []*input) bool {
 
 // take fills a batch with up to BatchSize records in record-timestamp
 // order across the inputs.
+//
+// An input whose records wait on the broker, none fetched, holds the
+// batch: they may be older than every head. Kafka Streams waits for such a
+// partition (known lag) the same way. The wait is bounded by the reader's
+// silence, not by the batch: it goes on as long as the reader delivers a
+// record within InputWait of the last (within readerStartWait of its
+// start, for a new reader), so a slow but working reader (a loaded
+// machine, a slow broker) never makes records late. Past that, the batch
+// goes on without the input, which is counted and logged, and does not
+// wait for it again until it delivers.
 func (w *worker) take(ctx context.Context, batch []Record) []Record {
-	deadline := time.Now().Add(w.cfg.InputWait)
 	// What has been fetched is taken in one drain, before the loop: a
 	// record that arrives meanwhile waits for the next batch. So an
 	// empty input's end offset is asked once per batch, not again after
@@ -502,17 +517,20 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 				}
 				cancel()
 			}
-			if in.behind() {
+			if in.behind() && !in.skipped {
 				lag = in
 			}
 		}
 		if lag != nil {
+			if lag.waitFrom.IsZero() {
+				lag.waitFrom = time.Now()
+			}
 			// A reader that has not delivered yet is still connecting
 			// (a worker's start, after a restart or a rebalance, under
 			// load): the others would run minutes of event time ahead
 			// of it and make its records late, so it is waited for
 			// longer.
-			until := deadline
+			until := lag.waitFrom.Add(w.cfg.InputWait)
 			if !lag.delivered && lag.started.Add(readerStartWait).After(until) {
 				until = lag.started.Add(readerStartWait)
 			}
@@ -529,6 +547,10 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 				t.Stop()
 				continue
 			}
+			lag.skipped = true
+			w.cfg.Metrics.mergeSkip(lag.topic)
+			w.cfg.Logger.Warn("input topic behind: its reader delivered nothing while records wait, so batches go on without it; its records older than the watermark then reached will be late",
+				"topic", lag.topic, "partition", w.id, "offset", lag.next, "end", lag.hwm, "waited", time.Since(lag.waitFrom).Round(time.Millisecond))
 		}
 		i := earliest(len(w.ins), func(i int) (time.Time, bool) {
 			if q := w.ins[i].queue; len(q) > 0 {
