@@ -501,9 +501,16 @@ func (f *faultInstance) stop() {
 	case <-f.exited:
 		require.True(f.t, f.cmd.ProcessState.Success(), "exit after SIGTERM: %v; logs:\n%s", f.cmd.ProcessState, f.logs.String())
 	case <-time.After(5 * time.Second):
-		_ = f.cmd.Process.Kill()
-		<-f.exited
-		f.t.Fatalf("no exit within 5 s of SIGTERM; logs:\n%s", f.logs.String())
+		// SIGQUIT makes the Go runtime print every goroutine's stack to
+		// the logs: where the shutdown was stuck.
+		_ = f.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-f.exited:
+		case <-time.After(5 * time.Second):
+			_ = f.cmd.Process.Kill()
+			<-f.exited
+		}
+		f.t.Fatalf("no exit within 5 s of SIGTERM; logs (with the goroutines at SIGQUIT):\n%s", f.logs.String())
 	}
 }
 
