@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -217,6 +218,12 @@ func (o RankOptions) weigh(session, past []Intent) []Intent {
 		}
 		in.Weight, in.Past = w, isPast
 		in.Items = slices.Clone(in.Items)
+		// Scores are weight times cosine: a centroid not of unit length
+		// is made so, on a copy (Detect's are, and are left as they are).
+		if n := Norm(in.Centroid); n > 0 && math.Abs(float64(n)-1) > 1e-4 {
+			in.Centroid = slices.Clone(in.Centroid)
+			Normalize(in.Centroid)
+		}
 		out = append(out, in)
 		total += w
 	}
@@ -266,52 +273,74 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 	follows := c.sequenceRows(o)
 	c.mu.RUnlock()
 	want := o.Candidates()
+	// The candidates are kept lean (no strings, so no pointers for the
+	// collector) and made Recommendations only for the items returned.
 	best := make(map[int32]int, want*len(intents))
-	var cands []Recommendation
-	var rows []int32
+	var cands []candidate
 	var hits []Hit
-	for _, in := range intents {
+	newCand := func(row int32) int {
+		s, in := bestIntentIndex(intents, c.dim, v.vector(row))
+		best[row] = len(cands)
+		cands = append(cands, candidate{row: row, intent: int32(in), vector: s, score: s})
+		return len(cands) - 1
+	}
+	// Each intent's search proposes candidates, the heaviest intent first;
+	// a candidate's vectors score is its best weight times cosine over all
+	// the intents (as Scores has it), whichever search found it. Without
+	// diversity, the search of an intent that weighs less than the K-th
+	// best score found so far is skipped, and so are those of the lighter
+	// intents after it: every item of theirs scores at most its weight by
+	// them, and, as every search before returned its K best, at most that
+	// K-th score by the others, so none could enter the first K (up to ties
+	// at that score); items the neighbourhood term, the sequential rules or
+	// repeat bring are scored over all intents all the same.
+	prune, complete := !(o.Diversity > 0), true
+	var kth []float32
+	for _, in := range byWeight(intents) {
 		if len(in.Centroid) != c.dim {
 			continue
+		}
+		if prune && complete && len(cands) >= o.K {
+			kth = kth[:0]
+			for _, cd := range cands {
+				kth = append(kth, cd.vector)
+			}
+			slices.Sort(kth)
+			if in.Weight < kth[len(kth)-o.K] {
+				break
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return Ranking{}, fmt.Errorf("model: rank: %w", err)
 		}
 		hits = v.search(in.Centroid, want, accept, hits[:0])
+		complete = complete && len(hits) == want
 		for _, h := range hits {
-			s := in.Weight * h.Score
-			if i, ok := best[h.Row]; ok {
-				if s > cands[i].Score {
-					cands[i].Score, cands[i].Vector, cands[i].Intent = s, s, in.ID
-				}
-				continue
+			if _, ok := best[h.Row]; !ok {
+				newCand(h.Row)
 			}
-			best[h.Row] = len(cands)
-			cands = append(cands, Recommendation{ItemID: v.items[h.Row].ID, Score: s, Vector: s, Intent: in.ID})
-			rows = append(rows, h.Row)
 		}
 	}
 	blended, blendTop := false, float32(0)
 	if sc := c.neighbourVotes(v, o, intents); sc != nil {
 		defer c.nbPool.Put(sc)
-		votes := sc.out
+		cands = slices.Grow(cands, len(sc.rows)+len(follows)+len(repeats))
 		for j, r := range sc.rows {
 			if accept != nil && !accept(r) {
 				continue
 			}
 			i, ok := best[r]
 			if !ok {
-				s, id := bestIntent(intents, c.dim, v.vector(r))
-				i = len(cands)
-				best[r] = i
-				cands = append(cands, Recommendation{ItemID: v.items[r].ID, Score: s, Vector: s, Intent: id})
-				rows = append(rows, r)
+				i = newCand(r)
 			}
-			cands[i].Neighbours = votes[j]
+			cands[i].nb = sc.out[j]
 		}
-		top := topVector(cands)
+		top := float32(math.Inf(-1))
+		for _, cd := range cands {
+			top = max(top, cd.vector)
+		}
 		for i := range cands {
-			cands[i].Score = blend(cands[i].Vector, top, cands[i].Neighbours, o.Neighbours)
+			cands[i].score = blend(cands[i].vector, top, cands[i].nb, o.Neighbours)
 		}
 		blended, blendTop = true, top
 	}
@@ -321,26 +350,22 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 		if i, ok := best[row]; ok {
 			return i, true
 		}
-		s, id := bestIntent(intents, c.dim, v.vector(row))
-		if id == "" {
+		if _, in := bestIntentIndex(intents, c.dim, v.vector(row)); in < 0 {
 			return 0, false
 		}
-		score := s
+		i := newCand(row)
 		if blended {
-			score = blend(s, blendTop, 0, o.Neighbours)
+			cands[i].score = blend(cands[i].vector, blendTop, 0, o.Neighbours)
 		}
-		best[row] = len(cands)
-		cands = append(cands, Recommendation{ItemID: v.items[row].ID, Score: score, Vector: s, Intent: id})
-		rows = append(rows, row)
-		return len(cands) - 1, true
+		return i, true
 	}
 	for _, f := range follows {
 		if isDead(v.dead, f.row) || (accept != nil && !accept(f.row)) {
 			continue
 		}
 		if i, ok := add(f.row); ok {
-			cands[i].Score += o.Sequence * f.w
-			cands[i].Sequence = f.w
+			cands[i].score += o.Sequence * f.w
+			cands[i].seq = f.w
 		}
 	}
 	for _, rp := range repeats {
@@ -351,36 +376,50 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 		if !ok {
 			continue
 		}
-		cands[i].Score += rp.bonus
-		cands[i].Repeat = rp.bonus
+		cands[i].score += rp.bonus
+		cands[i].rep = rp.bonus
 	}
 	order := make([]int, len(cands))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int {
-		if cands[a].Score != cands[b].Score {
-			if cands[a].Score > cands[b].Score {
+		if cands[a].score != cands[b].score {
+			if cands[a].score > cands[b].score {
 				return -1
 			}
 			return 1
 		}
-		return int(rows[a] - rows[b])
+		return int(cands[a].row - cands[b].row)
 	})
 	if o.Diversity > 0 {
 		// The neighbourhood term adds candidates; diversity picks from
 		// as many as the intents propose, the best of them.
 		order = order[:min(len(order), want*max(1, len(intents)))]
+		scores, rows := make([]float32, len(cands)), make([]int32, len(cands))
+		for i, cd := range cands {
+			scores[i], rows[i] = cd.score, cd.row
+		}
 		var err error
-		if order, err = v.mmr(ctx, order, cands, rows, o.K, o.Diversity); err != nil {
+		if order, err = v.mmr(ctx, order, scores, rows, o.K, o.Diversity); err != nil {
 			return Ranking{}, err
 		}
 	}
 	r := Ranking{Intents: intents, Items: make([]Recommendation, 0, min(o.K, len(order)))}
 	for _, i := range order[:min(o.K, len(order))] {
-		r.Items = append(r.Items, cands[i])
+		cd := cands[i]
+		r.Items = append(r.Items, Recommendation{ItemID: v.items[cd.row].ID, Score: cd.score, Intent: intents[cd.intent].ID,
+			Vector: cd.vector, Neighbours: cd.nb, Sequence: cd.seq, Repeat: cd.rep})
 	}
 	return r, nil
+}
+
+// candidate is an item a ranking considers: its row, the index of the
+// intent it is credited to, and its scores (see Recommendation).
+type candidate struct {
+	row                         int32
+	intent                      int32
+	vector, score, nb, seq, rep float32
 }
 
 // mmr picks k of the candidates (given best first) by maximal marginal
@@ -393,11 +432,11 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 // each pick scores them in one pass over contiguous memory (rows scattered
 // over a large catalogue would miss the cache on every one), and a pick is
 // swapped out of them.
-func (v *view) mmr(ctx context.Context, order []int, cands []Recommendation, rows []int32, k int, d float32) ([]int, error) {
+func (v *view) mmr(ctx context.Context, order []int, scores []float32, rows []int32, k int, d float32) ([]int, error) {
 	if len(order) == 0 {
 		return order, nil
 	}
-	top := cands[order[0]].Score
+	top := scores[order[0]]
 	if top <= 0 {
 		top = 1
 	}
@@ -428,7 +467,7 @@ func (v *view) mmr(ctx context.Context, order []int, cands []Recommendation, row
 			if len(picked) == 0 {
 				sim = 0
 			}
-			if x := (1-d)*cands[order[pos]].Score/top - d*sim; x > bv || (x == bv && bi >= 0 && pos < left[bi]) {
+			if x := (1-d)*scores[order[pos]]/top - d*sim; x > bv || (x == bv && bi >= 0 && pos < left[bi]) {
 				bi, bv = j, x
 			}
 		}
@@ -539,15 +578,6 @@ func (c *Catalog) repeatRows(o RankOptions) []repeatRow {
 	return out
 }
 
-// topVector returns the highest Vector of cands, -Inf for none.
-func topVector(cands []Recommendation) float32 {
-	top := float32(math.Inf(-1))
-	for _, cd := range cands {
-		top = max(top, cd.Vector)
-	}
-	return top
-}
-
 // blend is the score of an item whose vectors score vec, against a best
 // of top, and whose neighbourhood votes are nb (scaled to a best of 1),
 // for a neighbourhood weight w (see Recommendation.Score).
@@ -603,18 +633,26 @@ func (c *Catalog) neighbourVotes(v *view, o RankOptions, intents []Intent) *nbSc
 	return sc
 }
 
-// bestIntent returns the best weight times cosine of vec (a unit vector)
+// byWeight returns intents ordered by weight, heaviest first (equal
+// weights in their order), as a new slice.
+func byWeight(intents []Intent) []Intent {
+	out := slices.Clone(intents)
+	slices.SortStableFunc(out, func(a, b Intent) int { return cmp.Compare(b.Weight, a.Weight) })
+	return out
+}
+
+// bestIntentIndex returns the best weight times cosine of vec (a unit vector)
 // over the intents whose centroid (unit length, as Detect makes it) has
-// dim elements, and that intent's ID.
-func bestIntent(intents []Intent, dim int, vec []float32) (float32, string) {
-	s, id := float32(math.Inf(-1)), ""
-	for _, in := range intents {
+// dim elements, and that intent's index in intents, -1 for none.
+func bestIntentIndex(intents []Intent, dim int, vec []float32) (float32, int) {
+	s, best := float32(math.Inf(-1)), -1
+	for i, in := range intents {
 		if len(in.Centroid) != dim {
 			continue
 		}
 		if x := in.Weight * Dot(in.Centroid, vec); x > s {
-			s, id = x, in.ID
+			s, best = x, i
 		}
 	}
-	return s, id
+	return s, best
 }

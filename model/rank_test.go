@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -527,7 +528,11 @@ func TestMMRMatchesReference(t *testing.T) {
 				c.mu.RLock()
 				v := c.view()
 				c.mu.RUnlock()
-				got, err := v.mmr(t.Context(), order, cands, rows, k, d)
+				scores := make([]float32, len(cands))
+				for i, cd := range cands {
+					scores[i] = cd.Score
+				}
+				got, err := v.mmr(t.Context(), order, scores, rows, k, d)
 				require.NoError(t, err)
 				want := mmrReference(c, order, cands, rows, k, d)
 				if !slices.Equal(got, want) {
@@ -536,4 +541,81 @@ func TestMMRMatchesReference(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Without diversity, the search of an intent that weighs less than the
+// K-th best score found so far is skipped; the ranking is still the dense
+// one's (Scores), item for item and score for score, with and without the
+// neighbourhood term, the sequential rules and repeat, for sessions of one
+// to four intents of every balance.
+func TestRankSkipsLightIntents(t *testing.T) {
+	s := newShop(1, 3000)
+	m, err := Train(s.corpus, TrainConfig{Epochs: 5, Seed: 1, Workers: 1})
+	require.NoError(t, err)
+	m.Sessions = NewSessionLog(s.corpus, 0)
+	var hook *hookIndex
+	c, err := NewCatalog(m, slices.Clone(s.items), func(dim int, v []float32) (Index, error) {
+		x, err := NewExactIndex(dim, v)
+		hook = &hookIndex{Index: x}
+		return hook, err
+	})
+	require.NoError(t, err)
+	searches := 0
+	hook.onSearch = func() { searches++ }
+
+	heavy, light := topicIntent(c, s, 0)[0], topicIntent(c, s, 1)[0]
+	heavy.Weight, light.Weight = 0.9, 0.1
+	_, err = c.Rank([]Intent{light, heavy}, nil, RankOptions{K: 10})
+	require.NoError(t, err)
+	require.Equal(t, 1, searches, "the light intent's search is skipped")
+	searches = 0
+	_, err = c.Rank([]Intent{light, heavy}, nil, RankOptions{K: 10, Diversity: 0.5})
+	require.NoError(t, err)
+	require.Equal(t, 2, searches, "diversity searches every intent")
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	skipped := 0
+	dst, tmp := make([]float32, c.Len()), make([]float32, c.Len())
+	order := make([]int32, c.Len())
+	for trial := range 300 {
+		var ids []string
+		for range 1 + rng.IntN(4) {
+			topic := s.byTopic[rng.IntN(len(s.byTopic))]
+			for range 1 + rng.IntN(4) {
+				ids = append(ids, s.items[topic[rng.IntN(len(topic))]].ID)
+			}
+		}
+		session := sessionIntents(t, c, ids...)
+		o := RankOptions{K: []int{5, 10, 20}[trial%3], Recent: ids}
+		if trial%2 == 1 {
+			o.Repeat, o.Sequence, o.Neighbours = DefaultRepeat, DefaultSequence, DefaultNeighbours
+		}
+		searches = 0
+		r, err := c.Rank(session, nil, o)
+		require.NoError(t, err)
+		if searches < len(session) {
+			skipped++
+		}
+		require.NoError(t, c.Scores(session, nil, o, dst, tmp))
+		for i := range order {
+			order[i] = int32(i)
+		}
+		slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(dst[b], dst[a]) })
+		require.Len(t, r.Items, o.K)
+		for i, it := range r.Items {
+			require.InDelta(t, dst[order[i]], it.Score, 1e-5, "trial %d (%v), position %d", trial, ids, i)
+			// Positions apart from their neighbours by more than the
+			// kernels' rounding (Rank's Dot and Scores' dots sum in
+			// different orders) hold the same item.
+			next, prev := dst[order[i+1]], float32(math.Inf(1))
+			if i > 0 {
+				prev = dst[order[i-1]]
+			}
+			if dst[order[i]]-next > 1e-5 && prev-dst[order[i]] > 1e-5 {
+				require.Equal(t, c.Item(order[i]).ID, it.ItemID, "trial %d (%v), position %d", trial, ids, i)
+			}
+		}
+	}
+	t.Logf("%d of 300 rankings skipped a search", skipped)
+	require.Positive(t, skipped, "some rankings skip a search")
 }
