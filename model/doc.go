@@ -117,9 +117,12 @@
 //
 // # Ranking
 //
-// Catalog.Rank asks the index, for each intent, for the items closest to
-// its centroid; an item's relevance is max over intents of weight × cosine,
-// credited to that intent. Past sessions' intents enter with History times
+// Catalog.Rank asks the index, for each intent, heaviest first, for the
+// items closest to its centroid; an item's relevance is max over intents of
+// weight × cosine, credited to that intent, whichever search found it.
+// Without diversity, an intent that weighs less than the K-th relevance
+// found so far cannot place an item in the first K, and its search (with
+// those of the lighter intents) is skipped. Past sessions' intents enter with History times
 // their weight, halved every HalfLife since last seen; all weights are then
 // scaled to sum 1. With Diversity d > 0 the K items are picked by maximal
 // marginal relevance, each next one maximising (1-d)·relevance/best -
