@@ -333,7 +333,10 @@ func (w *worker) startReader(ctx context.Context, in *input, offset int64) error
 	rctx, stop := context.WithCancel(ctx)
 	ch, done := make(chan fetched, cfg.BatchSize), make(chan struct{})
 	in.stop, in.last, in.reader, in.ch, in.done = stop, time.Now(), r, ch, done
+	// A new reader is waited for afresh (readerStartWait), even if the
+	// one it replaces had been given up on.
 	in.started, in.delivered = in.last, false
+	in.waitFrom, in.skipped = time.Time{}, false
 	w.readers.Go(func() {
 		defer func() {
 			if err := r.Close(); err != nil {

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 	"time"
@@ -82,4 +83,27 @@ func TestTakeWaitsForALaggingInput(t *testing.T) {
 	batch := wk.take(t.Context(), nil)
 	require.Len(t, batch, 4)
 	require.Equal(t, names.Purchases, batch[0].Topic, "the oldest record, the purchase, first")
+}
+
+// A reader that replaces one the merge had given up on (watchReaders) is
+// waited for afresh, as a new reader: its records are not merged past.
+func TestNewReaderIsWaitedFor(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	names, adm := newTopics(t, brokers, 1)
+	p, err := New(Config{Brokers: brokers, Names: names, Logger: slog.New(slog.DiscardHandler)}, nil)
+	require.NoError(t, err)
+	p.admin = adm
+	wk := newWorker(p, nil, 0, nil)
+	wk.readErr = make(chan error, 1)
+	in := &input{topic: names.Purchases, hwm: 1, skipped: true, waitFrom: time.Now().Add(-time.Minute), delivered: true}
+	ctx, cancel := context.WithCancel(t.Context())
+	require.NoError(t, wk.startReader(ctx, in, 0))
+	require.False(t, in.skipped)
+	require.True(t, in.waitFrom.IsZero())
+	require.False(t, in.delivered)
+	cancel()
+	wk.readers.Wait()
 }
