@@ -9,6 +9,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sessionrec/sessionrec/topics"
 )
 
 // A record past the next offset means the ones between were deleted
@@ -54,19 +56,27 @@ func TestIdleAdvanceWaitsForPendingInput(t *testing.T) {
 	}
 }
 
-// A batch waits for an input with records on the broker not fetched yet,
-// so that the topics merge in timestamp order: also when that input's
-// reader started long ago and has delivered nothing since (a topic quiet
-// until now).
-func TestTakeWaitsForALaggingInput(t *testing.T) {
+// kfakeWorker is a worker of partition 0 of a processor over one-partition
+// topics on an in-process broker, closed with the test.
+func kfakeWorker(t *testing.T) (*worker, topics.Names) {
+	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	require.NoError(t, err)
-	defer c.Close()
+	t.Cleanup(c.Close)
 	brokers := c.ListenAddrs()
 	names, adm := newTopics(t, brokers, 1)
 	p, err := New(Config{Brokers: brokers, Names: names, Logger: slog.New(slog.DiscardHandler)}, nil)
 	require.NoError(t, err)
 	p.admin = adm
+	return newWorker(p, nil, 0, nil), names
+}
+
+// A batch waits for an input with records on the broker not fetched yet,
+// so that the topics merge in timestamp order: also when that input's
+// reader started long ago and has delivered nothing since (a topic quiet
+// until now).
+func TestTakeWaitsForALaggingInput(t *testing.T) {
+	wk, names := kfakeWorker(t)
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clicks := &input{topic: names.Clicks, ch: make(chan fetched, 1), delivered: true, last: time.Now(), started: time.Now()}
 	for i := range 3 {
@@ -78,7 +88,6 @@ func TestTakeWaitsForALaggingInput(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		purchases.ch <- fetched{rec: Record{Topic: names.Purchases, Offset: 0, Time: at}, hwm: 1}
 	}()
-	wk := newWorker(p, nil, 0, nil)
 	wk.ins = []*input{clicks, purchases}
 	batch := wk.take(t.Context(), nil)
 	require.Len(t, batch, 4)
@@ -88,15 +97,7 @@ func TestTakeWaitsForALaggingInput(t *testing.T) {
 // A reader that replaces one the merge had given up on (watchReaders) is
 // waited for afresh, as a new reader: its records are not merged past.
 func TestNewReaderIsWaitedFor(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	require.NoError(t, err)
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	names, adm := newTopics(t, brokers, 1)
-	p, err := New(Config{Brokers: brokers, Names: names, Logger: slog.New(slog.DiscardHandler)}, nil)
-	require.NoError(t, err)
-	p.admin = adm
-	wk := newWorker(p, nil, 0, nil)
+	wk, names := kfakeWorker(t)
 	wk.readErr = make(chan error, 1)
 	in := &input{topic: names.Purchases, hwm: 1, skipped: true, waitFrom: time.Now().Add(-time.Minute), delivered: true}
 	ctx, cancel := context.WithCancel(t.Context())
