@@ -278,11 +278,16 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 	best := make(map[int32]int, want*len(intents))
 	var cands []candidate
 	var hits []Hit
-	newCand := func(row int32) int {
+	// newCand makes row a candidate; false, and nothing made, when no
+	// intent can be credited with it (none has the catalogue's dimension).
+	newCand := func(row int32) (int, bool) {
 		s, in := bestIntentIndex(intents, c.dim, v.vector(row))
+		if in < 0 {
+			return 0, false
+		}
 		best[row] = len(cands)
 		cands = append(cands, candidate{row: row, intent: int32(in), vector: s, score: s})
-		return len(cands) - 1
+		return len(cands) - 1, true
 	}
 	// Each intent's search proposes candidates, the heaviest intent first;
 	// a candidate's vectors score is its best weight times cosine over all
@@ -293,7 +298,11 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 	// them, and, as every search before returned its K best, at most that
 	// K-th score by the others, so none could enter the first K (up to ties
 	// at that score); items the neighbourhood term, the sequential rules or
-	// repeat bring are scored over all intents all the same.
+	// repeat bring are scored over all intents all the same. That holds
+	// for an exact index. With IVF each search is approximate: an item the
+	// heavier intent's search missed but a lighter one's would have found
+	// is lost, a cost bounded by the index's recall. The weight is compared
+	// with a margin for centroids weigh leaves within 1e-4 of unit length.
 	prune, complete := !(o.Diversity > 0), true
 	var kth []float32
 	for _, in := range byWeight(intents) {
@@ -306,7 +315,7 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 				kth = append(kth, cd.vector)
 			}
 			slices.Sort(kth)
-			if in.Weight < kth[len(kth)-o.K] {
+			if in.Weight*(1+2e-4) < kth[len(kth)-o.K] {
 				break
 			}
 		}
@@ -317,7 +326,7 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 		complete = complete && len(hits) == want
 		for _, h := range hits {
 			if _, ok := best[h.Row]; !ok {
-				newCand(h.Row)
+				newCand(h.Row) // in is an intent to credit it to
 			}
 		}
 	}
@@ -331,7 +340,9 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 			}
 			i, ok := best[r]
 			if !ok {
-				i = newCand(r)
+				if i, ok = newCand(r); !ok {
+					continue
+				}
 			}
 			cands[i].nb = sc.out[j]
 		}
@@ -350,10 +361,10 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 		if i, ok := best[row]; ok {
 			return i, true
 		}
-		if _, in := bestIntentIndex(intents, c.dim, v.vector(row)); in < 0 {
+		i, ok := newCand(row)
+		if !ok {
 			return 0, false
 		}
-		i := newCand(row)
 		if blended {
 			cands[i].score = blend(cands[i].vector, blendTop, 0, o.Neighbours)
 		}

@@ -549,23 +549,13 @@ func TestMMRMatchesReference(t *testing.T) {
 // neighbourhood term, the sequential rules and repeat, for sessions of one
 // to four intents of every balance.
 func TestRankSkipsLightIntents(t *testing.T) {
-	s := newShop(1, 3000)
-	m, err := Train(s.corpus, TrainConfig{Epochs: 5, Seed: 1, Workers: 1})
-	require.NoError(t, err)
-	m.Sessions = NewSessionLog(s.corpus, 0)
-	var hook *hookIndex
-	c, err := NewCatalog(m, slices.Clone(s.items), func(dim int, v []float32) (Index, error) {
-		x, err := NewExactIndex(dim, v)
-		hook = &hookIndex{Index: x}
-		return hook, err
-	})
-	require.NoError(t, err)
+	s, c, hook := loggedShop(t)
 	searches := 0
 	hook.onSearch = func() { searches++ }
 
 	heavy, light := topicIntent(c, s, 0)[0], topicIntent(c, s, 1)[0]
 	heavy.Weight, light.Weight = 0.9, 0.1
-	_, err = c.Rank([]Intent{light, heavy}, nil, RankOptions{K: 10})
+	_, err := c.Rank([]Intent{light, heavy}, nil, RankOptions{K: 10})
 	require.NoError(t, err)
 	require.Equal(t, 1, searches, "the light intent's search is skipped")
 	searches = 0
@@ -618,4 +608,36 @@ func TestRankSkipsLightIntents(t *testing.T) {
 	}
 	t.Logf("%d of 300 rankings skipped a search", skipped)
 	require.Positive(t, skipped, "some rankings skip a search")
+}
+
+// loggedShop is hookedShop with the shop's sessions logged in the model,
+// for the neighbourhood term and the sequential rules.
+func loggedShop(t *testing.T) (*shop, *Catalog, *hookIndex) {
+	t.Helper()
+	s := newShop(1, 3000)
+	m, err := Train(s.corpus, TrainConfig{Epochs: 5, Seed: 1, Workers: 1})
+	require.NoError(t, err)
+	m.Sessions = NewSessionLog(s.corpus, 0)
+	var hook *hookIndex
+	c, err := NewCatalog(m, slices.Clone(s.items), func(dim int, v []float32) (Index, error) {
+		x, err := NewExactIndex(dim, v)
+		hook = &hookIndex{Index: x}
+		return hook, err
+	})
+	require.NoError(t, err)
+	return s, c, hook
+}
+
+// Intents of another dimension (past intents kept across a model of
+// another size) can credit no item: the neighbourhood term, the sequential
+// rules and repeat propose none, and the ranking is empty, not a panic.
+func TestRankIntentsOfAnotherDimension(t *testing.T) {
+	s, c, _ := loggedShop(t)
+	recent := []string{s.items[s.byTopic[0][0]].ID, s.items[s.byTopic[0][1]].ID}
+	stale := []Intent{{ID: "old", Items: recent, Centroid: make([]float32, c.Dim()+4), Weight: 1}}
+	stale[0].Centroid[0] = 1
+	o := RankOptions{K: 10, Recent: recent, Neighbours: DefaultNeighbours, Sequence: DefaultSequence, Repeat: DefaultRepeat}
+	r, err := c.Rank(nil, stale, o)
+	require.NoError(t, err)
+	require.Empty(t, r.Items)
 }
