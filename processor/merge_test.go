@@ -111,9 +111,9 @@ func TestTakeWaitsForAnInputBehind(t *testing.T) {
 	})
 	t.Run("it comes slowly", func(t *testing.T) {
 		// Three records 800 ms apart: 2.4 s in all, more than InputWait,
-		// but the reader is never silent for InputWait, so the batch
-		// waits for every one of them (a wait bounded by the batch took
-		// the click before the third).
+		// but the reader is never silent for InputWait, so the batches
+		// wait for every one of them (a wait bounded by the batch took
+		// the click before the third); a batch may go with the first two.
 		w, _, p := takeFixture(10, 2*time.Second, []time.Time{at.Add(time.Minute)}, nil)
 		p.hwm = 3
 		go func() {
@@ -122,7 +122,11 @@ func TestTakeWaitsForAnInputBehind(t *testing.T) {
 				p.ch <- fetched{rec: Record{Topic: "purchases", Offset: int64(i), Time: at.Add(time.Duration(i) * time.Second)}, hwm: 3}
 			}
 		}()
-		require.Equal(t, []topics.Topic{"purchases", "purchases", "purchases", "clicks"}, topicsOf(w.take(t.Context(), nil)))
+		var all []Record
+		for len(all) < 4 {
+			all = append(all, w.take(t.Context(), nil)...)
+		}
+		require.Equal(t, []topics.Topic{"purchases", "purchases", "purchases", "clicks"}, topicsOf(all))
 		require.Zero(t, mergeSkips(t, w))
 	})
 	t.Run("it does not", func(t *testing.T) {
@@ -139,6 +143,47 @@ func TestTakeWaitsForAnInputBehind(t *testing.T) {
 		p.push(fetched{rec: Record{Topic: "purchases", Offset: 0, Time: at.Add(3 * time.Minute)}, hwm: 2})
 		require.False(t, p.skipped, "a delivery ends the skip")
 		require.Equal(t, []topics.Topic{"purchases"}, topicsOf(w.take(t.Context(), nil)))
+	})
+	t.Run("it came while another was waited for", func(t *testing.T) {
+		// Purchases' silence is long past, but while the batch waits for
+		// erasures a purchase comes into its channel: it is taken in its
+		// place, first, not skipped.
+		w, _, p := takeFixture(10, 50*time.Millisecond, []time.Time{at.Add(time.Hour)}, nil)
+		p.hwm, p.waitFrom = 1, time.Now().Add(-time.Minute)
+		e := &input{topic: "erasures", ch: make(chan fetched, 1), hwm: 1, delivered: true, last: time.Now(), started: time.Now()}
+		w.ins = append(w.ins, e)
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			p.ch <- fetched{rec: Record{Topic: "purchases", Offset: 0, Time: at}, hwm: 1}
+			time.Sleep(20 * time.Millisecond)
+			e.ch <- fetched{rec: Record{Topic: "erasures", Offset: 0, Time: at.Add(time.Minute)}, hwm: 1}
+		}()
+		require.Equal(t, []topics.Topic{"purchases", "erasures", "clicks"}, topicsOf(w.take(t.Context(), nil)))
+		require.Zero(t, mergeSkips(t, w))
+	})
+	t.Run("a batch with records goes after InputWait in all", func(t *testing.T) {
+		// A click first, then purchases that come every 300 ms, each
+		// within InputWait (1 s) of the last, older than the second
+		// click: the batch goes with what it has after 1 s, in order and
+		// without that click, and the next batches take the rest, with
+		// nothing skipped.
+		w, _, p := takeFixture(100, time.Second, []time.Time{at, at.Add(time.Hour)}, nil)
+		p.hwm = 6
+		go func() {
+			for i := range 6 {
+				time.Sleep(300 * time.Millisecond)
+				p.ch <- fetched{rec: Record{Topic: "purchases", Offset: int64(i), Time: at.Add(time.Duration(i+1) * time.Minute)}, hwm: 6}
+			}
+		}()
+		first := w.take(t.Context(), nil)
+		require.Less(t, len(first), 7, "the first batch did not wait for every purchase")
+		require.NotContains(t, first, Record{Topic: "clicks", Offset: 1, Time: at.Add(time.Hour)})
+		all := first
+		for len(all) < 8 {
+			all = append(all, w.take(t.Context(), nil)...)
+		}
+		require.Equal(t, []topics.Topic{"clicks", "purchases", "purchases", "purchases", "purchases", "purchases", "purchases", "clicks"}, topicsOf(all))
+		require.Zero(t, mergeSkips(t, w))
 	})
 	t.Run("ctx ends", func(t *testing.T) {
 		w, _, p := takeFixture(10, time.Minute, []time.Time{at.Add(time.Minute)}, nil)

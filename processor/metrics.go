@@ -96,7 +96,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		mergeSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessionrec_merge_skips_total",
-			Help: "Times a batch went on without an input topic whose records waited on the broker and whose reader delivered nothing for InputWait, by topic: its records older than the watermark then reached are late.",
+			Help: "Times batches went on without an input topic whose records waited on the broker while its reader delivered nothing for InputWait (once until it delivers again), by topic: its records older than the watermark then reached are late.",
 		}, []string{"topic"}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessionrec_records_lost_total", Help: "Input records deleted by the broker's retention before they were read, by topic.",

@@ -45,12 +45,15 @@ type Config struct {
 	// delivers a record within InputWait of the last. Past it, batches go
 	// on without that input (sessionrec_merge_skips_total, and a log line)
 	// until it delivers again, and its records older than the watermark
-	// then reached are late. Default 2s: a fetch on a busy machine can take
-	// hundreds of milliseconds. (A topic written by transactional producers
+	// then reached are late. A batch that holds records already is
+	// processed once it has waited InputWait in all, and the next one waits
+	// on. Default 2s: a fetch on a busy machine can take hundreds of
+	// milliseconds. A reader that has not delivered since it started is
+	// waited for up to 30s. (A topic written by transactional producers
 	// ends with a commit marker no reader delivers, so an input read to its
-	// end still looks behind once after each transaction: set it lower for
-	// those.) A reader that has not delivered since it started is waited
-	// for up to 30s.
+	// end still looks behind: while it is quiet its reader is reopened
+	// every 10s, and the next record of another input may wait up to 30s
+	// for the new reader. The inputs are meant for plain producers.)
 	InputWait time.Duration
 	// StartOffset is where a partition with no stored checkpoint and no
 	// committed group offset starts: kafka.FirstOffset (default) or

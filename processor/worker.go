@@ -497,6 +497,7 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 	// only a record received while waiting for a lagging input makes the
 	// others ask again.
 	drain(w.ins)
+	start := time.Now()
 	for len(batch) < w.cfg.BatchSize {
 		var lag *input
 		for _, in := range w.ins {
@@ -525,6 +526,13 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 			}
 		}
 		if lag != nil {
+			// A batch that holds records already goes to be processed
+			// rather than wait past InputWait in all: those records are
+			// in order, and the next batch waits on from here. So a slow
+			// but steady reader never holds up commits for long.
+			if len(batch) > 0 && time.Since(start) >= w.cfg.InputWait {
+				return batch
+			}
 			if lag.waitFrom.IsZero() {
 				lag.waitFrom = time.Now()
 			}
@@ -536,6 +544,9 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 			until := lag.waitFrom.Add(w.cfg.InputWait)
 			if !lag.delivered && lag.started.Add(readerStartWait).After(until) {
 				until = lag.started.Add(readerStartWait)
+			}
+			if len(batch) > 0 {
+				until = minTime(until, start.Add(w.cfg.InputWait))
 			}
 			if wait := time.Until(until); wait > 0 {
 				t := time.NewTimer(wait)
@@ -549,6 +560,16 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 				}
 				t.Stop()
 				continue
+			}
+			// A record may have come while another input was waited for.
+			select {
+			case f := <-lag.ch:
+				lag.push(f)
+				continue
+			default:
+			}
+			if len(batch) > 0 && time.Since(start) >= w.cfg.InputWait {
+				return batch
 			}
 			lag.skipped = true
 			w.cfg.Metrics.mergeSkip(lag.topic)
@@ -569,6 +590,14 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 		pick.queue = pick.queue[1:]
 	}
 	return batch
+}
+
+// minTime returns the earlier of a and b.
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // step processes one batch: process, publish, commit the store, hand the
