@@ -364,7 +364,8 @@ func (m *Metrics) rolloutStarted() func() {
 	return func() { m.rolling.Set(0) }
 }
 
-// mergeSkip counts a batch that went on without topic's waiting records.
+// mergeSkip counts batches going on without topic's waiting records,
+// once until its reader delivers again.
 func (m *Metrics) mergeSkip(topic topics.Topic) {
 	if m != nil {
 		m.mergeSkips.WithLabelValues(string(topic)).Inc()

@@ -526,13 +526,6 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 			}
 		}
 		if lag != nil {
-			// A batch that holds records already goes to be processed
-			// rather than wait past InputWait in all: those records are
-			// in order, and the next batch waits on from here. So a slow
-			// but steady reader never holds up commits for long.
-			if len(batch) > 0 && time.Since(start) >= w.cfg.InputWait {
-				return batch
-			}
 			if lag.waitFrom.IsZero() {
 				lag.waitFrom = time.Now()
 			}
@@ -545,8 +538,13 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 			if !lag.delivered && lag.started.Add(readerStartWait).After(until) {
 				until = lag.started.Add(readerStartWait)
 			}
-			if len(batch) > 0 {
-				until = minTime(until, start.Add(w.cfg.InputWait))
+			// A batch that holds records already goes to be processed
+			// once it has waited InputWait in all: those records are in
+			// order, and the next batch waits on. So a slow but steady
+			// reader never holds up commits for long.
+			due := len(batch) > 0 && start.Add(w.cfg.InputWait).Before(until)
+			if due {
+				until = start.Add(w.cfg.InputWait)
 			}
 			if wait := time.Until(until); wait > 0 {
 				t := time.NewTimer(wait)
@@ -568,7 +566,7 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 				continue
 			default:
 			}
-			if len(batch) > 0 && time.Since(start) >= w.cfg.InputWait {
+			if due {
 				return batch
 			}
 			lag.skipped = true
@@ -590,14 +588,6 @@ func (w *worker) take(ctx context.Context, batch []Record) []Record {
 		pick.queue = pick.queue[1:]
 	}
 	return batch
-}
-
-// minTime returns the earlier of a and b.
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // step processes one batch: process, publish, commit the store, hand the
