@@ -71,7 +71,7 @@ type follower struct {
 
 	mu     sync.Mutex
 	rng    *rand.Rand
-	users  map[string][]shown // the latest record shown, as the processor keeps it
+	users  map[string]shown // the latest record shown, as the processor keeps it
 	counts followCount
 }
 
@@ -79,7 +79,7 @@ type follower struct {
 // probability p, over an attribution window, drawing from a seeded
 // generator of their own.
 func newFollower(p float64, window time.Duration, shop *synth.Shop, seed uint64) *follower {
-	return &follower{p: p, window: window, shop: shop, rng: rand.New(rand.NewPCG(seed, 4)), users: map[string][]shown{}}
+	return &follower{p: p, window: window, shop: shop, rng: rand.New(rand.NewPCG(seed, 4)), users: map[string]shown{}}
 }
 
 // read takes one record of the recommendations topic: the user (its key)
@@ -109,7 +109,7 @@ func (f *follower) read(msg kafka.Message) error {
 	// As the processor keeps them: the latest record alone, its first
 	// store.MaxExposedItems items.
 	x.items = x.items[:min(len(x.items), store.MaxExposedItems)]
-	f.users[user] = []shown{x}
+	f.users[user] = x
 	return nil
 }
 
@@ -118,24 +118,16 @@ func (f *follower) read(msg kafka.Message) error {
 func (f *follower) click(user string, at time.Time, planned string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var window []shown // within [at-window, at], newest first
-	for _, x := range f.users[user] {
-		if !x.at.Before(at.Add(-f.window)) && !x.at.After(at) {
-			window = append(window, x)
-		}
-	}
-	if len(window) == 0 {
-		return planned
+	x, ok := f.users[user]
+	if !ok || x.at.Before(at.Add(-f.window)) || x.at.After(at) {
+		return planned // nothing shown within [at-window, at]
 	}
 	f.counts.Eligible++
 	if f.rng.Float64() < f.p {
 		f.counts.Followed++
-		latest := window[0].items
-		return latest[f.rng.IntN(len(latest))]
+		return x.items[f.rng.IntN(len(x.items))]
 	}
-	isShown := func(item string) bool {
-		return slices.ContainsFunc(window, func(x shown) bool { return slices.Contains(x.items, item) })
-	}
+	isShown := func(item string) bool { return slices.Contains(x.items, item) }
 	if !isShown(planned) {
 		return planned
 	}
