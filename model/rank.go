@@ -326,7 +326,7 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 		complete = complete && len(hits) == want
 		for _, h := range hits {
 			if _, ok := best[h.Row]; !ok {
-				newCand(h.Row) // in is an intent to credit it to
+				newCand(h.Row) // in, of the catalogue's dimension, can be credited
 			}
 		}
 	}
@@ -387,8 +387,8 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 		if !ok {
 			continue
 		}
-		cands[i].score += rp.bonus
-		cands[i].rep = rp.bonus
+		cands[i].score += rp.w
+		cands[i].rep = rp.w
 	}
 	order := make([]int, len(cands))
 	for i := range order {
@@ -407,12 +407,8 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 		// The neighbourhood term adds candidates; diversity picks from
 		// as many as the intents propose, the best of them.
 		order = order[:min(len(order), want*max(1, len(intents)))]
-		scores, rows := make([]float32, len(cands)), make([]int32, len(cands))
-		for i, cd := range cands {
-			scores[i], rows[i] = cd.score, cd.row
-		}
 		var err error
-		if order, err = v.mmr(ctx, order, scores, rows, o.K, o.Diversity); err != nil {
+		if order, err = v.mmr(ctx, order, cands, o.K, o.Diversity); err != nil {
 			return Ranking{}, err
 		}
 	}
@@ -443,11 +439,11 @@ type candidate struct {
 // each pick scores them in one pass over contiguous memory (rows scattered
 // over a large catalogue would miss the cache on every one), and a pick is
 // swapped out of them.
-func (v *view) mmr(ctx context.Context, order []int, scores []float32, rows []int32, k int, d float32) ([]int, error) {
+func (v *view) mmr(ctx context.Context, order []int, cands []candidate, k int, d float32) ([]int, error) {
 	if len(order) == 0 {
 		return order, nil
 	}
-	top := scores[order[0]]
+	top := cands[order[0]].score
 	if top <= 0 {
 		top = 1
 	}
@@ -464,7 +460,7 @@ func (v *view) mmr(ctx context.Context, order []int, scores []float32, rows []in
 	vecs, maxSim, sims, pv := buf[:n*dim], buf[n*dim:n*dim+n], buf[n*dim+n:n*dim+2*n], buf[n*dim+2*n:]
 	for j, ci := range order {
 		left[j] = j
-		copy(vecs[j*dim:(j+1)*dim], v.vector(rows[ci]))
+		copy(vecs[j*dim:(j+1)*dim], v.vector(cands[ci].row))
 		maxSim[j] = -1
 	}
 	picked := make([]int, 0, k)
@@ -478,7 +474,7 @@ func (v *view) mmr(ctx context.Context, order []int, scores []float32, rows []in
 			if len(picked) == 0 {
 				sim = 0
 			}
-			if x := (1-d)*scores[order[pos]]/top - d*sim; x > bv || (x == bv && bi >= 0 && pos < left[bi]) {
+			if x := (1-d)*cands[order[pos]].score/top - d*sim; x > bv || (x == bv && bi >= 0 && pos < left[bi]) {
 				bi, bv = j, x
 			}
 		}
@@ -523,7 +519,7 @@ func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float
 		}
 		for _, rp := range repeats {
 			if !math.IsInf(float64(dst[rp.row]), -1) {
-				dst[rp.row] += rp.bonus
+				dst[rp.row] += rp.w
 			}
 		}
 	}()
@@ -560,31 +556,32 @@ func (c *Catalog) Scores(session, past []Intent, o RankOptions, dst, tmp []float
 	return nil
 }
 
-// repeatRow is an item of the current session and what Repeat raises it
-// by.
-type repeatRow struct {
-	row   int32
-	bonus float32
+// rowWeight is a catalogue row and a weight: a follower of the
+// session's latest item and its weight (sequenceRows), or an item of the
+// session and what Repeat raises it by (repeatRows).
+type rowWeight struct {
+	row int32
+	w   float32
 }
 
 // repeatRows returns the rows of the session's items (o.Recent) that the
 // catalogue holds, each once, the latest first, with what RankOptions.Repeat
 // raises each by; nil when Repeat is 0. The caller holds c.mu.
-func (c *Catalog) repeatRows(o RankOptions) []repeatRow {
+func (c *Catalog) repeatRows(o RankOptions) []rowWeight {
 	if !(o.Repeat > 0) || len(o.Recent) == 0 {
 		return nil
 	}
-	out := make([]repeatRow, 0, len(o.Recent))
+	out := make([]rowWeight, 0, len(o.Recent))
 	for i := len(o.Recent) - 1; i >= 0; i-- {
 		r, ok := c.rows[o.Recent[i]]
-		if !ok || slices.ContainsFunc(out, func(x repeatRow) bool { return x.row == r }) {
+		if !ok || slices.ContainsFunc(out, func(x rowWeight) bool { return x.row == r }) {
 			continue
 		}
 		bonus := o.Repeat
 		if i == len(o.Recent)-1 {
 			bonus = 1
 		}
-		out = append(out, repeatRow{row: r, bonus: bonus})
+		out = append(out, rowWeight{row: r, w: bonus})
 	}
 	return out
 }

@@ -459,19 +459,19 @@ func TestRankWork(t *testing.T) {
 // candidate not picked, in order, against every pick. The cosines come
 // from the kernel mmr uses (dots), whose sums may differ from Dot's in the
 // last bit, so that near-ties go the same way.
-func mmrReference(c *Catalog, order []int, cands []Recommendation, rows []int32, k int, d float32) []int {
-	top := cands[order[0]].Score
+func mmrReference(c *Catalog, order []int, cands []candidate, k int, d float32) []int {
+	top := cands[order[0]].score
 	if top <= 0 {
 		top = 1
 	}
-	all := make([]float32, 0, len(rows)*c.dim)
-	for _, r := range rows {
-		all = append(all, c.Vector(r)...)
+	all := make([]float32, 0, len(cands)*c.dim)
+	for _, cd := range cands {
+		all = append(all, c.Vector(cd.row)...)
 	}
-	cos := make([][]float32, len(rows))
-	for i, r := range rows {
-		cos[i] = make([]float32, len(rows))
-		dots(c.Vector(r), all, c.dim, cos[i])
+	cos := make([][]float32, len(cands))
+	for i, cd := range cands {
+		cos[i] = make([]float32, len(cands))
+		dots(c.Vector(cd.row), all, c.dim, cos[i])
 	}
 	var picked []int
 	used := make([]bool, len(order))
@@ -488,7 +488,7 @@ func mmrReference(c *Catalog, order []int, cands []Recommendation, rows []int32,
 					sim = max(sim, cos[p][ci])
 				}
 			}
-			if x := (1-d)*cands[ci].Score/top - d*sim; x > bv {
+			if x := (1-d)*cands[ci].score/top - d*sim; x > bv {
 				bi, bv = j, x
 			}
 		}
@@ -508,13 +508,11 @@ func TestMMRMatchesReference(t *testing.T) {
 				o := RankOptions{K: k, Diversity: d}
 				require.NoError(t, o.fill())
 				// The candidates as Rank gathers them, best first.
-				var cands []Recommendation
-				var rows []int32
+				var cands []candidate
 				for _, in := range o.weigh(session, nil) {
 					for _, h := range c.index.Search(in.Centroid, o.Candidates(), nil, nil) {
-						if !slices.Contains(rows, h.Row) {
-							cands = append(cands, Recommendation{ItemID: c.items[h.Row].ID, Score: in.Weight * h.Score})
-							rows = append(rows, h.Row)
+						if !slices.ContainsFunc(cands, func(cd candidate) bool { return cd.row == h.Row }) {
+							cands = append(cands, candidate{row: h.Row, score: in.Weight * h.Score})
 						}
 					}
 				}
@@ -523,18 +521,14 @@ func TestMMRMatchesReference(t *testing.T) {
 					order[i] = i
 				}
 				slices.SortStableFunc(order, func(a, b int) int {
-					return -cmp.Compare(cands[a].Score, cands[b].Score)
+					return -cmp.Compare(cands[a].score, cands[b].score)
 				})
 				c.mu.RLock()
 				v := c.view()
 				c.mu.RUnlock()
-				scores := make([]float32, len(cands))
-				for i, cd := range cands {
-					scores[i] = cd.Score
-				}
-				got, err := v.mmr(t.Context(), order, scores, rows, k, d)
+				got, err := v.mmr(t.Context(), order, cands, k, d)
 				require.NoError(t, err)
-				want := mmrReference(c, order, cands, rows, k, d)
+				want := mmrReference(c, order, cands, k, d)
 				if !slices.Equal(got, want) {
 					t.Errorf("got picks %v, want %v", got, want)
 				}

@@ -62,18 +62,11 @@ func newSequence(sessions [][]int32, nItems int) [][]follower {
 	return out
 }
 
-// seqRow is a catalogue row that follows the session's latest item, and
-// its weight.
-type seqRow struct {
-	row int32
-	w   float32
-}
-
 // sequenceRows returns the rows of the followers of the session's latest
 // item (o.Recent's last) that the catalogue holds; nil when
 // RankOptions.Sequence is 0 or the model has no SessionLog. The caller
 // holds c.mu.
-func (c *Catalog) sequenceRows(o RankOptions) []seqRow {
+func (c *Catalog) sequenceRows(o RankOptions) []rowWeight {
 	if !(o.Sequence > 0) || len(o.Recent) == 0 || c.seq == nil {
 		return nil
 	}
@@ -82,10 +75,10 @@ func (c *Catalog) sequenceRows(o RankOptions) []seqRow {
 		return nil
 	}
 	fs := c.seq[x]
-	out := make([]seqRow, 0, len(fs))
+	out := make([]rowWeight, 0, len(fs))
 	for _, f := range fs {
 		if r := c.nbRow[f.item]; r >= 0 {
-			out = append(out, seqRow{row: r, w: f.w})
+			out = append(out, rowWeight{row: r, w: f.w})
 		}
 	}
 	return out
