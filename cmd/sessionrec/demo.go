@@ -52,8 +52,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, settled 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !(*follow >= 0 && *follow <= 1) {
-		return fmt.Errorf("--follow %v: want 0 to 1", *follow)
+	if err := unitFlag("follow", *follow); err != nil {
+		return err
 	}
 	if *follow > 0 && *window <= 0 {
 		return fmt.Errorf("--follow %v needs attribution: --attribution-window %v, want more than 0", *follow, *window)

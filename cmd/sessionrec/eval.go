@@ -84,6 +84,14 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"neighbours", *nbWeight}, {"sequence", *sequence}, {"repeat", *repeat}} {
+		if err := unitFlag(f.name, f.v); err != nil {
+			return err
+		}
+	}
 	settings, command := evalSettings(fs)
 	d, tc, err := loadTraining(&df, &mf)
 	if err != nil {
@@ -97,12 +105,6 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	split := evalSplit(d)
-	if !(*sequence >= 0 && *sequence <= 1) {
-		return fmt.Errorf("--sequence %v: want 0 to 1", *sequence)
-	}
-	if !(*repeat >= 0 && *repeat <= 1) {
-		return fmt.Errorf("--repeat %v: want 0 to 1", *repeat)
-	}
 	if !(*coldFrac >= 0 && *coldFrac < 1) {
 		return fmt.Errorf("--cold-items %v: want a fraction from 0 to below 1", *coldFrac)
 	}
@@ -124,9 +126,6 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if nbw, err = strconv.ParseFloat(weight, 64); err != nil || !(nbw >= 0 && nbw <= 1) {
 				return fmt.Errorf("method %q: @%s is not a neighbourhood weight from 0 to 1", name, weight)
 			}
-		}
-		if !(nbw >= 0 && nbw <= 1) {
-			return fmt.Errorf("--neighbours %v: want 0 to 1", nbw)
 		}
 		switch base {
 		case "pop":
@@ -273,4 +272,12 @@ func coldItems(train [][]string, frac float64, seed uint64) []string {
 	rng := rand.New(rand.NewPCG(seed, 0xc01d))
 	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	return ids[:int(math.Round(frac*float64(len(ids))))]
+}
+
+// unitFlag checks that flag --name's value v is from 0 to 1.
+func unitFlag(name string, v float64) error {
+	if !(v >= 0 && v <= 1) {
+		return fmt.Errorf("--%s %v: want 0 to 1", name, v)
+	}
+	return nil
 }

@@ -280,3 +280,14 @@ func TestEvalColdItems(t *testing.T) {
 	require.Zero(t, *rep.Results[1].ColdHR20, "nor can SKNN")
 	require.Positive(t, *rep.Results[2].ColdHR20, "the model recommends cold items from their features")
 }
+
+// eval refuses a model knob out of [0, 1] before it reads any data.
+func TestEvalRefusesKnobsOutOfRange(t *testing.T) {
+	for _, args := range [][]string{{"--neighbours", "1.5"}, {"--sequence", "-0.1"}, {"--repeat", "NaN"}} {
+		t.Run(args[0], func(t *testing.T) {
+			var out, errOut lockedBuffer
+			err := run(t.Context(), append([]string{"eval", "--dataset", "no-such-dataset"}, args...), &out, &errOut)
+			require.ErrorContains(t, err, args[0]+" "+args[1]+": want 0 to 1")
+		})
+	}
+}
