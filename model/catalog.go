@@ -54,8 +54,10 @@ type Catalog struct {
 	// are fresh.
 	indexed    int
 	rebuilding bool
-	// scratch pools searchScratch for the scans of fresh rows.
-	scratch sync.Pool
+	// scratch pools searchScratch for the scans of fresh rows, rankPool
+	// rankScratch for the rankings.
+	scratch  sync.Pool
+	rankPool sync.Pool
 
 	// The neighbourhood term, when the model has a SessionLog: nb over its
 	// sessions; nbIndex maps its item IDs to their indices and nbRow each

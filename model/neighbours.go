@@ -298,30 +298,58 @@ func (n *Neighbours) candidates(sc *NeighbourScratch) {
 // RecentSessions appends to dst the limit (all, when negative) most recent
 // sessions, most recent first, that hold one of items, for posting lists
 // in compressed rows: the sessions of item x are sess[off[x]:off[x+1]], in
-// increasing (time) order. It merges the items' lists from their ends;
-// cursor is scratch, returned for reuse.
+// increasing (time) order. It merges the items' lists from their ends
+// through a max-heap of the lists, so each session taken costs
+// O(log len(items)); cursor is scratch (two entries a list), returned for
+// reuse.
 func RecentSessions(off, sess, items []int32, limit int, dst, cursor []int32) ([]int32, []int32) {
-	cursor = cursor[:0]
+	// h holds each list not yet spent as a pair: the position of its most
+	// recent session not taken yet, and its first position. It is a
+	// max-heap on the session at the former.
+	h := cursor[:0]
 	for _, x := range items {
-		cursor = append(cursor, off[x+1]-1)
-	}
-	for taken := 0; limit < 0 || taken < limit; taken++ {
-		// The most recent session not yet taken, over all lists.
-		best := int32(-1)
-		for k, x := range items {
-			if p := cursor[k]; p >= off[x] && sess[p] > best {
-				best = sess[p]
-			}
-		}
-		if best < 0 {
-			break
-		}
-		dst = append(dst, best)
-		for k, x := range items {
-			if p := cursor[k]; p >= off[x] && sess[p] == best {
-				cursor[k]--
-			}
+		if off[x+1] > off[x] {
+			h = append(h, off[x+1]-1, off[x])
 		}
 	}
-	return dst, cursor
+	n := len(h) / 2
+	for i := n/2 - 1; i >= 0; i-- {
+		recentDown(h, sess, i, n)
+	}
+	base := len(dst)
+	for n > 0 && (limit < 0 || len(dst)-base < limit) {
+		// A session several items share comes up once from each of
+		// their lists, one after another: it is taken once.
+		if s := sess[h[0]]; len(dst) == base || dst[len(dst)-1] != s {
+			dst = append(dst, s)
+		}
+		if h[0] > h[1] {
+			h[0]--
+		} else {
+			n--
+			h[0], h[1] = h[2*n], h[2*n+1]
+		}
+		recentDown(h, sess, 0, n)
+	}
+	return dst, h
+}
+
+// recentDown restores RecentSessions' heap of n lists below list i.
+func recentDown(h, sess []int32, i, n int) {
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && sess[h[2*r]] > sess[h[2*l]] {
+			m = r
+		}
+		if sess[h[2*m]] <= sess[h[2*i]] {
+			return
+		}
+		h[2*i], h[2*m] = h[2*m], h[2*i]
+		h[2*i+1], h[2*m+1] = h[2*m+1], h[2*i+1]
+		i = m
+	}
 }

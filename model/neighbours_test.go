@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -230,4 +231,44 @@ func TestRankSequence(t *testing.T) {
 		}
 		return 0
 	}())
+}
+
+// RecentSessions takes the most recent sessions holding one of the items,
+// each once, as the union of their posting lists sorted newest first,
+// for random lists, item sets (with repeats and items of no session) and
+// limits.
+func TestRecentSessions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var dst, cursor []int32
+	for range 300 {
+		nItems, nSess := 1+rng.IntN(12), 1+rng.IntN(60)
+		off := make([]int32, nItems+1)
+		var sess []int32
+		for x := range nItems {
+			for s := range nSess {
+				if rng.IntN(4) == 0 {
+					sess = append(sess, int32(s))
+				}
+			}
+			off[x+1] = int32(len(sess))
+		}
+		items := make([]int32, rng.IntN(6))
+		for i := range items {
+			items[i] = int32(rng.IntN(nItems))
+		}
+		limit := rng.IntN(nSess+2) - 1 // -1 is all of them
+		var want []int32
+		for _, x := range items {
+			want = append(want, sess[off[x]:off[x+1]]...)
+		}
+		slices.Sort(want)
+		want = slices.Compact(want)
+		slices.Reverse(want)
+		if limit >= 0 && len(want) > limit {
+			want = want[:limit]
+		}
+		prefix := []int32{7}
+		dst, cursor = RecentSessions(off, sess, items, limit, append(dst[:0], prefix...), cursor)
+		require.Equal(t, append(prefix, want...), dst, "items %v limit %d", items, limit)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -274,20 +275,24 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 	c.mu.RUnlock()
 	want := o.Candidates()
 	// The candidates are kept lean (no strings, so no pointers for the
-	// collector) and made Recommendations only for the items returned.
-	best := make(map[int32]int, want*len(intents))
-	var cands []candidate
-	var hits []Hit
+	// collector) and made Recommendations only for the items returned;
+	// they, and everything else a ranking works in, live in pooled
+	// scratch.
+	sc := c.getRankScratch()
+	defer c.rankPool.Put(sc)
+	sc.slot.reset(want * len(intents))
+	sc.cands, sc.hits = sc.cands[:0], sc.hits[:0]
+	sc.setIntents(intents, c.dim)
 	// newCand makes row a candidate; false, and nothing made, when no
 	// intent can be credited with it (none has the catalogue's dimension).
 	newCand := func(row int32) (int, bool) {
-		s, in := bestIntentIndex(intents, c.dim, v.vector(row))
+		s, in := sc.bestIntent(v.vector(row))
 		if in < 0 {
 			return 0, false
 		}
-		best[row] = len(cands)
-		cands = append(cands, candidate{row: row, intent: int32(in), vector: s, score: s})
-		return len(cands) - 1, true
+		sc.slot.put(row, len(sc.cands))
+		sc.cands = append(sc.cands, candidate{row: row, intent: int32(in), vector: s, score: s})
+		return len(sc.cands) - 1, true
 	}
 	// Each intent's search proposes candidates, the heaviest intent first;
 	// a candidate's vectors score is its best weight times cosine over all
@@ -304,61 +309,60 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 	// is lost, a cost bounded by the index's recall. The weight is compared
 	// with a margin for centroids weigh leaves within 1e-4 of unit length.
 	prune, complete := !(o.Diversity > 0), true
-	var kth []float32
 	for _, in := range byWeight(intents) {
 		if len(in.Centroid) != c.dim {
 			continue
 		}
-		if prune && complete && len(cands) >= o.K {
-			kth = kth[:0]
-			for _, cd := range cands {
-				kth = append(kth, cd.vector)
+		if prune && complete && len(sc.cands) >= o.K {
+			sc.kth = sc.kth[:0]
+			for _, cd := range sc.cands {
+				sc.kth = append(sc.kth, cd.vector)
 			}
-			slices.Sort(kth)
-			if in.Weight*(1+2e-4) < kth[len(kth)-o.K] {
+			slices.Sort(sc.kth)
+			if in.Weight*(1+2e-4) < sc.kth[len(sc.kth)-o.K] {
 				break
 			}
 		}
 		if err := ctx.Err(); err != nil {
 			return Ranking{}, fmt.Errorf("model: rank: %w", err)
 		}
-		hits = v.search(in.Centroid, want, accept, hits[:0])
-		complete = complete && len(hits) == want
-		for _, h := range hits {
-			if _, ok := best[h.Row]; !ok {
+		sc.hits = v.search(in.Centroid, want, accept, sc.hits[:0])
+		complete = complete && len(sc.hits) == want
+		for _, h := range sc.hits {
+			if _, ok := sc.slot.get(h.Row); !ok {
 				newCand(h.Row) // in, of the catalogue's dimension, can be credited
 			}
 		}
 	}
 	blended, blendTop := false, float32(0)
-	if sc := c.neighbourVotes(v, o, intents); sc != nil {
-		defer c.nbPool.Put(sc)
-		cands = slices.Grow(cands, len(sc.rows)+len(follows)+len(repeats))
-		for j, r := range sc.rows {
+	if nb := c.neighbourVotes(v, o, intents); nb != nil {
+		defer c.nbPool.Put(nb)
+		sc.cands = slices.Grow(sc.cands, len(nb.rows)+len(follows)+len(repeats))
+		for j, r := range nb.rows {
 			if accept != nil && !accept(r) {
 				continue
 			}
-			i, ok := best[r]
+			i, ok := sc.slot.get(r)
 			if !ok {
 				if i, ok = newCand(r); !ok {
 					continue
 				}
 			}
-			cands[i].nb = sc.out[j]
+			sc.cands[i].nb = nb.out[j]
 		}
 		top := float32(math.Inf(-1))
-		for _, cd := range cands {
+		for _, cd := range sc.cands {
 			top = max(top, cd.vector)
 		}
-		for i := range cands {
-			cands[i].score = blend(cands[i].vector, top, cands[i].nb, o.Neighbours)
+		for i := range sc.cands {
+			sc.cands[i].score = blend(sc.cands[i].vector, top, sc.cands[i].nb, o.Neighbours)
 		}
 		blended, blendTop = true, top
 	}
 	// add makes row a candidate, with the vectors' score, blended as the
 	// others are; false for a row with no intent to credit it to.
 	add := func(row int32) (int, bool) {
-		if i, ok := best[row]; ok {
+		if i, ok := sc.slot.get(row); ok {
 			return i, true
 		}
 		i, ok := newCand(row)
@@ -366,7 +370,7 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 			return 0, false
 		}
 		if blended {
-			cands[i].score = blend(cands[i].vector, blendTop, 0, o.Neighbours)
+			sc.cands[i].score = blend(sc.cands[i].vector, blendTop, 0, o.Neighbours)
 		}
 		return i, true
 	}
@@ -375,8 +379,8 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 			continue
 		}
 		if i, ok := add(f.row); ok {
-			cands[i].score += o.Sequence * f.w
-			cands[i].seq = f.w
+			sc.cands[i].score += o.Sequence * f.w
+			sc.cands[i].seq = f.w
 		}
 	}
 	for _, rp := range repeats {
@@ -387,34 +391,38 @@ func (c *Catalog) RankContext(ctx context.Context, session, past []Intent, o Ran
 		if !ok {
 			continue
 		}
-		cands[i].score += rp.w
-		cands[i].rep = rp.w
+		sc.cands[i].score += rp.w
+		sc.cands[i].rep = rp.w
 	}
-	order := make([]int, len(cands))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		if cands[a].score != cands[b].score {
-			if cands[a].score > cands[b].score {
-				return -1
-			}
-			return 1
-		}
-		return int(cands[a].row - cands[b].row)
-	})
+	// The best candidates, best first (ties to the lower row): the K
+	// returned, or with diversity as many as the intents propose, from
+	// which it picks K (the neighbourhood term adds candidates).
+	n := o.K
 	if o.Diversity > 0 {
-		// The neighbourhood term adds candidates; diversity picks from
-		// as many as the intents propose, the best of them.
-		order = order[:min(len(order), want*max(1, len(intents)))]
+		n = want * max(1, len(intents))
+	}
+	top := newTopK(sc.hits[:0], min(n, len(sc.cands)))
+	for _, cd := range sc.cands {
+		if h := (Hit{Row: cd.row, Score: cd.score}); top.admits(h) {
+			top.push(h)
+		}
+	}
+	sc.hits = top.appendTo(top.buf[:0])
+	sc.order = sc.order[:0]
+	for _, h := range sc.hits {
+		i, _ := sc.slot.get(h.Row)
+		sc.order = append(sc.order, i)
+	}
+	order := sc.order
+	if o.Diversity > 0 {
 		var err error
-		if order, err = v.mmr(ctx, order, cands, o.K, o.Diversity); err != nil {
+		if order, err = v.mmr(ctx, order, sc.cands, o.K, o.Diversity); err != nil {
 			return Ranking{}, err
 		}
 	}
 	r := Ranking{Intents: intents, Items: make([]Recommendation, 0, min(o.K, len(order)))}
 	for _, i := range order[:min(o.K, len(order))] {
-		cd := cands[i]
+		cd := sc.cands[i]
 		r.Items = append(r.Items, Recommendation{ItemID: v.items[cd.row].ID, Score: cd.score, Intent: intents[cd.intent].ID,
 			Vector: cd.vector, Neighbours: cd.nb, Sequence: cd.seq, Repeat: cd.rep})
 	}
@@ -649,18 +657,132 @@ func byWeight(intents []Intent) []Intent {
 	return out
 }
 
-// bestIntentIndex returns the best weight times cosine of vec (a unit vector)
-// over the intents whose centroid (unit length, as Detect makes it) has
-// dim elements, and that intent's index in intents, -1 for none.
-func bestIntentIndex(intents []Intent, dim int, vec []float32) (float32, int) {
-	s, best := float32(math.Inf(-1)), -1
+// rankScratch is what one ranking works in, pooled by the catalogue: the
+// candidates and the table of their rows, the search hits, and the intents
+// that can credit an item.
+type rankScratch struct {
+	slot  rowSlots
+	cands []candidate
+	hits  []Hit
+	order []int
+	kth   []float32
+	// The intents of the catalogue's dimension: their indexes in the
+	// ranking's intents, weights and centroids (one matrix, row-major),
+	// and scratch for an item's cosines to them.
+	in   []int32
+	w    []float32
+	cent []float32
+	sims []float32
+}
+
+// getRankScratch takes a rankScratch from the catalogue's pool; the caller
+// puts it back.
+func (c *Catalog) getRankScratch() *rankScratch {
+	sc, _ := c.rankPool.Get().(*rankScratch)
+	if sc == nil {
+		sc = &rankScratch{}
+	}
+	return sc
+}
+
+// setIntents takes, of intents, those whose centroid (unit length, as
+// weigh makes it) has dim elements, for bestIntent.
+func (sc *rankScratch) setIntents(intents []Intent, dim int) {
+	sc.in, sc.w, sc.cent = sc.in[:0], sc.w[:0], sc.cent[:0]
 	for i, in := range intents {
-		if len(in.Centroid) != dim {
-			continue
+		if len(in.Centroid) == dim {
+			sc.in = append(sc.in, int32(i))
+			sc.w = append(sc.w, in.Weight)
+			sc.cent = append(sc.cent, in.Centroid...)
 		}
-		if x := in.Weight * Dot(in.Centroid, vec); x > s {
-			s, best = x, i
+	}
+	sc.sims = slices.Grow(sc.sims[:0], len(sc.in))[:len(sc.in)]
+}
+
+// bestIntent returns the best weight times cosine of vec (a unit vector of
+// the catalogue's dimension) over the intents of setIntents, and that
+// intent's index in the ranking's intents (the first of equals), -1 when
+// none has the catalogue's dimension. One call scores vec against every
+// centroid.
+func (sc *rankScratch) bestIntent(vec []float32) (float32, int) {
+	s, best := float32(math.Inf(-1)), -1
+	if len(sc.in) == 0 {
+		return s, best
+	}
+	dots(vec, sc.cent, len(vec), sc.sims)
+	for j, x := range sc.sims {
+		if x *= sc.w[j]; x > s {
+			s, best = x, int(sc.in[j])
 		}
 	}
 	return s, best
+}
+
+// rowSlots maps catalogue rows to the indexes of their candidates: a hash
+// table with open addressing and linear probing, kept at most half full.
+// It beats a Go map by a few times on the hundreds of lookups a ranking
+// makes, and is reused from ranking to ranking.
+type rowSlots struct {
+	keys  []int32 // row+1 of each slot, 0 for an empty one
+	vals  []int32
+	n     int
+	shift uint32 // 32 - log2(len(keys))
+}
+
+// reset empties the table and sizes it for at least want rows: as many
+// as it held before, if more, since the rankings it is reused for are much
+// alike.
+func (t *rowSlots) reset(want int) {
+	size := max(64, cap(t.keys))
+	for size < 2*want {
+		size *= 2
+	}
+	if cap(t.keys) < size {
+		t.keys, t.vals = make([]int32, size), make([]int32, size)
+	} else {
+		t.keys, t.vals = t.keys[:size], t.vals[:size]
+		clear(t.keys)
+	}
+	t.n, t.shift = 0, uint32(32-bits.TrailingZeros(uint(size)))
+}
+
+// slot returns the slot of row, or the empty slot where it would go.
+func (t *rowSlots) slot(row int32) int {
+	mask := uint32(len(t.keys) - 1)
+	// Fibonacci hashing: the top bits of the product.
+	for i := (uint32(row) * 0x9e3779b1) >> t.shift; ; i = (i + 1) & mask {
+		if k := t.keys[i]; k == 0 || k == row+1 {
+			return int(i)
+		}
+	}
+}
+
+// get returns the value of row, and whether the table holds it.
+func (t *rowSlots) get(row int32) (int, bool) {
+	i := t.slot(row)
+	if t.keys[i] == 0 {
+		return 0, false
+	}
+	return int(t.vals[i]), true
+}
+
+// put sets the value of row, doubling the table when it would be more
+// than half full.
+func (t *rowSlots) put(row int32, v int) {
+	if 2*(t.n+1) > len(t.keys) {
+		keys, vals := t.keys, t.vals
+		t.keys, t.vals = make([]int32, 2*len(keys)), make([]int32, 2*len(keys))
+		t.shift--
+		for i, k := range keys {
+			if k != 0 {
+				j := t.slot(k - 1)
+				t.keys[j], t.vals[j] = k, vals[i]
+			}
+		}
+	}
+	i := t.slot(row)
+	if t.keys[i] == 0 {
+		t.n++
+	}
+	t.keys[i], t.vals[i] = row+1, int32(v)
 }

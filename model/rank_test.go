@@ -635,3 +635,35 @@ func TestRankIntentsOfAnotherDimension(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, r.Items)
 }
+
+// rowSlots holds what a map would, through growth and reuse, for rows
+// spread over the catalogue and rows that share their low bits.
+func TestRowSlots(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var slots rowSlots
+	for trial := range 50 {
+		want := rng.IntN(100)
+		slots.reset(want)
+		ref := map[int32]int{}
+		for op := range rng.IntN(2000) {
+			row := int32(rng.IntN(1 << 20))
+			if trial%2 == 1 {
+				row = int32(rng.IntN(64)) << 12
+			}
+			if op%3 == 0 {
+				slots.put(row, op)
+				ref[row] = op
+			}
+			v, ok := slots.get(row)
+			rv, rok := ref[row]
+			require.Equal(t, rok, ok, "row %d", row)
+			require.Equal(t, rv, v, "row %d", row)
+		}
+		require.Equal(t, len(ref), slots.n)
+		for row, rv := range ref {
+			v, ok := slots.get(row)
+			require.True(t, ok)
+			require.Equal(t, rv, v)
+		}
+	}
+}
