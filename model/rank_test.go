@@ -370,6 +370,28 @@ func BenchmarkRank(b *testing.B) {
 				}
 			}
 		})
+		// As the processor ranks, over 1,000 sessions of 6 random items
+		// in turn rather than one: their rows and lists are mostly not in
+		// cache, and they hold more intents.
+		rng := rand.New(rand.NewPCG(1, 2))
+		sessions := make([][]string, 1000)
+		for i := range sessions {
+			for range 6 {
+				sessions[i] = append(sessions[i], items[rng.IntN(len(items))].ID)
+			}
+		}
+		b.Run("n=100k/"+ix.name+"/processor/sessions=1000", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				ids := sessions[i%len(sessions)]
+				i++
+				intents := det.Detect(ncat.SessionItems(ids, nil), nil)
+				o := RankOptions{K: 20, Neighbours: DefaultNeighbours, Sequence: DefaultSequence, Repeat: DefaultRepeat, Recent: ids, Filter: Filter{Exclude: ids}}
+				if _, err := ncat.Rank(intents, nil, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		// With diversity, at the query API's default work cap (K 50).
 		b.Run("n=100k/"+ix.name+"/diversity", func(b *testing.B) {
 			for b.Loop() {
