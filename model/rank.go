@@ -729,21 +729,26 @@ type rowSlots struct {
 	shift uint32 // 32 - log2(len(keys))
 }
 
-// reset empties the table and sizes it for at least want rows: as many
-// as it held before, if more, since the rankings it is reused for are much
-// alike.
+// maxKeptSlots bounds the slots a reset table keeps beyond what it is
+// asked for: a ranking with diversity at a large K grows a table that later
+// small rankings would otherwise clear in full.
+const maxKeptSlots = 4096
+
+// reset empties the table and sizes it for at least want rows. It keeps
+// the slots it grew to, up to maxKeptSlots, since the rankings it is
+// reused for are much alike.
 func (t *rowSlots) reset(want int) {
-	size := max(64, cap(t.keys))
+	size := 64
 	for size < 2*want {
 		size *= 2
 	}
-	if cap(t.keys) < size {
-		t.keys, t.vals = make([]int32, size), make([]int32, size)
-	} else {
-		t.keys, t.vals = t.keys[:size], t.vals[:size]
+	if c := cap(t.keys); c >= size && c <= max(size, maxKeptSlots) {
+		t.keys, t.vals = t.keys[:c], t.vals[:c]
 		clear(t.keys)
+	} else {
+		t.keys, t.vals = make([]int32, size), make([]int32, size)
 	}
-	t.n, t.shift = 0, uint32(32-bits.TrailingZeros(uint(size)))
+	t.n, t.shift = 0, uint32(32-bits.TrailingZeros(uint(len(t.keys))))
 }
 
 // slot returns the slot of row, or the empty slot where it would go.

@@ -92,7 +92,7 @@ type sknnScorer struct {
 	mark   []uint32
 	stamp  uint32
 	items  []int32 // distinct prefix items
-	cursor []int32 // per prefix item, the next posting to merge (backwards)
+	cursor []int32 // RecentSessions' scratch
 	cands  []int32
 	top    topK
 }
