@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 )
@@ -167,6 +169,34 @@ func TestBrowserPage(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, png, 0o644))
 	require.Greater(t, len(png), 10_000, "a screenshot with something on it")
 	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+
+	// What the server applied between the page's first reads and its
+	// stream opening reaches the page through no event: once the stream
+	// is open, the page reads the user again. A user with no events
+	// makes this deterministic: nothing else would read it again (the
+	// page polls only while the stream is down).
+	tctx, cancel := chromedp.NewContext(bctx) // a second tab
+	defer cancel()
+	const spy = `window.__reads = []; window.__opened = -1;
+		const realFetch = window.fetch;
+		window.fetch = (u, o) => { window.__reads.push([String(u), performance.now()]); return realFetch(u, o); };
+		const RealES = window.EventSource;
+		window.EventSource = class extends RealES {
+			constructor(u, c) { super(u, c); this.addEventListener('open', () => { window.__opened = performance.now(); }); }
+		};`
+	_, err = chromedp.Run(tctx, chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: spy})
+		return chromedp.Void{}, err
+	}))
+	require.NoError(t, err)
+	const nobody = "nobody-browser-test"
+	_, err = chromedp.Run(tctx, chromedp.Navigate(d.base+"/?user="+nobody))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var after bool
+		js := fmt.Sprintf(`window.__opened >= 0 && window.__reads.some(([u, at]) => u.includes('/v1/users/%s/session') && at >= window.__opened)`, nobody)
+		return evalJS(tctx, js, &after) == nil && after
+	}, 10*time.Second, 100*time.Millisecond, "the user read again once the stream opened")
 }
 
 // evalJS evaluates js in the page of ctx into out, giving it 5 s.

@@ -306,6 +306,12 @@
       state.streamOpen = true;
       backoff = 1000;
       setStatus('live', 'live');
+      // The server listens for us from now on, but what it applied
+      // before (since the page's first reads, or while the stream was
+      // down) reached no one: read the chosen user and the list afresh,
+      // or the page would wait for the user's next event to show it.
+      if (state.user) scheduleRefresh(0);
+      loadUsers();
     };
     src.onerror = () => {
       state.streamOpen = false;
