@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -51,6 +52,10 @@ type DB struct {
 	db        *pebble.DB
 	closeOnce sync.Once
 	closeErr  error
+	// closing is set when Close closes Pebble (see walFile.hold);
+	// inPebble counts the commits inside Pebble.
+	closing  atomic.Bool
+	inPebble atomic.Int64
 
 	failOnce sync.Once
 	failed   chan struct{}
@@ -127,12 +132,17 @@ func (d *DB) failure(err error) error {
 // caller is ever stuck on a failed store. (A stuck goroutine is left
 // behind; the process is about to exit.)
 func (d *DB) commit(b *pebble.Batch, opt *pebble.WriteOptions) error {
+	// Counted before the check, so that a failed store's Close sees every
+	// commit that may still enter Pebble.
+	d.inPebble.Add(1)
 	if err := d.Err(); err != nil {
+		d.inPebble.Add(-1)
 		return errors.Join(err, b.Close())
 	}
 	done := make(chan error, 1)
 	go func() {
 		var err error
+		defer d.inPebble.Add(-1)
 		defer func() {
 			if r := recover(); r != nil {
 				err = d.panicked(r)
@@ -223,6 +233,20 @@ func (d *DB) checkSchema() error {
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
 		if err := d.Err(); err != nil {
+			// A commit still inside Pebble may be rotating the log: its
+			// file operations are held (walFile.hold) and Pebble's Close
+			// would wait for it. Only once no commit is inside may Pebble
+			// close the log; a held one never leaves, and then Pebble is
+			// given up after closeFailed.
+			deadline := time.Now().Add(closeFailed)
+			for d.inPebble.Load() > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if d.inPebble.Load() > 0 {
+				d.closeErr = err
+				return
+			}
+			d.closing.Store(true)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -236,6 +260,7 @@ func (d *DB) Close() error {
 			d.closeErr = err
 			return
 		}
+		d.closing.Store(true)
 		d.closeErr = d.db.Close()
 	})
 	return d.closeErr
