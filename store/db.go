@@ -255,7 +255,7 @@ func (d *DB) Close() error {
 			}()
 			select {
 			case <-done:
-			case <-time.After(closeFailed):
+			case <-time.After(time.Until(deadline)): // one closeFailed in all
 			}
 			d.closeErr = err
 			return

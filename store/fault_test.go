@@ -162,8 +162,19 @@ func TestStoreFailsOnDiskErrorConcurrently(t *testing.T) {
 // error only when it rotated the log to a new file, by a panic that ends
 // the process (it unlocks a mutex twice): commits big enough to fill the
 // memtable (4 MiB) again and again reach that rotation within this loop.
+//
+// The failing write is slowed down by 100 ms, so that commits go on past
+// it and the one that fills the memtable rotates the log before the store
+// has failed: a commit already inside Pebble, whose rotation would end the
+// process unless the store holds it (walFile.hold).
 func TestStoreFailsOnUnsyncedLogWrite(t *testing.T) {
-	fault := walWrites()
+	fault := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite && strings.HasSuffix(op.Path, ".log") {
+			time.Sleep(100 * time.Millisecond)
+			return errorfs.ErrInjected
+		}
+		return nil
+	})}
 	d, err := Open("db", Options{FS: errorfs.Wrap(vfs.NewMem(), fault)})
 	require.NoError(t, err)
 	defer func() { require.ErrorIs(t, d.Close(), ErrFailed) }()
